@@ -1,0 +1,51 @@
+/* What both programs share on the command line: messages on stderr in one
+ * voice, the exit codes, and cleanup on signals. Only main() calls these. */
+#ifndef AIRLOCK_CLI_H
+#define AIRLOCK_CLI_H
+
+#include <stddef.h>
+
+#include "airlock/err.h"
+
+/* Documented exit codes (README.md). */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1,  /* nothing (or nothing new) was produced */
+    CLI_EXIT_USAGE = 2,    /* bad command line */
+    CLI_EXIT_PARTIAL = 3,  /* done, but some images could not be carried */
+    CLI_EXIT_SIGNAL = 130, /* interrupted */
+};
+
+/* Sets the program name used as the prefix of every message. */
+void cli_init(const char *progname);
+
+/* "<prog>: <message>" on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints an error and returns the exit code for it. */
+int cli_fail(const struct al_err *e);
+
+/* Prints a usage error plus "try '<prog> --help'" and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable list of option arguments (pointers into argv or owned). */
+struct cli_list {
+    const char **v;
+    size_t n;
+};
+
+/* Appends `s`; returns -1 when out of memory. */
+int cli_list_add(struct cli_list *l, const char *s);
+
+/* Appends each non-empty comma-separated item of `s` (copied; freed by
+ * cli_list_free_owned). */
+int cli_list_add_split(struct cli_list *l, const char *s);
+
+void cli_list_release(struct cli_list *l);
+void cli_list_free_owned(struct cli_list *l);
+
+/* On SIGINT, SIGTERM and SIGHUP: unlink the path `partial()` returns (if
+ * any), then exit with CLI_EXIT_SIGNAL. */
+void cli_on_signal_unlink(const char *(*partial)(void));
+
+#endif

@@ -1,0 +1,92 @@
+#include "airlock/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void al_err_init(struct al_err *e)
+{
+    memset(e, 0, sizeof(*e));
+}
+
+static void set_msg(struct al_err *e, const char *fmt, va_list ap)
+{
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+}
+
+int al_err_set(struct al_err *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (e == NULL)
+        return code;
+    e->code = code;
+    e->sys_errno = 0;
+    e->http_status = 0;
+    va_start(ap, fmt);
+    set_msg(e, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int al_err_sys(struct al_err *e, int code, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    if (e == NULL)
+        return code;
+    e->code = code;
+    e->sys_errno = errnum;
+    e->http_status = 0;
+    va_start(ap, fmt);
+    set_msg(e, fmt, ap);
+    va_end(ap);
+    n = strlen(e->msg);
+    snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(errnum));
+    return code;
+}
+
+int al_err_prefix(struct al_err *e, const char *fmt, ...)
+{
+    char head[AL_ERR_MSG_MAX];
+    char old[AL_ERR_MSG_MAX];
+    va_list ap;
+
+    if (e == NULL)
+        return AL_EINVAL;
+    memcpy(old, e->msg, sizeof(old));
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    {
+        size_t hn = strnlen(head, sizeof(e->msg) - 1);
+        memcpy(e->msg, head, hn);
+        if (hn + 2 < sizeof(e->msg)) {
+            memcpy(e->msg + hn, ": ", 2);
+            hn += 2;
+        }
+        snprintf(e->msg + hn, sizeof(e->msg) - hn, "%s", old);
+    }
+    return e->code;
+}
+
+const char *al_code_name(int code)
+{
+    switch (code) {
+    case AL_OK: return "success";
+    case AL_EINVAL: return "invalid input";
+    case AL_EIO: return "I/O error";
+    case AL_ENOMEM: return "out of memory";
+    case AL_ENET: return "network error";
+    case AL_EHTTP: return "unexpected HTTP status";
+    case AL_ENOTFOUND: return "not found";
+    case AL_EDENIED: return "access denied";
+    case AL_EDIGEST: return "digest mismatch";
+    case AL_EUNSUPPORTED: return "unsupported";
+    case AL_ESIG: return "bad signature";
+    case AL_ETOOBIG: return "too large";
+    case AL_EINTR: return "interrupted";
+    default: return "error";
+    }
+}

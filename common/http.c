@@ -1,0 +1,563 @@
+#include "airlock/http.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define STREAM_BUF_SIZE (512 * 1024)
+#define DEFAULT_CERTS_D "/etc/containers/certs.d"
+
+struct host_trust {
+    char *host;                 /* host[:port] as in the URL */
+    STACK_OF(X509) *certs;      /* NULL when the host has no certs.d entry */
+    struct host_trust *next;
+};
+
+struct al_http {
+    CURLM *multi;
+    int insecure;
+    long connect_timeout_s;
+    long stall_timeout_s;
+    char *user_agent;
+    char *certs_d;
+    STACK_OF(X509) *extra_certs;
+    struct host_trust *hosts;
+};
+
+struct al_http_stream {
+    struct al_http *h;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct al_http_head head;
+    int follow;
+    int headers_done;
+    int done;
+    int paused;
+    CURLcode result;
+    STACK_OF(X509) *host_certs;
+    char *buf;
+    size_t start, end;
+    char url_msg[256];
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+void al_http_url_for_message(const char *url, char *out, size_t n)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *host = scheme_end ? scheme_end + 3 : url;
+    const char *at, *stop;
+    size_t skip = 0, len;
+
+    stop = host + strcspn(host, "/?#");
+    at = memchr(host, '@', (size_t)(stop - host));
+    if (at != NULL)
+        skip = (size_t)(at + 1 - host);
+    snprintf(out, n, "%.*s", (int)(host - url), url);
+    len = strlen(out);
+    snprintf(out + len, n - len, "%.*s", (int)strcspn(host + skip, "?#"),
+             host + skip);
+}
+
+static int load_pem_certs(STACK_OF(X509) *stack, const char *path,
+                          struct al_err *e)
+{
+    FILE *f = fopen(path, "r");
+    X509 *cert;
+    int count = 0;
+
+    if (f == NULL)
+        return al_err_sys(e, AL_EINVAL, errno, "cannot open CA file '%s'", path);
+    while ((cert = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(stack, cert)) {
+            X509_free(cert);
+            fclose(f);
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        }
+        count++;
+    }
+    ERR_clear_error();
+    fclose(f);
+    if (count == 0)
+        return al_err_set(e, AL_EINVAL,
+                          "no PEM certificate in CA file '%s'", path);
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* containers-certs.d(5): every NAME.crt in <certs.d>/<host[:port]>/ is a CA. */
+static int load_certs_d(struct al_http *h, const char *host,
+                        STACK_OF(X509) **out, struct al_err *e)
+{
+    char dir[1024], path[2048];
+    DIR *d;
+    struct dirent *de;
+    STACK_OF(X509) *certs;
+    int rc = 0;
+
+    *out = NULL;
+    snprintf(dir, sizeof(dir), "%s/%s", h->certs_d, host);
+    d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    certs = sk_X509_new_null();
+    if (certs == NULL) {
+        closedir(d);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    while ((de = readdir(d)) != NULL && rc == 0) {
+        if (!ends_with(de->d_name, ".crt"))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        rc = load_pem_certs(certs, path, e);
+    }
+    closedir(d);
+    if (rc != 0) {
+        sk_X509_pop_free(certs, X509_free);
+        return rc;
+    }
+    *out = certs;
+    return 0;
+}
+
+static int trust_for_host(struct al_http *h, const char *host,
+                          STACK_OF(X509) **out, struct al_err *e)
+{
+    struct host_trust *t;
+    int rc;
+
+    for (t = h->hosts; t != NULL; t = t->next) {
+        if (strcmp(t->host, host) == 0) {
+            *out = t->certs;
+            return 0;
+        }
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->host = strdup(host)) == NULL) {
+        free(t);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    rc = load_certs_d(h, host, &t->certs, e);
+    if (rc != 0) {
+        free(t->host);
+        free(t);
+        return rc;
+    }
+    t->next = h->hosts;
+    h->hosts = t;
+    *out = t->certs;
+    return 0;
+}
+
+int al_http_new(struct al_http **out, const struct al_http_opts *opts,
+                struct al_err *e)
+{
+    struct al_http *h;
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return al_err_set(e, AL_ENET, "cannot initialise libcurl");
+    h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    h->multi = curl_multi_init();
+    h->extra_certs = sk_X509_new_null();
+    h->certs_d = strdup(opts->certs_d ? opts->certs_d : DEFAULT_CERTS_D);
+    h->user_agent = strdup(opts->user_agent ? opts->user_agent : "airlock");
+    if (h->multi == NULL || h->extra_certs == NULL || h->certs_d == NULL ||
+        h->user_agent == NULL) {
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        goto out;
+    }
+    h->insecure = opts->insecure;
+    h->connect_timeout_s = opts->connect_timeout_s ? opts->connect_timeout_s : 30;
+    h->stall_timeout_s = opts->stall_timeout_s ? opts->stall_timeout_s : 60;
+    for (i = 0; i < opts->n_ca_files && rc == 0; i++)
+        rc = load_pem_certs(h->extra_certs, opts->ca_files[i], e);
+out:
+    if (rc != 0) {
+        al_http_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void al_http_free(struct al_http *h)
+{
+    struct host_trust *t, *next;
+
+    if (h == NULL)
+        return;
+    for (t = h->hosts; t != NULL; t = next) {
+        next = t->next;
+        if (t->certs)
+            sk_X509_pop_free(t->certs, X509_free);
+        free(t->host);
+        free(t);
+    }
+    if (h->extra_certs)
+        sk_X509_pop_free(h->extra_certs, X509_free);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    free(h->certs_d);
+    free(h->user_agent);
+    free(h);
+}
+
+static void add_certs(X509_STORE *store, STACK_OF(X509) *certs)
+{
+    int i;
+
+    for (i = 0; certs != NULL && i < sk_X509_num(certs); i++)
+        X509_STORE_add_cert(store, sk_X509_value(certs, i));
+    ERR_clear_error(); /* duplicates are reported as errors; they are fine */
+}
+
+/* Adds the extra CAs to the system trust that curl already loaded. */
+static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *parm)
+{
+    struct al_http_stream *s = parm;
+    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+
+    (void)curl;
+    add_certs(store, s->h->extra_certs);
+    add_certs(store, s->host_certs);
+    return CURLE_OK;
+}
+
+static void head_release(struct al_http_head *hd)
+{
+    free(hd->content_type);
+    free(hd->www_authenticate);
+    free(hd->docker_digest);
+    free(hd->location);
+    memset(hd, 0, sizeof(*hd));
+    hd->content_length = -1;
+}
+
+static char *trimmed_dup(const char *p, size_t n)
+{
+    while (n > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        n--;
+    }
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' ' ||
+                     p[n - 1] == '\t'))
+        n--;
+    return strndup(p, n);
+}
+
+static void set_header_once(char **slot, const char *v, size_t n)
+{
+    if (*slot == NULL)
+        *slot = trimmed_dup(v, n);
+}
+
+static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct al_http_stream *s = ud;
+    size_t n = size * nitems;
+    const char *colon;
+    size_t name_len;
+
+    if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', n);
+        head_release(&s->head);
+        s->head.status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return n;
+    }
+    if (n <= 2) {
+        long st = s->head.status;
+        int redirect = s->follow && st >= 300 && st < 400 && s->head.location;
+        if (st >= 200 && !redirect)
+            s->headers_done = 1;
+        return n;
+    }
+    colon = memchr(p, ':', n);
+    if (colon == NULL)
+        return n;
+    name_len = (size_t)(colon - p);
+    colon++;
+#define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(p, name, name_len) == 0)
+    if (IS("content-type"))
+        set_header_once(&s->head.content_type, colon, n - (size_t)(colon - p));
+    else if (IS("www-authenticate"))
+        set_header_once(&s->head.www_authenticate, colon, n - (size_t)(colon - p));
+    else if (IS("docker-content-digest"))
+        set_header_once(&s->head.docker_digest, colon, n - (size_t)(colon - p));
+    else if (IS("location"))
+        set_header_once(&s->head.location, colon, n - (size_t)(colon - p));
+    else if (IS("content-length"))
+        s->head.content_length = strtoll(colon, NULL, 10);
+#undef IS
+    return n;
+}
+
+static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct al_http_stream *s = ud;
+    size_t n = size * nitems;
+
+    s->headers_done = 1;
+    if (s->end + n > STREAM_BUF_SIZE && s->start > 0) {
+        memmove(s->buf, s->buf + s->start, s->end - s->start);
+        s->end -= s->start;
+        s->start = 0;
+    }
+    if (s->end + n > STREAM_BUF_SIZE) {
+        s->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    memcpy(s->buf + s->end, p, n);
+    s->end += n;
+    return n;
+}
+
+static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
+                        struct al_err *e)
+{
+    struct al_http *h = s->h;
+    CURL *c = s->easy;
+    const char *const *hp;
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, hostport[300];
+    int rc = 0;
+
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, req->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        rc = al_err_set(e, AL_EINVAL, "invalid URL '%s'", s->url_msg);
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PORT, &port, 0);
+    snprintf(hostport, sizeof(hostport), "%s%s%s", host, port ? ":" : "",
+             port ? port : "");
+    rc = trust_for_host(h, hostport, &s->host_certs, e);
+    if (rc != 0)
+        goto out;
+    for (hp = req->headers; hp != NULL && *hp != NULL; hp++) {
+        struct curl_slist *l = curl_slist_append(s->headers, *hp);
+        if (l == NULL) {
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+            goto out;
+        }
+        s->headers = l;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    /* Custom Authorization headers stay with the original host; this must
+     * never be turned on. */
+    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_timeout_s);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, s);
+    if (h->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(req->body ? req->body_len : 0));
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Drives the multi handle once and records finished transfers. */
+static int pump(struct al_http *h, int wait, struct al_err *e)
+{
+    int running = 0, left = 0;
+    CURLMcode mc;
+    CURLMsg *msg;
+
+    mc = curl_multi_perform(h->multi, &running);
+    if (mc != CURLM_OK)
+        return al_err_set(e, AL_ENET, "libcurl: %s", curl_multi_strerror(mc));
+    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+        struct al_http_stream *s = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        if (s != NULL) {
+            s->done = 1;
+            s->result = msg->data.result;
+        }
+    }
+    if (wait && running > 0) {
+        mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK)
+            return al_err_set(e, AL_ENET, "libcurl: %s", curl_multi_strerror(mc));
+    }
+    return 0;
+}
+
+static int transport_error(struct al_http_stream *s, struct al_err *e)
+{
+    const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result);
+    const char *hint = "";
+
+    if (s->result == CURLE_PEER_FAILED_VERIFICATION ||
+        s->result == CURLE_SSL_CACERT_BADFILE)
+        hint = " (TLS verification failed: give the registry's CA with "
+               "--ca-file or /etc/containers/certs.d)";
+    else if (s->result == CURLE_OPERATION_TIMEDOUT)
+        hint = " (no data moved before the timeout)";
+    return al_err_set(e, AL_ENET, "cannot transfer '%s': %s%s", s->url_msg, why,
+                      hint);
+}
+
+int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
+                        struct al_http_stream **out, struct al_err *e)
+{
+    struct al_http_stream *s;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    s->h = h;
+    s->head.content_length = -1;
+    s->follow = req->follow_redirects;
+    al_http_url_for_message(req->url, s->url_msg, sizeof(s->url_msg));
+    s->buf = malloc(STREAM_BUF_SIZE);
+    s->easy = curl_easy_init();
+    if (s->buf == NULL || s->easy == NULL) {
+        al_http_stream_close(s);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    rc = stream_setup(s, req, e);
+    if (rc == 0 && curl_multi_add_handle(h->multi, s->easy) != CURLM_OK)
+        rc = al_err_set(e, AL_ENET, "libcurl refused a transfer");
+    while (rc == 0 && !s->headers_done && !s->done)
+        rc = pump(h, 1, e);
+    if (rc == 0 && s->done && s->result != CURLE_OK)
+        rc = transport_error(s, e);
+    if (rc != 0) {
+        al_http_stream_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+const struct al_http_head *al_http_stream_head(const struct al_http_stream *s)
+{
+    return &s->head;
+}
+
+int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
+                        size_t *got, struct al_err *e)
+{
+    size_t avail;
+    int rc;
+
+    *got = 0;
+    while (s->start == s->end && !s->done) {
+        if (s->paused) {
+            s->paused = 0;
+            curl_easy_pause(s->easy, CURLPAUSE_CONT);
+            if (s->start != s->end)
+                break;
+        }
+        rc = pump(s->h, 1, e);
+        if (rc != 0)
+            return rc;
+    }
+    if (s->start == s->end) {
+        if (s->result != CURLE_OK)
+            return transport_error(s, e);
+        return 0;
+    }
+    avail = s->end - s->start;
+    if (n > avail)
+        n = avail;
+    memcpy(p, s->buf + s->start, n);
+    s->start += n;
+    if (s->start == s->end)
+        s->start = s->end = 0;
+    *got = n;
+    return 0;
+}
+
+void al_http_stream_close(struct al_http_stream *s)
+{
+    if (s == NULL)
+        return;
+    if (s->easy) {
+        curl_multi_remove_handle(s->h->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+    }
+    curl_slist_free_all(s->headers);
+    head_release(&s->head);
+    free(s->buf);
+    free(s);
+}
+
+int al_http_do(struct al_http *h, const struct al_http_req *req,
+               struct al_http_resp *resp, size_t max_body, struct al_err *e)
+{
+    struct al_http_stream *s = NULL;
+    char chunk[16384];
+    size_t got;
+    int rc;
+
+    memset(&resp->head, 0, sizeof(resp->head));
+    resp->head.content_length = -1;
+    al_buf_init(&resp->body, max_body);
+    rc = al_http_stream_open(h, req, &s, e);
+    if (rc != 0)
+        return rc;
+    do {
+        rc = al_http_stream_read(s, chunk, sizeof(chunk), &got, e);
+        if (rc == 0 && got > 0)
+            rc = al_buf_append(&resp->body, chunk, got, s->url_msg, e);
+    } while (rc == 0 && got > 0);
+    if (rc == 0 && resp->body.data == NULL)
+        rc = al_buf_append(&resp->body, "", 0, s->url_msg, e);
+    resp->head = s->head;
+    memset(&s->head, 0, sizeof(s->head));
+    al_http_stream_close(s);
+    return rc;
+}
+
+void al_http_resp_release(struct al_http_resp *resp)
+{
+    head_release(&resp->head);
+    al_buf_release(&resp->body);
+}

@@ -1,0 +1,73 @@
+/* airlock-export: from inputs to a signed bundle. */
+#ifndef AIRLOCK_EXPORT_H
+#define AIRLOCK_EXPORT_H
+
+#include <stddef.h>
+
+#include "airlock/err.h"
+#include "airlock/registry.h"
+#include "inputs.h"
+
+struct ex_config {
+    const char **configmaps;      /* --samples-configmap, repeatable */
+    size_t n_configmaps;
+    const char **imagestreams;    /* --imagestreams, repeatable */
+    size_t n_imagestreams;
+    const char *release;          /* --release */
+    const char **components;      /* --release-component, repeatable */
+    size_t n_components;
+    const char **images;          /* --image, repeatable */
+    size_t n_images;
+    const char **pull_from;       /* --pull-from FROM=TO */
+    size_t n_pull_from;
+    const char *authfile;
+    const char **ca_files;
+    size_t n_ca_files;
+    const char *certs_d;          /* default /etc/containers/certs.d */
+    int insecure;
+    const char *sign_key;
+    const char **arches;          /* --arch, already split at commas */
+    size_t n_arches;
+    const char *output;
+    int zstd_level;
+};
+
+/* What happened, for the summary and the exit code. */
+struct ex_result {
+    size_t images_exported;
+    size_t images_failed;
+    size_t blobs;
+    long long blob_bytes;
+    long long bundle_bytes;
+    char bundle_id[40];
+};
+
+/* Reporter for per-image failures and progress; `common/` never prints,
+ * and neither does this module: main() passes a function that does. */
+typedef void (*ex_report_fn)(void *ud, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Runs the whole export. Returns 0 (partial failures are counted in `res`)
+ * or a negative code with `e` set; on failure no file named cfg->output is
+ * left and the partial file is removed. */
+int ex_run(const struct ex_config *cfg, struct ex_result *res,
+           ex_report_fn report, void *report_ud, struct al_err *e);
+
+#define EX_REFS_MAX (16 * 1024 * 1024) /* image-references bound */
+
+/* Resolves the release: fetches the payload for `arch`, reads
+ * release-manifests/image-references from its last layer (streamed), and
+ * returns its text and the payload's digest. */
+int ex_release_references(struct al_registry *reg, const struct al_ref *release,
+                          const char *arch, struct al_buf *refs,
+                          char digest[AL_DIGEST_STR_MAX], char **source,
+                          struct al_err *e);
+
+/* The path of the partial bundle being written, for signal handlers (NULL
+ * when none). */
+const char *ex_partial_path(void);
+
+/* The host's architecture in OCI terms (amd64, arm64, ppc64le, s390x). */
+const char *ex_host_arch(void);
+
+#endif

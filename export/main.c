@@ -1,0 +1,246 @@
+/* airlock-export: the command line. Parses options into an ex_config,
+ * runs the export and turns the outcome into messages and an exit code. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cli/cli.h"
+#include "export.h"
+
+static const char usage_text[] =
+    "Usage: airlock-export [OPTION]... -o BUNDLE --sign-key KEY\n"
+    "Resolve OpenShift samples imagestreams and a release's must-gather image and\n"
+    "write them, every blob once, into one signed zstd-compressed tar bundle.\n"
+    "\n"
+    "What to export (any combination; FILE may be '-' for standard input):\n"
+    "      --samples-configmap FILE  the imagestreamtag-to-image ConfigMap (JSON)\n"
+    "      --imagestreams FILE       ImageStream / ImageStreamList / List (JSON)\n"
+    "      --release REF             a release payload; adds its must-gather image\n"
+    "      --release-component NAME  also add this component of the release\n"
+    "      --image REF               any further image (repeatable)\n"
+    "      --arch LIST               keep only these platforms of multi-arch images\n"
+    "                                (amd64, linux/arm64/v8, ...; comma-separated);\n"
+    "                                the first also picks the release's platform\n"
+    "\n"
+    "Where from:\n"
+    "      --pull-from FROM=TO       fetch images of registry FROM from TO instead\n"
+    "      --authfile FILE           registry credentials (auth.json / pull secret)\n"
+    "      --ca-file FILE            extra trusted CA certificates (repeatable)\n"
+    "      --certs-dir DIR           per-registry CAs (default /etc/containers/certs.d)\n"
+    "      --insecure                do not verify TLS certificates (dangerous)\n"
+    "\n"
+    "Output:\n"
+    "  -o, --output FILE             the bundle (written as FILE.partial, renamed\n"
+    "                                when complete)\n"
+    "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
+    "      --zstd-level N            compression level 1-19 (default 3)\n"
+    "  -q, --quiet                   print errors only\n"
+    "  -h, --help                    show this help and exit\n"
+    "      --version                 show the version and exit\n"
+    "\n"
+    "Exit status: 0 all images exported, 3 bundle written but some images could\n"
+    "not be exported (listed in the bundle and above), 1 failure (no bundle\n"
+    "written), 2 bad command line, 130 interrupted.\n";
+
+enum {
+    OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
+    OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
+    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"samples-configmap", required_argument, NULL, OPT_CONFIGMAP},
+    {"imagestreams", required_argument, NULL, OPT_IMAGESTREAMS},
+    {"release", required_argument, NULL, OPT_RELEASE},
+    {"release-component", required_argument, NULL, OPT_COMPONENT},
+    {"image", required_argument, NULL, OPT_IMAGE},
+    {"arch", required_argument, NULL, OPT_ARCH},
+    {"pull-from", required_argument, NULL, OPT_PULL_FROM},
+    {"authfile", required_argument, NULL, OPT_AUTHFILE},
+    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+    {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+    {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
+    {"output", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+struct options {
+    struct cli_list configmaps, imagestreams, components, images, arches;
+    struct cli_list pull_from, ca_files;
+    struct ex_config cfg;
+    int quiet;
+    int done; /* --help or --version handled */
+};
+
+static void report(void *ud, const char *fmt, ...)
+{
+    const struct options *o = ud;
+    va_list ap;
+
+    if (o->quiet)
+        return;
+    fputs("airlock-export: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int parse_level(const char *s, int *level)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < 1 || v > 19)
+        return -1;
+    *level = (int)v;
+    return 0;
+}
+
+/* Handles one option; returns 0, or an exit code (usage error). */
+static int take_option(struct options *o, int c, const char *arg)
+{
+    struct ex_config *cfg = &o->cfg;
+    int rc = 0;
+
+    switch (c) {
+    case OPT_CONFIGMAP: rc = cli_list_add(&o->configmaps, arg); break;
+    case OPT_IMAGESTREAMS: rc = cli_list_add(&o->imagestreams, arg); break;
+    case OPT_COMPONENT: rc = cli_list_add(&o->components, arg); break;
+    case OPT_IMAGE: rc = cli_list_add(&o->images, arg); break;
+    case OPT_PULL_FROM: rc = cli_list_add(&o->pull_from, arg); break;
+    case OPT_CA_FILE: rc = cli_list_add(&o->ca_files, arg); break;
+    case OPT_ARCH: rc = cli_list_add_split(&o->arches, arg); break;
+    case OPT_RELEASE: cfg->release = arg; break;
+    case OPT_AUTHFILE: cfg->authfile = arg; break;
+    case OPT_CERTS_DIR: cfg->certs_d = arg; break;
+    case OPT_INSECURE: cfg->insecure = 1; break;
+    case OPT_SIGN_KEY: cfg->sign_key = arg; break;
+    case 'o': cfg->output = arg; break;
+    case 'q': o->quiet = 1; break;
+    case OPT_ZSTD_LEVEL:
+        if (parse_level(arg, &cfg->zstd_level) != 0)
+            return cli_usage_error("--zstd-level '%s': give a number from 1 to 19", arg);
+        break;
+    case 'h': fputs(usage_text, stdout); o->done = 1; break;
+    case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;
+    default: return cli_usage_error("unknown or incomplete option");
+    }
+    if (rc != 0) {
+        cli_msg("out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+static int check_options(const struct options *o)
+{
+    const struct ex_config *c = &o->cfg;
+
+    if (c->output == NULL)
+        return cli_usage_error("no output: give -o FILE");
+    if (strcmp(c->output, "-") == 0)
+        return cli_usage_error("-o -: the bundle must be a file, renamed into "
+                               "place when complete");
+    if (c->sign_key == NULL)
+        return cli_usage_error("no signing key: give --sign-key FILE (create one "
+                               "with 'openssl genpkey -algorithm ed25519 -out export.key')");
+    if (c->n_configmaps + c->n_imagestreams + c->n_images == 0 && c->release == NULL)
+        return cli_usage_error("nothing to export: give --samples-configmap, "
+                               "--imagestreams, --release or --image");
+    if (c->n_components > 0 && c->release == NULL)
+        return cli_usage_error("--release-component needs --release");
+    return 0;
+}
+
+static void fill_config(struct options *o)
+{
+    struct ex_config *c = &o->cfg;
+
+    c->configmaps = o->configmaps.v;
+    c->n_configmaps = o->configmaps.n;
+    c->imagestreams = o->imagestreams.v;
+    c->n_imagestreams = o->imagestreams.n;
+    c->components = o->components.v;
+    c->n_components = o->components.n;
+    c->images = o->images.v;
+    c->n_images = o->images.n;
+    c->pull_from = o->pull_from.v;
+    c->n_pull_from = o->pull_from.n;
+    c->ca_files = o->ca_files.v;
+    c->n_ca_files = o->ca_files.n;
+    c->arches = o->arches.v;
+    c->n_arches = o->arches.n;
+}
+
+static int parse_args(struct options *o, int argc, char **argv)
+{
+    int c, rc;
+
+    o->cfg.zstd_level = 3;
+    o->cfg.certs_d = "/etc/containers/certs.d";
+    while ((c = getopt_long(argc, argv, "o:qh", long_options, NULL)) != -1) {
+        rc = take_option(o, c, optarg);
+        if (rc != 0 || o->done)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    fill_config(o);
+    return check_options(o);
+}
+
+static void free_options(struct options *o)
+{
+    cli_list_release(&o->configmaps);
+    cli_list_release(&o->imagestreams);
+    cli_list_release(&o->components);
+    cli_list_release(&o->images);
+    cli_list_release(&o->pull_from);
+    cli_list_release(&o->ca_files);
+    cli_list_free_owned(&o->arches);
+}
+
+static int summarise(const struct options *o, const struct ex_result *res)
+{
+    if (!o->quiet || res->images_failed > 0)
+        cli_msg("wrote '%s': %zu images, %zu blobs (%lld bytes) in %lld bytes, "
+                "bundle id %s", o->cfg.output, res->images_exported, res->blobs,
+                res->blob_bytes, res->bundle_bytes, res->bundle_id);
+    if (res->images_failed == 0)
+        return CLI_EXIT_OK;
+    cli_msg("%zu images could not be exported (listed above and under \"failed\" "
+            "in bundle.json)", res->images_failed);
+    return CLI_EXIT_PARTIAL;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct ex_result res;
+    struct al_err e;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    cli_init("airlock-export");
+    rc = parse_args(&o, argc, argv);
+    if (rc != 0 || o.done) {
+        free_options(&o);
+        return rc;
+    }
+    cli_on_signal_unlink(ex_partial_path);
+    al_err_init(&e);
+    if (ex_run(&o.cfg, &res, report, &o, &e) != 0)
+        rc = cli_fail(&e);
+    else
+        rc = summarise(&o, &res);
+    free_options(&o);
+    return rc;
+}

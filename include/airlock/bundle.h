@@ -1,0 +1,53 @@
+/* The bundle: a zstd-compressed POSIX pax tar (see docs/FORMAT.md).
+ *
+ * Entry order: bundle.json, bundle.json.sig, oci-layout, index.json, then
+ * blobs/sha256/<hex> with layers and configs before the manifests that use
+ * them and child manifests before their indexes. */
+#ifndef AIRLOCK_BUNDLE_H
+#define AIRLOCK_BUNDLE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "airlock/err.h"
+
+#define AL_BUNDLE_FORMAT "airlock-bundle"
+#define AL_BUNDLE_VERSION 1
+#define AL_BUNDLE_META "bundle.json"
+#define AL_BUNDLE_SIG "bundle.json.sig"
+#define AL_BUNDLE_META_MAX (64 * 1024 * 1024) /* bound for readers */
+
+struct al_bundle_writer;
+
+/* Creates `path`.partial; nothing named `path` exists until commit.
+ * `mtime` stamps every entry (the bundle's creation time). */
+int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
+                          time_t mtime, int zstd_level, struct al_err *e);
+
+/* Adds a whole entry from memory. */
+int al_bundle_writer_add(struct al_bundle_writer *w, const char *name,
+                         const void *data, size_t len, struct al_err *e);
+
+/* Streams an entry of exactly `size` bytes: begin, write..., end. end()
+ * fails when fewer or more bytes were written than declared. */
+int al_bundle_writer_begin(struct al_bundle_writer *w, const char *name,
+                           long long size, struct al_err *e);
+int al_bundle_writer_write(struct al_bundle_writer *w, const void *p, size_t n,
+                           struct al_err *e);
+int al_bundle_writer_end(struct al_bundle_writer *w, struct al_err *e);
+
+/* Finishes the archive, flushes it to stable storage and renames the
+ * partial file to `path`. Frees `w` whether or not it succeeds (on failure
+ * the partial file is removed). */
+int al_bundle_writer_commit(struct al_bundle_writer *w, struct al_err *e);
+
+/* Removes the partial file and frees `w`. Accepts NULL. */
+void al_bundle_writer_abort(struct al_bundle_writer *w);
+
+/* The partial file's path (for a signal handler to unlink). */
+const char *al_bundle_writer_partial_path(const struct al_bundle_writer *w);
+
+/* Total compressed bytes written so far. */
+long long al_bundle_writer_bytes(const struct al_bundle_writer *w);
+
+#endif

@@ -1,0 +1,87 @@
+/* HTTP over libcurl: TLS trust, pull-style response streams, redirects.
+ *
+ * One al_http client owns a curl multi handle, so connections (and their TLS
+ * sessions) are reused across requests to the same host. A response body is
+ * read through al_http_stream_read() in the caller's rhythm: the transfer
+ * pauses while the caller is busy, so memory stays fixed whatever the size. */
+#ifndef AIRLOCK_HTTP_H
+#define AIRLOCK_HTTP_H
+
+#include <stddef.h>
+
+#include "airlock/buf.h"
+#include "airlock/err.h"
+
+struct al_http_opts {
+    const char *const *ca_files;  /* extra PEM CA files, added to system trust */
+    size_t n_ca_files;
+    const char *certs_d;          /* "/etc/containers/certs.d" by default;
+                                     <dir>/<host[:port]>/NAME.crt are trusted for
+                                     that host */
+    int insecure;                 /* skip TLS verification (explicit flag only) */
+    long connect_timeout_s;       /* 0: 30 s */
+    long stall_timeout_s;         /* abort when no byte moves for this long;
+                                     0: 60 s */
+    const char *user_agent;
+};
+
+struct al_http;        /* a client; not thread-safe */
+struct al_http_stream; /* one response being read */
+
+int al_http_new(struct al_http **out, const struct al_http_opts *opts,
+                struct al_err *e);
+void al_http_free(struct al_http *h);   /* accepts NULL */
+
+struct al_http_req {
+    const char *method;          /* "GET", "HEAD", "POST", "PUT", ... */
+    const char *url;             /* no userinfo; never printed with a query */
+    const char *const *headers;  /* NULL-terminated "Name: value" list or NULL */
+    const void *body;            /* request body for POST/PUT, or NULL */
+    size_t body_len;
+    int follow_redirects;        /* follow 3xx (Authorization is never sent
+                                    to another host) */
+};
+
+/* Response headers airlock cares about; strings owned by the stream/resp. */
+struct al_http_head {
+    long status;
+    char *content_type;
+    char *www_authenticate;   /* the first challenge header */
+    char *docker_digest;      /* Docker-Content-Digest */
+    char *location;
+    long long content_length; /* -1 when absent */
+};
+
+/* Starts a request and returns once the final response's headers have
+ * arrived (or the transfer ended). The status is in head->status; any status
+ * is a success here, only transport failures are errors. */
+int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
+                        struct al_http_stream **out, struct al_err *e);
+
+/* The response head of an open stream. */
+const struct al_http_head *al_http_stream_head(const struct al_http_stream *s);
+
+/* Reads up to `n` body bytes into `p`; *got = 0 means the body ended cleanly.
+ * A transport failure mid-body is an error. */
+int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
+                        size_t *got, struct al_err *e);
+
+/* Ends the transfer (aborting it if unfinished) and frees `s`. NULL is ok. */
+void al_http_stream_close(struct al_http_stream *s);
+
+/* A whole request: head plus body into `body` (bounded by its maximum). */
+struct al_http_resp {
+    struct al_http_head head;
+    struct al_buf body;
+};
+
+/* Performs `req` and reads up to `max_body` bytes of body. The caller must
+ * al_http_resp_release() the response, also on failure. */
+int al_http_do(struct al_http *h, const struct al_http_req *req,
+               struct al_http_resp *resp, size_t max_body, struct al_err *e);
+void al_http_resp_release(struct al_http_resp *resp);
+
+/* Copies `url` into out without userinfo or query string, for messages. */
+void al_http_url_for_message(const char *url, char *out, size_t n);
+
+#endif

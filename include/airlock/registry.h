@@ -1,0 +1,53 @@
+/* The Docker Registry HTTP API v2 / OCI distribution API, pull side.
+ *
+ * Images are named by their logical registry ("registry.redhat.io"); a
+ * mirror mapping (--pull-from) says where that registry is actually reached.
+ * Every endpoint is probed once at /v2/ to learn how it authenticates; Bearer
+ * tokens are fetched per repository scope and cached; Basic credentials come
+ * from the auth file of the endpoint actually contacted. */
+#ifndef AIRLOCK_REGISTRY_H
+#define AIRLOCK_REGISTRY_H
+
+#include <stddef.h>
+
+#include "airlock/auth.h"
+#include "airlock/buf.h"
+#include "airlock/digest.h"
+#include "airlock/err.h"
+#include "airlock/http.h"
+
+struct al_registry;
+
+/* `http` and `auth` are borrowed and must outlive the registry client. */
+int al_registry_new(struct al_registry **out, struct al_http *http,
+                    const struct al_authfile *auth, struct al_err *e);
+void al_registry_free(struct al_registry *r);   /* accepts NULL */
+
+/* Adds "FROM=TO": images of registry FROM are fetched from TO, which is
+ * host[:port] optionally followed by a path prefix ("cache.local/redhat"). */
+int al_registry_add_mapping(struct al_registry *r, const char *spec,
+                            struct al_err *e);
+
+/* Where (registry, repo) is really fetched from, as "host[:port]/path";
+ * newly allocated. */
+char *al_registry_source(const struct al_registry *r, const char *registry,
+                         const char *repo);
+
+/* Fetches a manifest by tag or digest into `body` (which the caller
+ * initialised with a maximum) and returns its media type (owned by caller)
+ * and computed digest. The digest is checked against `reference` when that
+ * is a digest, and against Docker-Content-Digest when the registry sends it:
+ * a mismatch is AL_EDIGEST. */
+int al_registry_get_manifest(struct al_registry *r, const char *registry,
+                             const char *repo, const char *reference,
+                             struct al_buf *body, char **media_type,
+                             char digest[AL_DIGEST_STR_MAX], struct al_err *e);
+
+/* Opens a blob for reading (redirects followed, credentials never sent to
+ * the redirect target). The caller reads with al_http_stream_read(), checks
+ * the digest, and closes with al_http_stream_close(). */
+int al_registry_open_blob(struct al_registry *r, const char *registry,
+                          const char *repo, const char *digest,
+                          struct al_http_stream **out, struct al_err *e);
+
+#endif
