@@ -106,7 +106,7 @@ static int decode_auth(const char *b64, char **user, char **pass)
         len--;
     out[len] = '\0';
     colon = strchr((char *)out, ':');
-    if (colon == NULL || memchr(out, '\0', (size_t)len) != out + len) {
+    if (colon == NULL || memchr(out, 0, (size_t)len) != NULL) {
         OPENSSL_cleanse(out, (size_t)len);
         free(out);
         return -1;

@@ -195,6 +195,15 @@ out:
     return rc;
 }
 
+/* The variant an entry really has: arm64 without one is v8 (as the OCI
+ * image-index spec's platform normalisation and containerd treat it). */
+static const char *entry_variant(const struct al_desc *d)
+{
+    if (d->variant != NULL)
+        return d->variant;
+    return strcmp(d->arch, "arm64") == 0 ? "v8" : "";
+}
+
 int al_desc_platform_matches(const struct al_desc *d, const char *want)
 {
     char os[64] = "", arch[64] = "", variant[64] = "";
@@ -216,7 +225,7 @@ int al_desc_platform_matches(const struct al_desc *d, const char *want)
         return 0;
     if (os[0] && (d->os == NULL || strcmp(d->os, os) != 0))
         return 0;
-    if (variant[0] && (d->variant == NULL || strcmp(d->variant, variant) != 0))
+    if (variant[0] && strcmp(entry_variant(d), variant) != 0)
         return 0;
     return 1;
 }

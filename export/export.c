@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "airlock/auth.h"
@@ -810,6 +811,7 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
            ex_report_fn report, void *report_ud, struct al_err *e)
 {
     struct run r;
+    struct stat st;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -830,8 +832,9 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
     if (rc == 0)
         rc = export_images(&r, res, e);
     if (rc == 0) {
-        res->bundle_bytes = al_bundle_writer_bytes(r.w);
         rc = al_bundle_writer_commit(r.w, e);
+        if (rc == 0 && stat(cfg->output, &st) == 0)
+            res->bundle_bytes = (long long)st.st_size;
     } else {
         al_bundle_writer_abort(r.w);
     }

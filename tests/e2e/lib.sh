@@ -1,0 +1,139 @@
+# Shared test harness: a private PKI, real docker-registry instances on free
+# loopback ports (TLS + htpasswd), and assertions. Source it; call
+# e2e_init first. Everything lives under $WORK and is removed on exit;
+# servers are stopped by PID.
+
+set -u
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$E2E_DIR/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+EXPORT="$BUILD/airlock-export"
+IMPORT="$BUILD/airlock-import"
+SHARED=${AIRLOCK_SHARED:-$TOP/../shared}
+PASS=0
+FAIL=0
+PIDS=()
+
+e2e_cleanup() {
+    local pid
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+
+e2e_init() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-e2e.XXXXXX")
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT TERM
+    for tool in docker-registry openssl htpasswd python3 zstd jq skopeo; do
+        command -v "$tool" >/dev/null || { echo "missing test tool: $tool (see .ci/run)" >&2; exit 1; }
+    done
+}
+
+# make_ca NAME: $WORK/pki/NAME-ca.{key,crt}
+make_ca() {
+    mkdir -p "$WORK/pki"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=airlock test CA $1" -keyout "$WORK/pki/$1-ca.key" \
+        -out "$WORK/pki/$1-ca.crt" 2>/dev/null
+}
+
+# make_server_cert CA NAME: a certificate for 127.0.0.1 and localhost.
+make_server_cert() {
+    local ca=$1 name=$2 d="$WORK/pki"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+        -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/$name.ext"
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca-ca.crt" -CAkey "$d/$ca-ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT: until something accepts connections there (10 s).
+wait_port() {
+    python3 - "$1" <<'PY'
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+PY
+}
+
+# start_registry NAME USER PASSWORD: a docker-registry with its own CA,
+# TLS and htpasswd auth. Sets NAME_PORT, NAME_HOST, NAME_CA, NAME_DIR.
+start_registry() {
+    local name=$1 user=$2 pass=$3 port dir
+    port=$(free_port)
+    dir="$WORK/registry-$name"
+    mkdir -p "$dir/data"
+    make_ca "$name"
+    make_server_cert "$name" "$name-server"
+    htpasswd -Bbn "$user" "$pass" >"$dir/htpasswd"
+    cat >"$dir/config.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  tls:
+    certificate: $WORK/pki/$name-server.crt
+    key: $WORK/pki/$name-server.key
+auth:
+  htpasswd:
+    realm: airlock-test
+    path: $dir/htpasswd
+YML
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" || { echo "registry $name did not start:" >&2; cat "$dir/log" >&2; exit 1; }
+    printf -v "${name}_PORT" %s "$port"
+    printf -v "${name}_HOST" %s "127.0.0.1:$port"
+    printf -v "${name}_CA" %s "$WORK/pki/$name-ca.crt"
+    printf -v "${name}_DIR" %s "$dir"
+}
+
+# authfile HOST USER PASSWORD FILE
+authfile() {
+    printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$1" "$(printf '%s:%s' "$2" "$3" | base64 -w0)" >"$4"
+}
+
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1"; [ $# -lt 2 ] || printf '#   %s\n' "$2"; }
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@" >/dev/null 2>&1; then ok "$what"; else not_ok "$what" "command: $*"; fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected '$2', got '$3'"; fi
+}
+
+# check_grep DESCRIPTION PATTERN FILE
+check_grep() {
+    if grep -qE -- "$2" "$3"; then ok "$1"; else not_ok "$1" "no /$2/ in: $(head -c 600 "$3")"; fi
+}
+
+e2e_finish() {
+    echo "# $PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ]
+}
