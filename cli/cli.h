@@ -13,7 +13,7 @@ enum cli_exit {
     CLI_EXIT_FAILURE = 1,  /* nothing (or nothing new) was produced */
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_PARTIAL = 3,  /* done, but some images could not be carried */
-    CLI_EXIT_SIGNAL = 130, /* interrupted */
+    CLI_EXIT_SIGNAL = 1,   /* interrupted: a failure like any other */
 };
 
 /* Sets the program name used as the prefix of every message. */

@@ -509,7 +509,9 @@ static json_t *release_json(const struct run *r)
                   r->release_source, "digest", r->release_digest, "arch",
                   r->release_arch);
     if (mg != NULL)
-        json_object_set_new(o, "must_gather", json_string(mg->name));
+        json_object_set_new(o, "must_gather",
+                            json_pack("{s:s, s:s}", "pull_spec", mg->name, "digest",
+                                      mg->manifests[mg->n_manifests - 1].digest));
     json_object_set_new(o, "components", comps);
     return o;
 }

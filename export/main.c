@@ -42,7 +42,7 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 all images exported, 3 bundle written but some images could\n"
     "not be exported (listed in the bundle and above), 1 failure (no bundle\n"
-    "written), 2 bad command line, 130 interrupted.\n";
+    "written, also when interrupted), 2 bad command line.\n";
 
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,

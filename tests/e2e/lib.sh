@@ -71,13 +71,57 @@ PY
 # start_registry NAME USER PASSWORD: a docker-registry with its own CA,
 # TLS and htpasswd auth. Sets NAME_PORT, NAME_HOST, NAME_CA, NAME_DIR.
 start_registry() {
-    local name=$1 user=$2 pass=$3 port dir
+    local name=$1 dir="$WORK/registry-$1"
+    mkdir -p "$dir"
+    htpasswd -Bbn "$2" "$3" >"$dir/htpasswd"
+    run_registry "$name" "$(printf '  htpasswd:\n    realm: airlock-test\n    path: %s' "$dir/htpasswd")"
+}
+
+# start_token_registry NAME USER PASSWORD: a docker-registry that wants
+# Bearer tokens from a token server (authserver.py) on its own port, over
+# TLS with the registry's CA. Sets NAME_TOKEN_LOG besides the above.
+start_token_registry() {
+    local name=$1 dir="$WORK/registry-$1" tport
+    mkdir -p "$dir"
+    tport=$(free_port)
+    make_ca "$name"
+    make_server_cert "$name" "$name-token"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=airlock test token signer" \
+        -keyout "$dir/signing.key" -out "$dir/signing.crt" 2>/dev/null
+    python3 "$E2E_DIR/authserver.py" token "$tport" "$WORK/pki/$name-token.crt" \
+        "$WORK/pki/$name-token.key" "$dir/signing.key" "$dir/signing.crt" airlock-test-issuer \
+        "$dir/token.log" "$2:$3" 2>"$dir/token.err" &
+    PIDS+=($!)
+    wait_port "$tport" || { echo "token server did not start:" >&2; cat "$dir/token.err" >&2; exit 1; }
+    printf -v "${name}_TOKEN_LOG" %s "$dir/token.log"
+    KEEP_CA=1 run_registry "$name" "$(printf '  token:\n    realm: https://127.0.0.1:%s/token\n    service: airlock-test-registry\n    issuer: airlock-test-issuer\n    rootcertbundle: %s' "$tport" "$dir/signing.crt")"
+}
+
+# start_redirector NAME UPSTREAM_NAME USER PASSWORD [DELAY]: authserver.py
+# redirect in front of registry UPSTREAM_NAME, with a certificate from that
+# registry's CA. Sets NAME_HOST and NAME_LOG.
+start_redirector() {
+    local name=$1 up=$2 port upstream_host
+    port=$(free_port)
+    upstream_host=${up}_HOST
+    make_server_cert "$up" "$name-server"
+    python3 "$E2E_DIR/authserver.py" redirect "$port" "$WORK/pki/$name-server.crt" \
+        "$WORK/pki/$name-server.key" "${!upstream_host}" "$WORK/pki/$up-ca.crt" "$3:$4" \
+        "$WORK/$name.log" ${5:-} 2>"$WORK/$name.err" &
+    PIDS+=($!)
+    wait_port "$port" || { echo "redirector did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    printf -v "${name}_HOST" %s "127.0.0.1:$port"
+    printf -v "${name}_LOG" %s "$WORK/$name.log"
+}
+
+# run_registry NAME AUTH_YAML
+run_registry() {
+    local name=$1 auth=$2 port dir
     port=$(free_port)
     dir="$WORK/registry-$name"
     mkdir -p "$dir/data"
-    make_ca "$name"
+    [ -n "${KEEP_CA:-}" ] || make_ca "$name"
     make_server_cert "$name" "$name-server"
-    htpasswd -Bbn "$user" "$pass" >"$dir/htpasswd"
     cat >"$dir/config.yml" <<YML
 version: 0.1
 log:
@@ -95,9 +139,7 @@ http:
     certificate: $WORK/pki/$name-server.crt
     key: $WORK/pki/$name-server.key
 auth:
-  htpasswd:
-    realm: airlock-test
-    path: $dir/htpasswd
+$auth
 YML
     docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
     PIDS+=($!)

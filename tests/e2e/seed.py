@@ -15,6 +15,7 @@ import io
 import json
 import os
 import random
+import re
 import ssl
 import sys
 import tarfile
@@ -40,17 +41,45 @@ class Registry:
         self.host = host
         self.ctx = ssl.create_default_context(cafile=ca)
         tok = base64.b64encode(f"{user}:{password}".encode()).decode()
-        self.auth = {"Authorization": "Basic " + tok}
+        self.basic = "Basic " + tok
+        self.auth = {"Authorization": self.basic}
+        self.tokens = {}
+        self.challenge = None
         self.conn = None
         self.pushed_blobs = set()
 
+    def bearer(self, challenge, path):
+        """Fetches a push token when the registry wants Bearer auth."""
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        repo = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+        scope = f"repository:{repo}:pull,push"
+        if scope not in self.tokens:
+            realm = urllib.parse.urlsplit(params["realm"])
+            q = urllib.parse.urlencode({"service": params.get("service", ""), "scope": scope})
+            c = http.client.HTTPSConnection(realm.hostname, realm.port, context=self.ctx)
+            c.request("GET", realm.path + "?" + q, headers={"Authorization": self.basic})
+            r = c.getresponse()
+            self.tokens[scope] = json.loads(r.read())["token"]
+            c.close()
+        return {"Authorization": "Bearer " + self.tokens[scope]}
+
     def request(self, method, path, body=None, headers=None):
+        if self.challenge is None:
+            # learn how the registry authenticates before sending any body
+            r, _ = self._request("GET", "/v2/", None, None, {})
+            self.challenge = r.getheader("WWW-Authenticate") or ""
+        auth = self.auth
+        if self.challenge.startswith("Bearer "):
+            auth = self.bearer(self.challenge, path)
+        return self._request(method, path, body, headers, auth)
+
+    def _request(self, method, path, body, headers, auth):
         for attempt in range(2):
             if self.conn is None:
                 h, p = self.host.rsplit(":", 1)
                 self.conn = http.client.HTTPSConnection(h, int(p), context=self.ctx)
             try:
-                self.conn.request(method, path, body=body, headers={**self.auth, **(headers or {})})
+                self.conn.request(method, path, body=body, headers={**auth, **(headers or {})})
                 r = self.conn.getresponse()
                 data = r.read()
                 return r, data

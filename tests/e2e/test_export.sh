@@ -73,7 +73,9 @@ check_eq "the ConfigMap key becomes the imagestream tag" "ruby:3.1-ubi8" \
 check_eq "release digest" "$(seed '.images["release:4.12.0-x86_64"]')" "$(meta full .release.digest)"
 check_eq "must-gather found in the payload's last layer" \
     "quay.io/openshift-release-dev/ocp-v4.0-art-dev@$(seed '.must_gather["must-gather"]')" \
-    "$(meta full .release.must_gather)"
+    "$(meta full .release.must_gather.pull_spec)"
+check_eq "must-gather digest recorded with the release" "$(seed '.must_gather["must-gather"]')" \
+    "$(meta full .release.must_gather.digest)"
 check_eq "must-gather image exported by digest" "$(seed '.must_gather["must-gather"]')" \
     "$(meta full '.images[] | select(.role == "must-gather") | .digest')"
 check_eq "--release-component tools" "$(seed '.must_gather.tools')" \

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Test servers that stand beside a real docker-registry.
+
+  authserver.py token PORT CERT KEY SIGNING_KEY SIGNING_CERT ISSUER LOG USER:PASS
+      A registry token server (the Docker token auth protocol): GET /token
+      with service and scope, optional Basic credentials. USER:PASS gets what
+      it asks for; anonymous callers get pull on repositories under public/.
+      Tokens are RS256 JWTs with the signing certificate in x5c. One JSON line
+      per request goes to LOG (never the password).
+
+  authserver.py redirect PORT CERT KEY UPSTREAM CA USER:PASS LOG [DELAY]
+      A TLS reverse proxy in front of UPSTREAM (host:port) that answers blob
+      GETs with 307 to https://localhost:PORT/cdn/..., as registries backed by
+      object storage do, and serves that URL itself. Logs whether the /cdn/
+      request carried an Authorization header. DELAY seconds per 64 KiB of
+      blob slow the CDN down (for interruption tests).
+"""
+import base64
+import http.client
+import http.server
+import json
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve(port, cert, key, handler):
+    srv = Server(("127.0.0.1", int(port)), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
+
+
+log_lock = threading.Lock()
+
+
+def log(path, rec):
+    with log_lock, open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def token_main(port, cert, key, signing_key, signing_cert, issuer, logpath, userpass):
+    der = subprocess.run(["openssl", "x509", "-in", signing_cert, "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    header = b64url(json.dumps({"typ": "JWT", "alg": "RS256",
+                                "x5c": [base64.b64encode(der).decode()]}).encode())
+
+    def sign(claims):
+        msg = header + "." + b64url(json.dumps(claims).encode())
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", signing_key],
+                             input=msg.encode(), capture_output=True, check=True).stdout
+        return msg + "." + b64url(sig)
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            u = urllib.parse.urlsplit(self.path)
+            q = urllib.parse.parse_qs(u.query)
+            auth = self.headers.get("Authorization", "")
+            user = None
+            if auth.startswith("Basic "):
+                given = base64.b64decode(auth[6:]).decode(errors="replace")
+                if given != userpass:
+                    log(logpath, {"path": u.path, "user": "bad"})
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                user = given.split(":", 1)[0]
+            access = []
+            for scope in q.get("scope", []):
+                typ, name, actions = scope.split(":", 2)
+                acts = actions.split(",")
+                if user is None:
+                    acts = [a for a in acts if a == "pull" and name.startswith("public/")]
+                if acts:
+                    access.append({"type": typ, "name": name, "actions": acts})
+            now = int(time.time())
+            tok = sign({"iss": issuer, "sub": user or "", "aud": q.get("service", [""])[0],
+                        "exp": now + 300, "nbf": now - 10, "iat": now,
+                        "jti": str(time.monotonic_ns()), "access": access})
+            log(logpath, {"path": u.path, "user": user, "scope": q.get("scope", []),
+                          "service": q.get("service", [None])[0]})
+            body = json.dumps({"token": tok, "expires_in": 300}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    serve(port, cert, key, H)
+
+
+def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0):
+    ctx = ssl.create_default_context(cafile=ca)
+    host, uport = upstream.rsplit(":", 1)
+    basic = "Basic " + base64.b64encode(userpass.encode()).decode()
+
+    def fetch(method, path, headers, body=None):
+        c = http.client.HTTPSConnection(host, int(uport), context=ctx)
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        return c, r
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def relay(self, r, c, slow=False):
+            self.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+                    self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                while True:
+                    chunk = r.read(65536)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    if slow and delay:
+                        time.sleep(delay)
+            c.close()
+
+        def do_any(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else None
+            u = urllib.parse.urlsplit(self.path)
+            if u.path.startswith("/cdn/"):
+                log(logpath, {"cdn": u.path, "authorization": "Authorization" in self.headers})
+                c, r = fetch("GET", u.path[4:], {"Authorization": basic})
+                return self.relay(r, c, slow=True)
+            parts = u.path.split("/")
+            if self.command == "GET" and len(parts) > 4 and parts[-2] == "blobs":
+                # check access as the registry would, then send the client away
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() == "authorization"}
+                c, r = fetch("HEAD", u.path, hdrs)
+                r.read()
+                c.close()
+                if r.status == 200:
+                    self.send_response(307)
+                    self.send_header("Location", f"https://localhost:{port}/cdn{u.path}?X-Signature=abc")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            hdrs = {k: v for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "accept", "content-type")}
+            c, r = fetch(self.command, self.path, hdrs, body)
+            self.relay(r, c)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_any
+
+    serve(port, cert, key, H)
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "token":
+        token_main(*args)
+    elif mode == "redirect":
+        redirect_main(*args[:7], *(float(a) for a in args[7:8]))
+    else:
+        sys.exit("authserver: unknown mode " + mode)
