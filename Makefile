@@ -16,13 +16,13 @@ BUILD ?= build
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wvla -Wformat=2 -Wpointer-arith -Wcast-qual -Wundef -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
+ifdef SANITIZE
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' $(WARN) \
               -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS) $(SAN_FLAGS)
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
-ifdef SANITIZE
-SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
-endif
 
 COMMON_SRC := $(wildcard common/*.c)
 EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
@@ -81,9 +81,10 @@ check: all unit e2e
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" check
 
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 valgrind: all $(BUILD)/unit-tests
-	valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-	    $(BUILD)/unit-tests
+	$(VALGRIND) $(BUILD)/unit-tests
+	WRAP="$(VALGRIND)" BUILD=$(BUILD) tests/e2e/run-all.sh
 
 # Banned: unbounded string functions.
 lint:

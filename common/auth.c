@@ -283,7 +283,7 @@ int al_authfile_find(const struct al_authfile *af, const char *host,
 static int is_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+           (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static const char *skip_ws(const char *p)

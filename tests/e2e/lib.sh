@@ -9,8 +9,9 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$E2E_DIR/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
-EXPORT="$BUILD/airlock-export"
-IMPORT="$BUILD/airlock-import"
+# WRAP runs the programs under a tool: WRAP="valgrind -q --error-exitcode=99"
+airlock_export() { ${WRAP:-} "$BUILD/airlock-export" "$@"; }
+airlock_import() { ${WRAP:-} "$BUILD/airlock-import" "$@"; }
 SHARED=${AIRLOCK_SHARED:-$TOP/../shared}
 PASS=0
 FAIL=0

@@ -15,7 +15,7 @@ authfile "$tok_HOST" tester s3cret "$WORK/auth.json"
 : >"$tok_TOKEN_LOG"
 
 echo "# Bearer tokens with credentials"
-"$EXPORT" --image registry.redhat.io/ubi8/ruby-31:latest --image registry.redhat.io/ubi8/python-39:latest \
+airlock_export --image registry.redhat.io/ubi8/ruby-31:latest --image registry.redhat.io/ubi8/python-39:latest \
     --pull-from "registry.redhat.io=$tok_HOST" --authfile "$WORK/auth.json" --ca-file "$tok_CA" \
     --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/tok.tar.zst" 2>"$WORK/tok.err"
 check_eq "export through a token-auth registry exits 0" 0 "$?"
@@ -33,7 +33,7 @@ check_eq "the service from the challenge is sent" "airlock-test-registry" \
 
 echo "# anonymous tokens"
 echo '{"auths":{}}' >"$WORK/empty.json"
-"$EXPORT" --image registry.redhat.io/ubi8/ruby-31:latest --pull-from "registry.redhat.io=$tok_HOST" \
+airlock_export --image registry.redhat.io/ubi8/ruby-31:latest --pull-from "registry.redhat.io=$tok_HOST" \
     --authfile "$WORK/empty.json" --ca-file "$tok_CA" --certs-dir "$WORK/none" \
     --sign-key "$WORK/export.key" -o "$WORK/anon.tar.zst" 2>"$WORK/anon.err"
 check_eq "anonymous access to a private repository fails (exit 1)" 1 "$?"
@@ -48,7 +48,7 @@ python3 "$E2E_DIR/seed.py" fixtures "$plain_HOST" "$plain_CA" tester s3cret "$WO
     || { echo "seeding the plain registry failed" >&2; exit 1; }
 start_redirector cdn plain tester s3cret
 authfile "$cdn_HOST" tester s3cret "$WORK/cdn-auth.json"
-"$EXPORT" --image registry.redhat.io/ubi8/nodejs-16:1 --pull-from "registry.redhat.io=$cdn_HOST" \
+airlock_export --image registry.redhat.io/ubi8/nodejs-16:1 --pull-from "registry.redhat.io=$cdn_HOST" \
     --authfile "$WORK/cdn-auth.json" --ca-file "$plain_CA" --certs-dir "$WORK/none" \
     --sign-key "$WORK/export.key" -o "$WORK/cdn.tar.zst" 2>"$WORK/cdn.err"
 check_eq "export through redirected blobs exits 0" 0 "$?"

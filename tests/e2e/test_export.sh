@@ -42,7 +42,7 @@ RELEASE=quay.io/openshift-release-dev/ocp-release
 run_export() {
     local name=$1
     shift
-    "$EXPORT" "$@" -o "$WORK/$name.tar.zst" 2>"$WORK/$name.err"
+    airlock_export "$@" -o "$WORK/$name.tar.zst" 2>"$WORK/$name.err"
     RC=$?
 }
 meta() { jq -r "$2" "$WORK/$1.d/bundle.json"; }
@@ -171,7 +171,7 @@ run_export nokey --samples-configmap "$WORK/cm.json" "${COMMON[@]}" --sign-key "
 check_eq "a missing key file exits 1" 1 "$RC"
 check_grep "the error names the key file" "nope.key" "$WORK/nokey.err"
 check "a missing key leaves no file" no_output nokey
-"$EXPORT" --samples-configmap "$WORK/cm.json" "${COMMON[@]}" --sign-key "$WORK/export.key" \
+airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" --sign-key "$WORK/export.key" \
     -o "$WORK/no/such/dir/b.tar.zst" 2>"$WORK/nodir.err"
 check_eq "an output directory that does not exist exits 1" 1 "$?"
 check_grep "the error names the output" "no/such/dir/b.tar.zst" "$WORK/nodir.err"
@@ -181,19 +181,19 @@ check_eq "a failed run leaves an earlier file of that name untouched" "previous 
 check "a failed run removes its partial file" test ! -e "$WORK/keep.tar.zst.partial"
 
 echo "# usage errors exit 2"
-"$EXPORT" --samples-configmap "$WORK/cm.json" --sign-key "$WORK/export.key" 2>"$WORK/u1.err"
+airlock_export --samples-configmap "$WORK/cm.json" --sign-key "$WORK/export.key" 2>"$WORK/u1.err"
 check_eq "no -o exits 2" 2 "$?"
 check_grep "no -o says what to give" "give -o FILE" "$WORK/u1.err"
-"$EXPORT" --samples-configmap "$WORK/cm.json" -o "$WORK/u2.tar.zst" 2>"$WORK/u2.err"
+airlock_export --samples-configmap "$WORK/cm.json" -o "$WORK/u2.tar.zst" 2>"$WORK/u2.err"
 check_eq "no --sign-key exits 2" 2 "$?"
 check_grep "no --sign-key explains how to make one" "openssl genpkey" "$WORK/u2.err"
-"$EXPORT" --bogus 2>/dev/null
+airlock_export --bogus 2>/dev/null
 check_eq "an unknown option exits 2" 2 "$?"
-"$EXPORT" --zstd-level 99 -o x --sign-key y --image z 2>/dev/null
+airlock_export --zstd-level 99 -o x --sign-key y --image z 2>/dev/null
 check_eq "a bad --zstd-level exits 2" 2 "$?"
-"$EXPORT" --help | grep -q -- "--samples-configmap"
+airlock_export --help | grep -q -- "--samples-configmap"
 check_eq "--help prints the options" 0 "$?"
-check_grep "--version" "airlock-export [0-9]" <("$EXPORT" --version)
+check_grep "--version" "airlock-export [0-9]" <(airlock_export --version)
 run_export badcm --samples-configmap "$WORK/is.json" "${COMMON[@]}" --sign-key "$WORK/export.key"
 check_eq "a document that is not a ConfigMap exits 1" 1 "$RC"
 check_grep "the error names the input file" "is.json" "$WORK/badcm.err"
