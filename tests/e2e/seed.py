@@ -251,9 +251,11 @@ def samples(reg, configmap, isdir, out):
                 specs.add(t["from"]["name"])
     base = Layer({"etc/os-release": b"ID=samples\n", "base.bin": noise(10, 100_000)})
     rec = {}
+    # "x" and "x:latest" are one image
+    specs = {s if ":" in s.rsplit("/", 1)[1] else s + ":latest" for s in specs}
     for spec in sorted(specs):
         host, rest = spec.split("/", 1)
-        repo, tag = rest.rsplit(":", 1)
+        repo, tag = rest.split(":")
         own = Layer({"opt/what": spec.encode()})
         d, _, _ = push_image(reg, repo, tag, [base, own])
         rec[spec] = d

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The real OpenShift samples at full scale: every image that the x86_64
+# samples ConfigMap and imagestreams in ../shared/samples name is seeded (as a
+# small image) into a real registry, and exported from both inputs at once.
+# Also: interrupting an export removes its partial file.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+CM="$SHARED/samples/imagestreamtag-to-image.json"
+start_registry src tester s3cret
+python3 "$E2E_DIR/seed.py" samples "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" \
+    "$CM" "$SHARED/samples/ocp-x86_64" || { echo "seeding failed" >&2; exit 1; }
+jq -s '{apiVersion: "v1", kind: "List", items: .}' "$SHARED"/samples/ocp-x86_64/*.json >"$WORK/is.json"
+authfile "$src_HOST" tester s3cret "$WORK/auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+COMMON=(--pull-from "registry.redhat.io=$src_HOST" --pull-from "registry.access.redhat.com=$src_HOST"
+        --authfile "$WORK/auth.json" --ca-file "$src_CA" --certs-dir "$WORK/none"
+        --sign-key "$WORK/export.key")
+
+echo "# the samples operator's ConfigMap and imagestreams together"
+airlock_export --samples-configmap "$CM" --imagestreams "$WORK/is.json" "${COMMON[@]}" \
+    -o "$WORK/samples.tar.zst" 2>"$WORK/samples.err"
+check_eq "exit 0" 0 "$?"
+check "the bundle passes the independent check" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/samples.tar.zst" "$WORK/export.pub" "$WORK/samples.d"
+meta() { jq -r "$1" "$WORK/samples.d/bundle.json"; }
+unique_images=$(jq -r 'keys | length' "$WORK/seed.json")
+check_eq "every distinct image once" "$unique_images" "$(meta '.images | length')"
+check_eq "all 292 imagestream tags served" 292 "$(meta '[.images[].tags[]] | length')"
+check_eq "the jenkins imagestreams (absent from the ConfigMap) are included" 1 \
+    "$(meta '[.images[].tags[] | select(startswith("jenkins:"))] | length > 0 | if . then 1 else 0 end')"
+check_eq "the 21 aliases ride on the images they name" 21 \
+    "$(jq -s '[.[] | .metadata.name as $s | .spec.tags[] | select(.from.kind == "ImageStreamTag") | "\($s):\(.name)"] | length' "$SHARED"/samples/ocp-x86_64/*.json)"
+check_eq "digests are the registry's" 0 \
+    "$(meta '.images[] | "\(.pull_spec) \(.digest)"' | while read -r spec d; do
+           want=$(jq -r --arg s "$spec" '.[$s] // .[$s + ":latest"] // empty' "$WORK/seed.json")
+           [ "$want" = "$d" ] || echo "$spec"; done | wc -l)"
+check_eq "layers: the shared base once, plus one per image" "$((unique_images + 1))" \
+    "$(meta '[.blobs[] | select(.kind == "layer")] | length')"
+
+echo "# an interrupted export leaves nothing behind"
+start_redirector slow src tester s3cret 0.2
+authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
+# the program itself in the background (not a shell function), to signal it
+"$BUILD/airlock-export" --samples-configmap "$CM" --pull-from "registry.redhat.io=$slow_HOST" \
+    --pull-from "registry.access.redhat.com=$slow_HOST" --authfile "$WORK/slow-auth.json" \
+    --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
+    -o "$WORK/int.tar.zst" 2>"$WORK/int.err" &
+pid=$!
+for _ in $(seq 100); do [ -e "$WORK/int.tar.zst.partial" ] && grep -q "writing" "$WORK/int.err" && break; sleep 0.1; done
+check "the export was writing when interrupted" test -e "$WORK/int.tar.zst.partial"
+kill -TERM "$pid"
+wait "$pid"
+check_eq "SIGTERM exits 1" 1 "$?"
+check "SIGTERM removes the partial file" test ! -e "$WORK/int.tar.zst.partial"
+check "SIGTERM leaves no bundle" test ! -e "$WORK/int.tar.zst"
+
+e2e_finish
