@@ -16,15 +16,20 @@ void cli_init(const char *progname)
     g_prog = progname;
 }
 
+static void vmsg(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", g_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_msg(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: ", g_prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmsg(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int cli_fail(const struct al_err *e)
@@ -37,11 +42,10 @@ int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
 
-    fprintf(stderr, "%s: ", g_prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vmsg(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", g_prog);
+    fprintf(stderr, "Try '%s --help' for more information.\n", g_prog);
     return CLI_EXIT_USAGE;
 }
 

@@ -131,7 +131,7 @@ static int take_option(struct options *o, int c, const char *arg)
         break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;
-    default: return cli_usage_error("unknown or incomplete option");
+    default: return cli_usage_error("unknown option");
     }
     if (rc != 0) {
         cli_msg("out of memory");
@@ -186,7 +186,12 @@ static int parse_args(struct options *o, int argc, char **argv)
 
     o->cfg.zstd_level = 3;
     o->cfg.certs_d = "/etc/containers/certs.d";
-    while ((c = getopt_long(argc, argv, "o:qh", long_options, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:qh", long_options, NULL)) != -1) {
+        if (c == '?')
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        if (c == ':')
+            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
         rc = take_option(o, c, optarg);
         if (rc != 0 || o->done)
             return rc;
