@@ -94,7 +94,7 @@ void cli_list_free_owned(struct cli_list *l)
     cli_list_release(l);
 }
 
-/* Async-signal-safe: unlink() and _exit() only. */
+/* Async-signal-safe: unlink(), write(), strlen() and _exit() only. */
 static void on_signal(int sig)
 {
     const char *p = g_partial ? g_partial() : NULL;
@@ -102,6 +102,11 @@ static void on_signal(int sig)
     (void)sig;
     if (p != NULL)
         unlink(p);
+    if (g_prog != NULL) {
+        ssize_t ignored = write(STDERR_FILENO, g_prog, strlen(g_prog));
+        ignored = write(STDERR_FILENO, ": interrupted\n", 14);
+        (void)ignored;
+    }
     _exit(CLI_EXIT_SIGNAL);
 }
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #define STREAM_BUF_SIZE (512 * 1024)
+#define UPLOAD_BUF_SIZE (256 * 1024)
 #define DEFAULT_CERTS_D "/etc/containers/certs.d"
 
 struct host_trust {
@@ -45,6 +46,11 @@ struct al_http_stream {
     STACK_OF(X509) *host_certs;
     char *buf;
     size_t start, end;
+    /* uploads: bytes from al_http_upload_write() waiting for curl */
+    char *ubuf;
+    size_t ustart, uend;
+    long long usize, uwritten;
+    int uploading, ueof, upaused;
     char url_msg[256];
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -328,6 +334,26 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct al_http_stream *s = ud;
+    size_t n = size * nitems, avail = s->uend - s->ustart;
+
+    if (avail == 0) {
+        if (s->ueof)
+            return 0;
+        s->upaused = 1;
+        return CURL_READFUNC_PAUSE;
+    }
+    if (n > avail)
+        n = avail;
+    memcpy(p, s->ubuf + s->ustart, n);
+    s->ustart += n;
+    if (s->ustart == s->uend)
+        s->ustart = s->uend = 0;
+    return n;
+}
+
 static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
                         struct al_err *e)
 {
@@ -383,7 +409,13 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    if (strcmp(req->method, "HEAD") == 0) {
+    if (s->uploading) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->usize);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(c, CURLOPT_READDATA, s);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
@@ -441,8 +473,10 @@ static int transport_error(struct al_http_stream *s, struct al_err *e)
                       hint);
 }
 
-int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
-                        struct al_http_stream **out, struct al_err *e)
+/* Creates and starts a transfer; uploads when size >= 0. */
+static int stream_start(struct al_http *h, const struct al_http_req *req,
+                        long long upload_size, struct al_http_stream **out,
+                        struct al_err *e)
 {
     struct al_http_stream *s;
     int rc;
@@ -454,16 +488,171 @@ int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
     s->h = h;
     s->head.content_length = -1;
     s->follow = req->follow_redirects;
+    s->uploading = upload_size >= 0;
+    s->usize = upload_size;
     al_http_url_for_message(req->url, s->url_msg, sizeof(s->url_msg));
     s->buf = malloc(STREAM_BUF_SIZE);
+    s->ubuf = s->uploading ? malloc(UPLOAD_BUF_SIZE) : NULL;
     s->easy = curl_easy_init();
-    if (s->buf == NULL || s->easy == NULL) {
+    if (s->buf == NULL || s->easy == NULL || (s->uploading && s->ubuf == NULL)) {
         al_http_stream_close(s);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     rc = stream_setup(s, req, e);
+    /* curl would otherwise wait for "100 Continue" before every upload */
+    if (rc == 0 && s->uploading) {
+        struct curl_slist *l = curl_slist_append(s->headers, "Expect:");
+        if (l == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        else
+            s->headers = l;
+        curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
+    }
     if (rc == 0 && curl_multi_add_handle(h->multi, s->easy) != CURLM_OK)
         rc = al_err_set(e, AL_ENET, "libcurl refused a transfer");
+    if (rc != 0) {
+        al_http_stream_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int al_http_upload_open(struct al_http *h, const struct al_http_req *req,
+                        long long size, struct al_http_stream **out,
+                        struct al_err *e)
+{
+    return stream_start(h, req, size < 0 ? 0 : size, out, e);
+}
+
+/* The server answered before taking the whole body. */
+static int upload_cut_short(struct al_http_stream *s, struct al_err *e)
+{
+    if (s->result != CURLE_OK)
+        return transport_error(s, e);
+    return al_err_set(e, AL_EHTTP, "'%s' answered HTTP %ld before the upload "
+                      "was complete", s->url_msg, s->head.status);
+}
+
+int al_http_upload_write(struct al_http_stream *s, const void *p, size_t n,
+                         struct al_err *e)
+{
+    const char *c = p;
+    int rc;
+
+    if ((long long)n > s->usize - s->uwritten)
+        return al_err_set(e, AL_EINVAL, "upload to '%s' is larger than its declared "
+                          "%lld bytes", s->url_msg, s->usize);
+    while (n > 0) {
+        size_t space, k;
+        if (s->done)
+            return upload_cut_short(s, e);
+        if (s->ustart > 0 && UPLOAD_BUF_SIZE - s->uend < n) {
+            memmove(s->ubuf, s->ubuf + s->ustart, s->uend - s->ustart);
+            s->uend -= s->ustart;
+            s->ustart = 0;
+        }
+        space = UPLOAD_BUF_SIZE - s->uend;
+        if (space == 0) {
+            rc = pump(s->h, 1, e);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        k = n < space ? n : space;
+        memcpy(s->ubuf + s->uend, c, k);
+        s->uend += k;
+        s->uwritten += (long long)k;
+        c += k;
+        n -= k;
+        if (s->upaused) {
+            s->upaused = 0;
+            curl_easy_pause(s->easy, CURLPAUSE_CONT);
+        }
+    }
+    return 0;
+}
+
+int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
+{
+    int rc = 0;
+
+    if (s->uwritten != s->usize)
+        return al_err_set(e, AL_EINVAL, "upload to '%s' has %lld of its %lld bytes",
+                          s->url_msg, s->uwritten, s->usize);
+    s->ueof = 1;
+    if (s->upaused) {
+        s->upaused = 0;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);
+    }
+    while (rc == 0 && !s->headers_done && !s->done)
+        rc = pump(s->h, 1, e);
+    if (rc == 0 && s->done && s->result != CURLE_OK)
+        rc = transport_error(s, e);
+    return rc;
+}
+
+char *al_http_url_join(const char *base, const char *ref)
+{
+    CURLU *u = curl_url();
+    char *joined = NULL, *scheme = NULL, *out = NULL;
+
+    if (u == NULL)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0) &&
+        curl_url_get(u, CURLUPART_URL, &joined, 0) == CURLUE_OK)
+        out = strdup(joined);
+    curl_free(joined);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static char *origin_of(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    size_t n;
+
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        n = strlen(scheme) + strlen(host) + strlen(port) + 8;
+        out = malloc(n);
+        if (out)
+            snprintf(out, n, "%s://%s:%s", scheme, host, port);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+int al_http_same_origin(const char *a, const char *b)
+{
+    char *oa = origin_of(a), *ob = origin_of(b);
+    int same = oa != NULL && ob != NULL && strcasecmp(oa, ob) == 0;
+
+    free(oa);
+    free(ob);
+    return same;
+}
+
+int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
+                        struct al_http_stream **out, struct al_err *e)
+{
+    struct al_http_stream *s;
+    int rc;
+
+    *out = NULL;
+    rc = stream_start(h, req, -1, &s, e);
+    if (rc != 0)
+        return rc;
     while (rc == 0 && !s->headers_done && !s->done)
         rc = pump(h, 1, e);
     if (rc == 0 && s->done && s->result != CURLE_OK)
@@ -479,6 +668,13 @@ int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
 const struct al_http_head *al_http_stream_head(const struct al_http_stream *s)
 {
     return &s->head;
+}
+
+void al_http_stream_take_head(struct al_http_stream *s, struct al_http_head *out)
+{
+    *out = s->head;
+    memset(&s->head, 0, sizeof(s->head));
+    s->head.content_length = -1;
 }
 
 int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
@@ -526,6 +722,7 @@ void al_http_stream_close(struct al_http_stream *s)
     curl_slist_free_all(s->headers);
     head_release(&s->head);
     free(s->buf);
+    free(s->ubuf);
     free(s);
 }
 

@@ -36,6 +36,7 @@ struct al_registry {
     const struct al_authfile *auth;
     struct endpoint *endpoints;
     struct mapping *mappings;
+    int push;      /* ask for push access on every repository */
 };
 
 int al_registry_new(struct al_registry **out, struct al_http *http,
@@ -227,6 +228,30 @@ static void append_escaped(char *out, size_t n, const char *s)
     out[len] = '\0';
 }
 
+/* "a b" -> "scope=a&scope=b": a token may cover several repositories (a
+ * cross-repository mount needs push on one and pull on the other). */
+static void append_scopes(char *url, size_t n, const char *scopes)
+{
+    char one[1200];
+    const char *p = scopes;
+    size_t len;
+
+    while (*p) {
+        len = strcspn(p, " ");
+        if (len > 0 && len < sizeof(one)) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (url[strlen(url) - 1] != '?' && url[strlen(url) - 1] != '&')
+                strncat(url, "&", n - strlen(url) - 1);
+            strncat(url, "scope=", n - strlen(url) - 1);
+            append_escaped(url, n, one);
+        }
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 static int fetch_token(struct al_registry *r, struct endpoint *ep,
                        const char *repo, const char *scope, struct token **out,
                        struct al_err *e)
@@ -259,8 +284,7 @@ static int fetch_token(struct al_registry *r, struct endpoint *ep,
         append_escaped(url, sizeof(url), ep->ch.service);
         strncat(url, "&", sizeof(url) - strlen(url) - 1);
     }
-    strncat(url, "scope=", sizeof(url) - strlen(url) - 1);
-    append_escaped(url, sizeof(url), scope);
+    append_scopes(url, sizeof(url), scope);
     if (have_creds) {
         basic = al_basic_header(user, pass);
         if (basic == NULL)
@@ -332,23 +356,30 @@ static int auth_header(struct al_registry *r, struct endpoint *ep,
     return *out ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 }
 
-/* Opens `method path` on the endpoint serving `registry`, authenticating as
- * needed; the caller inspects the status. */
-static int open_request(struct al_registry *r, const char *registry,
-                        const char *repo, const char *method, const char *kind,
-                        const char *reference, const char *accept,
-                        struct al_http_stream **out, struct al_err *e)
-{
-    char host[512], path[1024], url[2048], scope[1200];
-    const char *headers[3] = {NULL, NULL, NULL};
-    struct al_http_req req = {.method = method, .url = url, .headers = headers,
-                              .follow_redirects = 1};
-    struct endpoint *ep;
-    char *authz = NULL;
-    int attempt, rc = 0;
+/* One request to the endpoint serving `registry`. */
+struct call {
+    const char *registry, *repo;  /* logical names */
+    const char *method;
+    const char *tail;        /* after "/v2/<path>/": "manifests/latest" */
+    const char *url;         /* or a whole URL (an upload Location) */
+    const char *actions;     /* "pull" or "pull,push" */
+    const char *mount_from;  /* repository also needing pull, or NULL */
+    const char *accept;      /* a header line, or NULL */
+    const char *content_type;
+    const void *body;
+    size_t body_len;
+    long long upload_size;   /* >= 0: a streamed upload (no retry) */
+};
 
-    *out = NULL;
-    resolve(r, registry, repo, host, sizeof(host), path, sizeof(path));
+static int call_endpoint(struct al_registry *r, const struct call *c,
+                         struct endpoint **ep_out, char *path, size_t pn,
+                         struct al_err *e)
+{
+    char host[512];
+    struct endpoint *ep;
+    int rc;
+
+    resolve(r, c->registry, c->repo, host, sizeof(host), path, pn);
     ep = get_endpoint(r, host);
     if (ep == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
@@ -357,22 +388,69 @@ static int open_request(struct al_registry *r, const char *registry,
         if (rc != 0)
             return rc;
     }
-    snprintf(url, sizeof(url), "https://%s/v2/%s/%s/%s", host, path, kind, reference);
-    snprintf(scope, sizeof(scope), "repository:%s:pull", path);
+    *ep_out = ep;
+    return 0;
+}
+
+/* Opens the request, authenticating as needed (a Bearer 401 is retried once
+ * with a fresh token); the caller inspects the status. */
+static int open_call(struct al_registry *r, const struct call *c,
+                     struct al_http_stream **out, struct al_err *e)
+{
+    char path[1024], url[2048], scope[2600], from_path[1024], host_ignored[512];
+    const char *headers[4] = {NULL, NULL, NULL, NULL};
+    char ctype[300];
+    struct al_http_req req = {.method = c->method, .url = url, .headers = headers,
+                              .body = c->body, .body_len = c->body_len,
+                              .follow_redirects = 1};
+    struct endpoint *ep = NULL;
+    char *authz = NULL;
+    int attempt, rc, send_auth = 1;
+
+    *out = NULL;
+    rc = call_endpoint(r, c, &ep, path, sizeof(path), e);
+    if (rc != 0)
+        return rc;
+    if (c->url) {
+        char base[600];
+        snprintf(base, sizeof(base), "https://%s/", ep->host);
+        snprintf(url, sizeof(url), "%s", c->url);
+        send_auth = al_http_same_origin(base, c->url);
+    } else {
+        snprintf(url, sizeof(url), "https://%s/v2/%s/%s", ep->host, path, c->tail);
+    }
+    snprintf(scope, sizeof(scope), "repository:%s:%s", path, c->actions);
+    if (c->mount_from) {
+        resolve(r, c->registry, c->mount_from, host_ignored, sizeof(host_ignored),
+                from_path, sizeof(from_path));
+        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope),
+                 " repository:%s:pull", from_path);
+    }
+    if (c->content_type)
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", c->content_type);
     for (attempt = 0; attempt < 2; attempt++) {
         struct al_http_stream *s = NULL;
-        rc = auth_header(r, ep, path, scope, attempt > 0, &authz, e);
-        if (rc != 0)
-            return rc;
-        headers[0] = accept;
-        headers[accept ? 1 : 0] = authz;
-        rc = al_http_stream_open(r->http, &req, &s, e);
+        size_t nh = 0;
+        if (send_auth) {
+            rc = auth_header(r, ep, path, scope, attempt > 0, &authz, e);
+            if (rc != 0)
+                return rc;
+        }
+        if (c->accept)
+            headers[nh++] = c->accept;
+        if (c->content_type)
+            headers[nh++] = ctype;
+        headers[nh++] = authz;
+        if (c->upload_size >= 0)
+            rc = al_http_upload_open(r->http, &req, c->upload_size, &s, e);
+        else
+            rc = al_http_stream_open(r->http, &req, &s, e);
         al_secret_free(authz);
         authz = NULL;
         if (rc != 0)
             return rc;
-        if (al_http_stream_head(s)->status == 401 && attempt == 0 &&
-            ep->ch.scheme == AL_AUTH_BEARER) {
+        if (c->upload_size < 0 && al_http_stream_head(s)->status == 401 &&
+            attempt == 0 && ep->ch.scheme == AL_AUTH_BEARER) {
             al_http_stream_close(s);
             continue;
         }
@@ -380,6 +458,20 @@ static int open_request(struct al_registry *r, const char *registry,
         return 0;
     }
     return al_err_set(e, AL_EDENIED, "unreachable");
+}
+
+static int open_request(struct al_registry *r, const char *registry,
+                        const char *repo, const char *method, const char *kind,
+                        const char *reference, const char *accept,
+                        struct al_http_stream **out, struct al_err *e)
+{
+    char tail[300];
+    struct call c = {.registry = registry, .repo = repo, .method = method,
+                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .accept = accept, .upload_size = -1};
+
+    snprintf(tail, sizeof(tail), "%s/%s", kind, reference);
+    return open_call(r, &c, out, e);
 }
 
 static int status_error(const struct al_http_head *hd, const char *what,
@@ -485,4 +577,389 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
     free(source);
     al_http_stream_close(s);
     return rc;
+}
+
+/* ---- push side ---------------------------------------------------------- */
+
+void al_registry_set_push(struct al_registry *r, int push)
+{
+    r->push = push;
+}
+
+/* Where a message says the thing is: "host/path" of the endpoint. */
+static char *where(const struct al_registry *r, const char *registry,
+                   const char *repo)
+{
+    return al_registry_source(r, registry, repo);
+}
+
+static int finish_stream(struct al_http_stream **sp, struct al_http_resp *resp,
+                         struct al_err *e);
+
+static int simple_call(struct al_registry *r, struct call *c,
+                       struct al_http_resp *resp, struct al_err *e)
+{
+    struct al_http_stream *s = NULL;
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    resp->head.content_length = -1;
+    al_buf_init(&resp->body, ERROR_BODY_MAX);
+    rc = open_call(r, c, &s, e);
+    if (rc != 0)
+        return rc;
+    return finish_stream(&s, resp, e);
+}
+
+/* An absolute URL for a Location header sent by the endpoint of `repo`. */
+static char *location_url(const struct al_registry *r, const char *registry,
+                          const char *repo, const char *location)
+{
+    char base[700], host[512], path[1024];
+
+    resolve(r, registry, repo, host, sizeof(host), path, sizeof(path));
+    snprintf(base, sizeof(base), "https://%s/v2/", host);
+    return al_http_url_join(base, location);
+}
+
+/* The registry's own words from an error body ({"errors":[{"code",
+ * "message"}]}), first 200 characters, for messages. */
+static void registry_said(const struct al_buf *body, char *out, size_t n)
+{
+    const char *code, *msg;
+
+    out[0] = '\0';
+    if (body->data == NULL)
+        return;
+    code = strstr(body->data, "\"code\":\"");
+    msg = strstr(body->data, "\"message\":\"");
+    if (code && msg)
+        snprintf(out, n, ": %.*s: %.*s", (int)strcspn(code + 8, "\""), code + 8,
+                 (int)strcspn(msg + 11, "\""), msg + 11);
+    if (strlen(out) > 200)
+        out[200] = '\0';
+}
+
+static int push_status_error(struct al_registry *r, const struct al_http_resp *resp,
+                             const char *what, const char *registry,
+                             const char *repo, struct al_err *e)
+{
+    char said[256];
+    char *at = where(r, registry, repo);
+    int rc;
+
+    registry_said(&resp->body, said, sizeof(said));
+    rc = status_error(&resp->head, what, at ? at : registry, r, NULL, e);
+    if (said[0] && e != NULL && strlen(e->msg) + strlen(said) < sizeof(e->msg))
+        memcpy(e->msg + strlen(e->msg), said, strlen(said) + 1);
+    free(at);
+    return rc;
+}
+
+int al_registry_blob_exists(struct al_registry *r, const char *registry,
+                            const char *repo, const char *digest, int *exists,
+                            struct al_err *e)
+{
+    char tail[100], what[100];
+    struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
+                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .upload_size = -1};
+    struct al_http_resp resp;
+    int rc;
+
+    *exists = 0;
+    snprintf(tail, sizeof(tail), "blobs/%s", digest);
+    rc = simple_call(r, &c, &resp, e);
+    if (rc == 0 && resp.head.status == 200)
+        *exists = 1;
+    else if (rc == 0 && resp.head.status != 404) {
+        snprintf(what, sizeof(what), "blob %s", digest);
+        rc = push_status_error(r, &resp, what, registry, repo, e);
+    }
+    al_http_resp_release(&resp);
+    return rc;
+}
+
+int al_registry_blob_mount(struct al_registry *r, const char *registry,
+                           const char *repo, const char *digest,
+                           const char *from_repo, int *mounted, struct al_err *e)
+{
+    char tail[1400], what[100], from_path[1024], host[512];
+    struct call c = {.registry = registry, .repo = repo, .method = "POST",
+                     .tail = tail, .actions = "pull,push", .mount_from = from_repo,
+                     .upload_size = -1};
+    struct al_http_resp resp;
+    int rc;
+
+    *mounted = 0;
+    resolve(r, registry, from_repo, host, sizeof(host), from_path, sizeof(from_path));
+    snprintf(tail, sizeof(tail), "blobs/uploads/?mount=");
+    append_escaped(tail, sizeof(tail), digest);
+    strncat(tail, "&from=", sizeof(tail) - strlen(tail) - 1);
+    append_escaped(tail, sizeof(tail), from_path);
+    rc = simple_call(r, &c, &resp, e);
+    if (rc == 0 && resp.head.status == 201) {
+        *mounted = 1;
+    } else if (rc == 0 && resp.head.status == 202) {
+        /* the registry opened an upload instead: cancel it, best effort */
+        char *loc = resp.head.location
+                        ? location_url(r, registry, repo, resp.head.location) : NULL;
+        if (loc != NULL) {
+            struct call d = {.registry = registry, .repo = repo, .method = "DELETE",
+                             .url = loc, .actions = "pull,push", .upload_size = -1};
+            struct al_http_resp dresp;
+            simple_call(r, &d, &dresp, NULL);
+            al_http_resp_release(&dresp);
+            free(loc);
+        }
+    } else if (rc == 0) {
+        snprintf(what, sizeof(what), "mount of blob %s", digest);
+        rc = push_status_error(r, &resp, what, registry, repo, e);
+    }
+    al_http_resp_release(&resp);
+    return rc;
+}
+
+struct al_blob_upload {
+    struct al_registry *r;
+    char *registry, *repo;
+    char *session;                /* the upload's URL */
+    struct al_http_stream *s;     /* the PATCH carrying the bytes */
+    long long size;
+};
+
+static int upload_new(struct al_blob_upload **out, struct al_registry *r,
+                      const char *registry, const char *repo, long long size,
+                      struct al_err *e)
+{
+    struct al_blob_upload *up = calloc(1, sizeof(*up));
+
+    *out = NULL;
+    if (up == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    up->r = r;
+    up->size = size;
+    up->registry = strdup(registry);
+    up->repo = strdup(repo);
+    if (up->registry == NULL || up->repo == NULL) {
+        free(up->registry);
+        free(up->repo);
+        free(up);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    *out = up;
+    return 0;
+}
+
+static void upload_free(struct al_blob_upload *up)
+{
+    al_http_stream_close(up->s);
+    free(up->registry);
+    free(up->repo);
+    free(up->session);
+    free(up);
+}
+
+/* Turns a Location header into the session URL on the registry's endpoint. */
+static int take_location(struct al_blob_upload *up, const struct al_http_resp *resp,
+                         const char *doing, struct al_err *e)
+{
+    char *url = resp->head.location
+                    ? location_url(up->r, up->registry, up->repo, resp->head.location)
+                    : NULL;
+
+    if (url == NULL)
+        return al_err_set(e, AL_EHTTP, "the registry gave no usable upload location "
+                          "(%s in '%s')", doing, up->repo);
+    free(up->session);
+    up->session = url;
+    return 0;
+}
+
+int al_registry_upload_open(struct al_registry *r, const char *registry,
+                            const char *repo, long long size,
+                            struct al_blob_upload **out, struct al_err *e)
+{
+    struct call c = {.registry = registry, .repo = repo, .method = "POST",
+                     .tail = "blobs/uploads/", .actions = "pull,push",
+                     .upload_size = -1};
+    struct al_http_resp resp;
+    struct al_blob_upload *up;
+    int rc;
+
+    *out = NULL;
+    rc = upload_new(&up, r, registry, repo, size, e);
+    if (rc != 0)
+        return rc;
+    rc = simple_call(r, &c, &resp, e);
+    if (rc == 0 && resp.head.status != 202)
+        rc = push_status_error(r, &resp, "a blob upload", registry, repo, e);
+    if (rc == 0)
+        rc = take_location(up, &resp, "starting an upload", e);
+    al_http_resp_release(&resp);
+    if (rc == 0) {
+        struct call p = {.registry = registry, .repo = repo, .method = "PATCH",
+                         .url = up->session, .actions = "pull,push",
+                         .content_type = "application/octet-stream",
+                         .upload_size = size};
+        rc = open_call(r, &p, &up->s, e);
+    }
+    if (rc != 0) {
+        al_registry_upload_abort(up);
+        return rc;
+    }
+    *out = up;
+    return 0;
+}
+
+int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
+                             struct al_err *e)
+{
+    return al_http_upload_write(up->s, p, n, e);
+}
+
+/* Reads what is left of a response into `resp` and closes the stream. */
+static int finish_stream(struct al_http_stream **sp, struct al_http_resp *resp,
+                         struct al_err *e)
+{
+    struct al_http_stream *s = *sp;
+    char chunk[4096];
+    size_t got;
+    int rc;
+
+    al_buf_release(&resp->body);
+    al_buf_init(&resp->body, ERROR_BODY_MAX);
+    do {
+        rc = al_http_stream_read(s, chunk, sizeof(chunk), &got, e);
+        if (rc == 0 && got > 0 && resp->body.len + got <= resp->body.max)
+            rc = al_buf_append(&resp->body, chunk, got, "response", e);
+    } while (rc == 0 && got > 0);
+    al_http_stream_take_head(s, &resp->head);
+    al_http_stream_close(s);
+    *sp = NULL;
+    return rc;
+}
+
+int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
+                              struct al_err *e)
+{
+    struct al_http_resp resp;
+    char what[100], *url = NULL;
+    size_t n;
+    int rc;
+
+    snprintf(what, sizeof(what), "upload of blob %s", digest);
+    memset(&resp, 0, sizeof(resp));
+    rc = al_http_upload_finish(up->s, e);
+    if (rc == 0)
+        rc = finish_stream(&up->s, &resp, e);
+    if (rc == 0 && resp.head.status != 202 && resp.head.status != 204)
+        rc = push_status_error(up->r, &resp, what, up->registry, up->repo, e);
+    if (rc == 0 && resp.head.location != NULL)
+        rc = take_location(up, &resp, what, e);
+    al_http_resp_release(&resp);
+    if (rc == 0) {
+        n = strlen(up->session) + strlen(digest) + 16;
+        url = malloc(n);
+        if (url == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    if (rc == 0) {
+        struct call c = {.registry = up->registry, .repo = up->repo, .method = "PUT",
+                         .url = url, .actions = "pull,push", .upload_size = -1};
+        snprintf(url, n, "%s%cdigest=", up->session,
+                 strchr(up->session, '?') ? '&' : '?');
+        append_escaped(url, n, digest);
+        rc = simple_call(up->r, &c, &resp, e);
+        if (rc == 0 && resp.head.status != 201)
+            rc = push_status_error(up->r, &resp, what, up->registry, up->repo, e);
+        al_http_resp_release(&resp);
+    }
+    free(url);
+    if (rc != 0) {
+        al_registry_upload_abort(up);
+        return rc;
+    }
+    upload_free(up);
+    return 0;
+}
+
+void al_registry_upload_abort(struct al_blob_upload *up)
+{
+    struct al_http_resp resp;
+
+    if (up == NULL)
+        return;
+    al_http_stream_close(up->s);
+    up->s = NULL;
+    if (up->session != NULL) {
+        struct call c = {.registry = up->registry, .repo = up->repo,
+                         .method = "DELETE", .url = up->session,
+                         .actions = "pull,push", .upload_size = -1};
+        simple_call(up->r, &c, &resp, NULL);
+        al_http_resp_release(&resp);
+    }
+    upload_free(up);
+}
+
+int al_registry_manifest_head(struct al_registry *r, const char *registry,
+                              const char *repo, const char *reference,
+                              char digest[AL_DIGEST_STR_MAX], int *exists,
+                              struct al_err *e)
+{
+    char tail[300], what[400];
+    struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
+                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .accept = AL_MANIFEST_ACCEPT, .upload_size = -1};
+    struct al_http_resp resp;
+    int rc;
+
+    *exists = 0;
+    digest[0] = '\0';
+    snprintf(tail, sizeof(tail), "manifests/%s", reference);
+    rc = simple_call(r, &c, &resp, e);
+    if (rc == 0 && resp.head.status == 200) {
+        *exists = 1;
+        if (resp.head.docker_digest && al_digest_valid(resp.head.docker_digest))
+            snprintf(digest, AL_DIGEST_STR_MAX, "%s", resp.head.docker_digest);
+    } else if (rc == 0 && resp.head.status != 404) {
+        snprintf(what, sizeof(what), "manifest '%s'", reference);
+        rc = push_status_error(r, &resp, what, registry, repo, e);
+    }
+    al_http_resp_release(&resp);
+    return rc;
+}
+
+int al_registry_put_manifest(struct al_registry *r, const char *registry,
+                             const char *repo, const char *reference,
+                             const char *media_type, const void *data, size_t len,
+                             struct al_err *e)
+{
+    char tail[300], what[400], digest[AL_DIGEST_STR_MAX];
+    struct call c = {.registry = registry, .repo = repo, .method = "PUT",
+                     .tail = tail, .actions = "pull,push", .content_type = media_type,
+                     .body = data, .body_len = len, .upload_size = -1};
+    struct al_http_resp resp;
+    int rc;
+
+    snprintf(tail, sizeof(tail), "manifests/%s", reference);
+    snprintf(what, sizeof(what), "manifest '%s'", reference);
+    rc = simple_call(r, &c, &resp, e);
+    if (rc == 0 && resp.head.status != 201)
+        rc = push_status_error(r, &resp, what, registry, repo, e);
+    al_sha256_digest(data, len, digest);
+    if (rc == 0 && resp.head.docker_digest && strcmp(resp.head.docker_digest, digest) != 0)
+        rc = al_err_set(e, AL_EDIGEST, "the registry stored %s as %.80s, not %s",
+                        what, resp.head.docker_digest, digest);
+    al_http_resp_release(&resp);
+    return rc;
+}
+
+int al_registry_probe(struct al_registry *r, const char *registry, struct al_err *e)
+{
+    struct call c = {.registry = registry, .repo = ""};
+    struct endpoint *ep = NULL;
+    char path[1024];
+
+    return call_endpoint(r, &c, &ep, path, sizeof(path), e);
 }

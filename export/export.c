@@ -450,6 +450,41 @@ static json_t *json_strings(char *const *v, size_t n)
     return a;
 }
 
+static void json_add_unique(json_t *a, const char *digest)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(a); i++)
+        if (strcmp(json_string_value(json_array_get(a, i)), digest) == 0)
+            return;
+    json_array_append_new(a, json_string(digest));
+}
+
+/* Configs and layers of every manifest of the image: an importer meets these
+ * before the manifests and must know which repositories need them. The
+ * manifests were parsed once already by plan_blobs(), so this cannot fail
+ * other than for memory. */
+static json_t *image_blobs_json(const struct ex_image *img)
+{
+    json_t *a = json_array();
+    size_t i, j;
+
+    for (i = 0; a != NULL && i < img->n_manifests; i++) {
+        const struct ex_manifest *m = &img->manifests[i];
+        struct al_manifest parsed;
+        if (al_manifest_parse(m->data, m->len, m->media_type, img->name, &parsed,
+                              NULL) != 0)
+            continue;
+        if (parsed.kind == AL_MANIFEST_IMAGE) {
+            json_add_unique(a, parsed.config.digest);
+            for (j = 0; j < parsed.n_layers; j++)
+                json_add_unique(a, parsed.layers[j].digest);
+        }
+        al_manifest_release(&parsed);
+    }
+    return a;
+}
+
 static json_t *image_json(const struct ex_image *img)
 {
     const struct ex_manifest *root = &img->manifests[img->n_manifests - 1];
@@ -473,6 +508,7 @@ static json_t *image_json(const struct ex_image *img)
     json_object_set_new(o, "role", json_string(img->role));
     json_object_set_new(o, "tags", json_strings(img->tags, img->n_tags));
     json_object_set_new(o, "manifests", ms);
+    json_object_set_new(o, "blobs", image_blobs_json(img));
     return o;
 }
 

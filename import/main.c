@@ -1,14 +1,245 @@
-/* airlock-import: not yet implemented (see issue 3). */
+/* airlock-import: the command line. Parses options into an im_config, runs
+ * the import and turns the outcome into a summary and an exit code. */
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "../cli/cli.h"
+#include "import.h"
+
+#define EXIT_BUNDLE_REFUSED 4
+
+static const char usage_text[] =
+    "Usage: airlock-import BUNDLE --verify-key KEY --registry HOST[:PORT] [OPTION]...\n"
+    "       airlock-import BUNDLE --verify-key KEY --verify-only\n"
+    "Verify an airlock bundle (BUNDLE may be '-' for standard input) and push its\n"
+    "images into a mirror registry, in one streaming pass: nothing is extracted to\n"
+    "disk, and no manifest or tag is pushed before every blob has been verified.\n"
+    "\n"
+    "Verification:\n"
+    "      --verify-key FILE          PEM public key of the exporter (required)\n"
+    "      --insecure-skip-signature  do not check the signature (dangerous)\n"
+    "      --verify-only              check everything, push nothing\n"
+    "\n"
+    "The mirror:\n"
+    "      --registry HOST[:PORT][/PATH]  where images land: the source registry\n"
+    "                                 host is replaced, path and tag are kept\n"
+    "      --authfile FILE            registry credentials (auth.json format)\n"
+    "      --ca-file FILE             the mirror's CA certificate (repeatable)\n"
+    "      --certs-dir DIR            per-registry CAs (default /etc/containers/certs.d)\n"
+    "      --insecure                 do not verify TLS certificates (dangerous)\n"
+    "\n"
+    "  -q, --quiet                    print errors and the summary only\n"
+    "  -h, --help                     show this help and exit\n"
+    "      --version                  show the version and exit\n"
+    "\n"
+    "Exit status: 0 everything in the bundle landed (or verified), 1 failure\n"
+    "(registry, network, files; run again to resume), 2 bad command line,\n"
+    "3 some images could not be pushed (listed), 4 the bundle was refused\n"
+    "(signature, corruption, truncation, tampering): get a good copy.\n";
+
+enum {
+    OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
+    OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
+    {"insecure-skip-signature", no_argument, NULL, OPT_SKIP_SIG},
+    {"verify-only", no_argument, NULL, OPT_VERIFY_ONLY},
+    {"registry", required_argument, NULL, OPT_REGISTRY},
+    {"authfile", required_argument, NULL, OPT_AUTHFILE},
+    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+    {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+struct options {
+    struct cli_list ca_files;
+    struct im_config cfg;
+    int quiet;
+    int done;
+};
+
+static int g_quiet;
+
+static void report(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+
+    (void)ud;
+    if (g_quiet)
+        return;
+    fputs("airlock-import: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Failures of single images are always shown, even with -q. */
+static void report_always(void *ud, const char *fmt, ...)
+{
+    va_list ap;
+
+    (void)ud;
+    fputs("airlock-import: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static int take_option(struct options *o, int c, const char *arg)
+{
+    struct im_config *cfg = &o->cfg;
+
+    switch (c) {
+    case OPT_VERIFY_KEY: cfg->verify_key = arg; break;
+    case OPT_SKIP_SIG: cfg->skip_signature = 1; break;
+    case OPT_VERIFY_ONLY: cfg->verify_only = 1; break;
+    case OPT_REGISTRY: cfg->registry = arg; break;
+    case OPT_AUTHFILE: cfg->authfile = arg; break;
+    case OPT_CA_FILE:
+        if (cli_list_add(&o->ca_files, arg) != 0) {
+            cli_msg("out of memory");
+            return CLI_EXIT_FAILURE;
+        }
+        break;
+    case OPT_CERTS_DIR: cfg->certs_d = arg; break;
+    case OPT_INSECURE: cfg->insecure = 1; break;
+    case 'q': o->quiet = 1; break;
+    case 'h': fputs(usage_text, stdout); o->done = 1; break;
+    case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
+    default: return cli_usage_error("unknown option");
+    }
+    return 0;
+}
+
+static int check_options(struct options *o)
+{
+    struct im_config *cfg = &o->cfg;
+    struct al_err e;
+
+    if (cfg->bundle == NULL)
+        return cli_usage_error("which bundle? give its path (or '-' for standard input)");
+    if (cfg->verify_key == NULL && !cfg->skip_signature)
+        return cli_usage_error("--verify-key is required (the exporter's public key); "
+                               "--insecure-skip-signature imports unverified bundles");
+    if (cfg->verify_key != NULL && cfg->skip_signature)
+        return cli_usage_error("--verify-key and --insecure-skip-signature exclude "
+                               "each other");
+    if (cfg->registry == NULL && !cfg->verify_only)
+        return cli_usage_error("--registry is required (the mirror, host[:port]), "
+                               "unless --verify-only");
+    al_err_init(&e);
+    if (cfg->registry != NULL && im_mirror_check(cfg->registry, &e) != 0)
+        return cli_usage_error("%s", e.msg);
+    cfg->ca_files = o->ca_files.v;
+    cfg->n_ca_files = o->ca_files.n;
+    return 0;
+}
+
+static int parse_args(struct options *o, int argc, char **argv)
+{
+    int c, rc;
+
+    o->cfg.certs_d = "/etc/containers/certs.d";
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {
+        if (c == '?')
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        if (c == ':')
+            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+        rc = take_option(o, c, optarg);
+        if (rc != 0 || o->done)
+            return rc;
+    }
+    if (optind < argc)
+        o->cfg.bundle = argv[optind++];
+    if (optind < argc)
+        return cli_usage_error("unexpected argument '%s' (one bundle at a time)",
+                               argv[optind]);
+    return check_options(o);
+}
+
+static void print_not_carried(const struct im_result *res)
+{
+    size_t i;
+
+    if (res->n_not_carried == 0)
+        return;
+    printf("not in the bundle (the export could not fetch them): %zu\n",
+           res->n_not_carried);
+    for (i = 0; i < res->n_not_carried; i++)
+        printf("  %s: %s\n", res->not_carried[i].name,
+               res->not_carried[i].reason ? res->not_carried[i].reason : "unknown reason");
+}
+
+static int summarise(const struct options *o, const struct im_result *res)
+{
+    const struct im_counts *c = &res->counts;
+
+    if (o->cfg.verify_only) {
+        printf("verified: bundle %s, signed by key %s: %zu images, %zu blobs "
+               "(%lld bytes)\n", res->bundle_id,
+               res->key_id[0] ? res->key_id : "(not checked)", res->images,
+               res->blobs, res->blob_bytes);
+        print_not_carried(res);
+        return CLI_EXIT_OK;
+    }
+    printf("images: %zu landed in %s, %zu failed\n", c->images_done,
+           res->mirror_host ? res->mirror_host : "?", c->images_failed);
+    printf("blobs: %zu pushed (%lld bytes), %zu mounted, %zu already there\n",
+           c->blobs_pushed, c->bytes_pushed, c->blobs_mounted, c->blobs_skipped);
+    printf("manifests: %zu pushed, %zu already there; tags: %zu pushed, %zu already "
+           "there\n", c->manifests_pushed, c->manifests_skipped, c->tags_pushed,
+           c->tags_skipped);
+    print_not_carried(res);
+    if (c->images_failed > 0) {
+        cli_msg("%zu images could not be pushed (listed above): run again once the "
+                "cause is fixed", c->images_failed);
+        return CLI_EXIT_PARTIAL;
+    }
+    return CLI_EXIT_OK;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("airlock-import %s\n", AIRLOCK_VERSION);
-        return 0;
+    struct options o;
+    struct im_result res;
+    struct al_err e;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    cli_init("airlock-import");
+    rc = parse_args(&o, argc, argv);
+    if (rc != 0 || o.done) {
+        cli_list_release(&o.ca_files);
+        return rc;
     }
-    fprintf(stderr, "airlock-import: not implemented yet: this release only "
-                    "exports bundles\n");
-    return 2;
+    g_quiet = o.quiet;
+    if (o.cfg.skip_signature)
+        cli_msg("warning: --insecure-skip-signature: the bundle's origin is NOT "
+                "checked; anyone could have written it");
+    cli_on_signal_unlink(NULL);
+    al_err_init(&e);
+    if (im_run(&o.cfg, &res, report, report_always, &o, &e) != 0) {
+        rc = cli_fail(&e);
+        if (res.bundle_refused) {
+            cli_msg("the bundle was refused; nothing was tagged in the mirror");
+            rc = EXIT_BUNDLE_REFUSED;
+        }
+    } else {
+        rc = summarise(&o, &res);
+    }
+    im_result_release(&res);
+    cli_list_release(&o.ca_files);
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "airlock/buf.h"
 #include "airlock/err.h"
 
 #define AL_BUNDLE_FORMAT "airlock-bundle"
@@ -49,5 +50,41 @@ const char *al_bundle_writer_partial_path(const struct al_bundle_writer *w);
 
 /* Total compressed bytes written so far. */
 long long al_bundle_writer_bytes(const struct al_bundle_writer *w);
+
+/* Reading: a zstd stream (decoded here, so that a truncated frame and bytes
+ * after it are told apart) under libarchive's tar reader. Entries come out
+ * in order and are never written to disk. The reader refuses, naming the
+ * entry: anything but a regular file (links, directories, devices), sparse
+ * entries, absolute names, empty or ".." components, names over 255 bytes,
+ * a truncated or corrupt stream, and anything but zero padding after the end
+ * of the archive. Which entries belong is the caller's business. */
+#define AL_BUNDLE_NAME_MAX 255
+
+struct al_bundle_reader;
+
+/* Opens `path`, or standard input when path is "-". */
+int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
+                          struct al_err *e);
+
+/* Advances to the next entry: returns 1 and sets *name (valid until the
+ * next call) and *size, or 0 at the clean end of the bundle, or an error. */
+int al_bundle_reader_next(struct al_bundle_reader *r, const char **name,
+                          long long *size, struct al_err *e);
+
+/* Reads up to `n` bytes of the current entry; *got = 0 at its end. */
+int al_bundle_reader_read(struct al_bundle_reader *r, void *p, size_t n,
+                          size_t *got, struct al_err *e);
+
+/* Reads the rest of the current entry into `b` (bounded by its maximum). */
+int al_bundle_reader_read_all(struct al_bundle_reader *r, struct al_buf *b,
+                              struct al_err *e);
+
+/* "bundle 'FILE'" or "bundle on standard input", for messages. */
+const char *al_bundle_reader_label(const struct al_bundle_reader *r);
+
+/* Compressed bytes consumed so far. */
+long long al_bundle_reader_bytes(const struct al_bundle_reader *r);
+
+void al_bundle_reader_free(struct al_bundle_reader *r);   /* accepts NULL */
 
 #endif

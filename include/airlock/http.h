@@ -61,6 +61,10 @@ int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
 /* The response head of an open stream. */
 const struct al_http_head *al_http_stream_head(const struct al_http_stream *s);
 
+/* Moves the response head out of the stream into `out` (which the caller
+ * later frees with the response it belongs to). */
+void al_http_stream_take_head(struct al_http_stream *s, struct al_http_head *out);
+
 /* Reads up to `n` body bytes into `p`; *got = 0 means the body ended cleanly.
  * A transport failure mid-body is an error. */
 int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
@@ -68,6 +72,26 @@ int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
 
 /* Ends the transfer (aborting it if unfinished) and frees `s`. NULL is ok. */
 void al_http_stream_close(struct al_http_stream *s);
+
+/* Starts a request whose body, exactly `size` bytes, the caller supplies with
+ * al_http_upload_write() as it produces them: the bytes go out as they come,
+ * through a fixed buffer. al_http_upload_finish() waits for the response
+ * head; after it the stream reads like any other and is closed with
+ * al_http_stream_close() (which also aborts an unfinished upload). */
+int al_http_upload_open(struct al_http *h, const struct al_http_req *req,
+                        long long size, struct al_http_stream **out,
+                        struct al_err *e);
+int al_http_upload_write(struct al_http_stream *s, const void *p, size_t n,
+                         struct al_err *e);
+int al_http_upload_finish(struct al_http_stream *s, struct al_err *e);
+
+/* Resolves `ref` (a Location header: absolute, or relative to `base`) into a
+ * newly allocated absolute URL; NULL when it is not a usable http(s) URL. */
+char *al_http_url_join(const char *base, const char *ref);
+
+/* True when two URLs name the same scheme, host and port (credentials may be
+ * sent to the second only then). */
+int al_http_same_origin(const char *a, const char *b);
 
 /* A whole request: head plus body into `body` (bounded by its maximum). */
 struct al_http_resp {

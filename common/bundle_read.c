@@ -1,0 +1,390 @@
+/* The bundle reader: file descriptor -> zstd decoder -> libarchive tar.
+ *
+ * zstd is decoded here rather than by libarchive's filter because the
+ * reader must tell a truncated stream from a complete one and must see what
+ * lies after the end of the tar archive; libarchive stops reading at the
+ * end-of-archive blocks and says nothing about the rest. */
+#include "airlock/bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* Zero padding accepted after the end-of-archive blocks (tar writers pad to
+ * their record size, 10 KiB by default). */
+#define TRAILER_ZEROS_MAX (1024 * 1024)
+
+struct al_bundle_reader {
+    struct archive *a;
+    int fd;
+    int own_fd;
+    char label[300];
+    ZSTD_DStream *zs;
+    unsigned char *in;        /* compressed input */
+    size_t in_cap;
+    ZSTD_inBuffer zin;
+    unsigned char *out;       /* decompressed bytes handed to libarchive */
+    size_t out_cap;
+    size_t last_len;          /* length of the last block handed over */
+    long long delivered;      /* decompressed bytes handed to libarchive */
+    long long raw_bytes;      /* compressed bytes read */
+    int input_eof;
+    int frame_done;
+    int src_failed;           /* src_err holds the cause */
+    struct al_err src_err;
+    int ended;
+    char name[AL_BUNDLE_NAME_MAX + 1];
+};
+
+const char *al_bundle_reader_label(const struct al_bundle_reader *r)
+{
+    return r->label;
+}
+
+long long al_bundle_reader_bytes(const struct al_bundle_reader *r)
+{
+    return r->raw_bytes;
+}
+
+static int src_fail(struct al_bundle_reader *r, int code, const char *why)
+{
+    r->src_failed = 1;
+    al_err_set(&r->src_err, code, "%s %s", r->label, why);
+    return -1;
+}
+
+/* Fills the compressed input buffer; 0 bytes at end of file. */
+static int fill_input(struct al_bundle_reader *r)
+{
+    ssize_t k;
+
+    do
+        k = read(r->fd, r->in, r->in_cap);
+    while (k < 0 && errno == EINTR);
+    if (k < 0) {
+        r->src_failed = 1;
+        return al_err_sys(&r->src_err, AL_EIO, errno, "cannot read %s", r->label);
+    }
+    r->zin.src = r->in;
+    r->zin.size = (size_t)k;
+    r->zin.pos = 0;
+    r->raw_bytes += k;
+    if (k == 0)
+        r->input_eof = 1;
+    return 0;
+}
+
+/* After the zstd frame: nothing may follow, not even another frame. */
+static int check_after_frame(struct al_bundle_reader *r)
+{
+    if (r->zin.pos < r->zin.size)
+        return src_fail(r, AL_EINVAL, "has data after the end of its zstd stream");
+    if (fill_input(r) != 0)
+        return -1;
+    if (!r->input_eof)
+        return src_fail(r, AL_EINVAL, "has data after the end of its zstd stream");
+    return 0;
+}
+
+/* Decodes the next block of tar bytes into r->out; 0 bytes at the end. */
+static int decode_block(struct al_bundle_reader *r, size_t *len)
+{
+    ZSTD_outBuffer zout = {r->out, r->out_cap, 0};
+    size_t ret;
+
+    *len = 0;
+    while (zout.pos == 0 && !r->frame_done) {
+        if (r->zin.pos == r->zin.size) {
+            if (fill_input(r) != 0)
+                return -1;
+            if (r->input_eof && r->raw_bytes == 0)
+                return src_fail(r, AL_EINVAL, "is empty");
+            if (r->input_eof)
+                return src_fail(r, AL_EINVAL,
+                                "is truncated (the zstd stream ends early): "
+                                "copy it again");
+        }
+        ret = ZSTD_decompressStream(r->zs, &zout, &r->zin);
+        if (ZSTD_isError(ret)) {
+            char why[200];
+            snprintf(why, sizeof(why), "is corrupt (zstd: %s)", ZSTD_getErrorName(ret));
+            return src_fail(r, AL_EINVAL, why);
+        }
+        if (ret == 0) {
+            r->frame_done = 1;
+            if (check_after_frame(r) != 0)
+                return -1;
+        }
+    }
+    *len = zout.pos;
+    return 0;
+}
+
+static la_ssize_t src_read(struct archive *a, void *ud, const void **buf)
+{
+    struct al_bundle_reader *r = ud;
+    size_t len;
+
+    (void)a;
+    *buf = r->out;
+    if (decode_block(r, &len) != 0) {
+        archive_set_error(a, EINVAL, "%s", r->src_err.msg);
+        return -1;
+    }
+    r->last_len = len;
+    r->delivered += (long long)len;
+    return (la_ssize_t)len;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* At the end-of-archive blocks: what libarchive was handed but did not
+ * consume, and everything still to be decoded, must be zero padding. */
+static int check_trailer(struct al_bundle_reader *r, struct al_err *e)
+{
+    long long consumed = archive_filter_bytes(r->a, 0);
+    long long unread = r->delivered - consumed;
+    long long zeros = unread;
+    size_t len;
+
+    if (unread < 0 || unread > (long long)r->last_len)
+        return al_err_set(e, AL_EINVAL, "%s: cannot locate the end of the archive",
+                          r->label);
+    if (!all_zero(r->out + r->last_len - (size_t)unread, (size_t)unread))
+        return al_err_set(e, AL_EINVAL, "%s has data after the end of the archive",
+                          r->label);
+    for (;;) {
+        if (decode_block(r, &len) != 0) {
+            *e = r->src_err;
+            return e->code;
+        }
+        if (len == 0)
+            return 0;
+        zeros += (long long)len;
+        if (!all_zero(r->out, len) || zeros > TRAILER_ZEROS_MAX)
+            return al_err_set(e, AL_EINVAL,
+                              "%s has data after the end of the archive", r->label);
+    }
+}
+
+static int archive_failure(struct al_bundle_reader *r, const char *doing,
+                           struct al_err *e)
+{
+    const char *why = archive_error_string(r->a);
+
+    if (r->src_failed) {
+        if (e)
+            *e = r->src_err;
+        return r->src_err.code;
+    }
+    return al_err_set(e, AL_EINVAL, "%s is not a valid bundle (%s): %s", r->label,
+                      doing, why ? why : "libarchive error");
+}
+
+int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
+                          struct al_err *e)
+{
+    struct al_bundle_reader *r;
+    int rc = 0;
+
+    *out = NULL;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    r->fd = -1;
+    if (strcmp(path, "-") == 0)
+        snprintf(r->label, sizeof(r->label), "bundle on standard input");
+    else
+        snprintf(r->label, sizeof(r->label), "bundle '%s'", path);
+    r->in_cap = ZSTD_DStreamInSize();
+    r->out_cap = ZSTD_DStreamOutSize();
+    r->in = malloc(r->in_cap);
+    r->out = malloc(r->out_cap);
+    r->zs = ZSTD_createDStream();
+    r->a = archive_read_new();
+    if (r->in == NULL || r->out == NULL || r->zs == NULL || r->a == NULL) {
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        goto out;
+    }
+    ZSTD_initDStream(r->zs);
+    if (strcmp(path, "-") == 0) {
+        r->fd = STDIN_FILENO;
+    } else {
+        r->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0) {
+            rc = al_err_sys(e, AL_EIO, errno, "cannot open bundle '%s'", path);
+            goto out;
+        }
+        r->own_fd = 1;
+    }
+    if (archive_read_support_format_tar(r->a) != ARCHIVE_OK ||
+        archive_read_open(r->a, r, NULL, src_read, NULL) != ARCHIVE_OK)
+        rc = archive_failure(r, "opening", e);
+out:
+    if (rc != 0) {
+        al_bundle_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static const char *type_name(unsigned type)
+{
+    switch (type) {
+    case AE_IFLNK: return "a symbolic link";
+    case AE_IFDIR: return "a directory";
+    case AE_IFCHR: return "a character device";
+    case AE_IFBLK: return "a block device";
+    case AE_IFIFO: return "a FIFO";
+    case AE_IFSOCK: return "a socket";
+    default: return "not a regular file";
+    }
+}
+
+/* Bundle entry names are relative, plain and short: no "", ".", ".."
+ * components, no leading "/", no backslashes or control characters. */
+static int name_safe(const char *name)
+{
+    const char *p = name;
+    size_t n;
+
+    if (name[0] == '\0' || name[0] == '/' || strlen(name) > AL_BUNDLE_NAME_MAX)
+        return 0;
+    for (; *p; p++)
+        if ((unsigned char)*p < 0x21 || *p == '\\' || (unsigned char)*p >= 0x7f)
+            return 0;
+    for (p = name; *p; p += n + (p[n] == '/')) {
+        n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        if (p[n] == '/' && p[n + 1] == '\0')
+            return 0;
+    }
+    return 1;
+}
+
+static void printable_name(const char *raw, char *out, size_t n)
+{
+    size_t i, j = 0;
+
+    for (i = 0; raw && raw[i] && j + 1 < n && i < 200; i++)
+        out[j++] = ((unsigned char)raw[i] < 0x20 || (unsigned char)raw[i] >= 0x7f)
+                       ? '?' : raw[i];
+    out[j] = '\0';
+}
+
+static int check_entry(struct al_bundle_reader *r, struct archive_entry *ent,
+                       struct al_err *e)
+{
+    const char *raw = archive_entry_pathname(ent);
+    char shown[256];
+    unsigned type = archive_entry_filetype(ent);
+
+    printable_name(raw, shown, sizeof(shown));
+    if (raw == NULL || !name_safe(raw))
+        return al_err_set(e, AL_EINVAL,
+                          "%s: entry '%s' has an unsafe name (absolute, '..' or "
+                          "unusual characters): refused", r->label, shown);
+    if (archive_entry_hardlink(ent) != NULL)
+        return al_err_set(e, AL_EINVAL, "%s: entry '%s' is a hard link: refused",
+                          r->label, shown);
+    if (type != AE_IFREG)
+        return al_err_set(e, AL_EINVAL, "%s: entry '%s' is %s: refused", r->label,
+                          shown, type_name(type));
+    if (!archive_entry_size_is_set(ent) || archive_entry_size(ent) < 0)
+        return al_err_set(e, AL_EINVAL, "%s: entry '%s' has no size", r->label, shown);
+    if (archive_entry_sparse_count(ent) > 0)
+        return al_err_set(e, AL_EINVAL, "%s: entry '%s' is sparse: refused",
+                          r->label, shown);
+    snprintf(r->name, sizeof(r->name), "%s", raw);
+    return 0;
+}
+
+int al_bundle_reader_next(struct al_bundle_reader *r, const char **name,
+                          long long *size, struct al_err *e)
+{
+    struct archive_entry *ent;
+    int ar, rc;
+
+    *name = NULL;
+    *size = 0;
+    if (r->ended)
+        return 0;
+    ar = archive_read_next_header(r->a, &ent);
+    if (ar == ARCHIVE_EOF) {
+        rc = check_trailer(r, e);
+        if (rc != 0)
+            return rc;
+        r->ended = 1;
+        return 0;
+    }
+    if (ar != ARCHIVE_OK)
+        return archive_failure(r, "reading an entry header", e);
+    rc = check_entry(r, ent, e);
+    if (rc != 0)
+        return rc;
+    *name = r->name;
+    *size = archive_entry_size(ent);
+    return 1;
+}
+
+int al_bundle_reader_read(struct al_bundle_reader *r, void *p, size_t n,
+                          size_t *got, struct al_err *e)
+{
+    la_ssize_t k = archive_read_data(r->a, p, n);
+
+    *got = 0;
+    if (k < 0) {
+        char doing[AL_BUNDLE_NAME_MAX + 16];
+        snprintf(doing, sizeof(doing), "reading '%s'", r->name);
+        return archive_failure(r, doing, e);
+    }
+    *got = (size_t)k;
+    return 0;
+}
+
+int al_bundle_reader_read_all(struct al_bundle_reader *r, struct al_buf *b,
+                              struct al_err *e)
+{
+    char chunk[65536];
+    size_t got;
+    int rc;
+
+    do {
+        rc = al_bundle_reader_read(r, chunk, sizeof(chunk), &got, e);
+        if (rc == 0 && got > 0)
+            rc = al_buf_append(b, chunk, got, r->name, e);
+    } while (rc == 0 && got > 0);
+    if (rc == 0 && b->data == NULL)
+        rc = al_buf_append(b, "", 0, r->name, e);
+    return rc;
+}
+
+void al_bundle_reader_free(struct al_bundle_reader *r)
+{
+    if (r == NULL)
+        return;
+    if (r->a)
+        archive_read_free(r->a);
+    if (r->own_fd && r->fd >= 0)
+        close(r->fd);
+    ZSTD_freeDStream(r->zs);
+    free(r->in);
+    free(r->out);
+    free(r);
+}

@@ -1,0 +1,441 @@
+#include "airlock/meta.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/bundle.h"
+#include "airlock/manifest.h"
+#include "airlock/ref.h"
+
+struct parse {
+    const char *what;
+    struct al_err *e;
+};
+
+const char *al_blob_kind_name(enum al_blob_kind k)
+{
+    return k == AL_BLOB_LAYER ? "layer" : k == AL_BLOB_CONFIG ? "config" : "manifest";
+}
+
+static int bad(struct parse *p, const char *field, const char *why)
+{
+    return al_err_set(p->e, AL_EINVAL, "%s: %s %s", p->what, field, why);
+}
+
+/* A required (or optional) string member, duplicated. */
+static int get_string(struct parse *p, json_t *obj, const char *key, int required,
+                      char **out, const char *field)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (v == NULL && !required)
+        return 0;
+    if (!json_is_string(v))
+        return bad(p, field, "is missing or not a string");
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : al_err_set(p->e, AL_ENOMEM, "out of memory");
+}
+
+static int get_digest(struct parse *p, json_t *obj, const char *key,
+                      char out[AL_DIGEST_STR_MAX], const char *field)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    if (s == NULL || !al_digest_valid(s))
+        return bad(p, field, "is not a sha256 digest");
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+static int get_size(struct parse *p, json_t *obj, long long max, long long *out,
+                    const char *field)
+{
+    json_t *v = json_object_get(obj, "size");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > max)
+        return bad(p, field, "has a missing or impossible size");
+    *out = (long long)json_integer_value(v);
+    return 0;
+}
+
+static int get_strings(struct parse *p, json_t *obj, const char *key,
+                       char ***out, size_t *n, const char *field)
+{
+    json_t *a = json_object_get(obj, key), *v;
+    size_t i;
+
+    *out = NULL;
+    *n = 0;
+    if (a == NULL)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) > AL_META_BLOBS_MAX)
+        return bad(p, field, "is not a list of strings");
+    *out = calloc(json_array_size(a) + 1, sizeof(char *));
+    if (*out == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_array_foreach(a, i, v) {
+        if (!json_is_string(v))
+            return bad(p, field, "is not a list of strings");
+        (*out)[i] = strdup(json_string_value(v));
+        if ((*out)[i] == NULL)
+            return al_err_set(p->e, AL_ENOMEM, "out of memory");
+        (*n)++;
+    }
+    return 0;
+}
+
+static int digest_cmp_ctx(const void *a, const void *b, void *ctx)
+{
+    const struct al_meta_blob *blobs = ctx;
+
+    return strcmp(blobs[*(const size_t *)a].digest, blobs[*(const size_t *)b].digest);
+}
+
+static int parse_blob(struct parse *p, json_t *o, size_t i, struct al_meta_blob *b)
+{
+    char field[64];
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    int rc;
+
+    snprintf(field, sizeof(field), "blobs[%zu]", i);
+    if (!json_is_object(o))
+        return bad(p, field, "is not an object");
+    rc = get_digest(p, o, "digest", b->digest, field);
+    if (rc == 0)
+        rc = get_string(p, o, "media_type", 1, &b->media_type, field);
+    if (rc != 0)
+        return rc;
+    if (kind != NULL && strcmp(kind, "layer") == 0)
+        b->kind = AL_BLOB_LAYER;
+    else if (kind != NULL && strcmp(kind, "config") == 0)
+        b->kind = AL_BLOB_CONFIG;
+    else if (kind != NULL && strcmp(kind, "manifest") == 0)
+        b->kind = AL_BLOB_MANIFEST;
+    else
+        return bad(p, field, "has an unknown kind");
+    return get_size(p, o, b->kind == AL_BLOB_MANIFEST ? AL_MANIFEST_MAX
+                                                      : AL_META_BLOB_SIZE_MAX,
+                    &b->size, field);
+}
+
+static int parse_blobs(struct parse *p, json_t *a, struct al_bundle_meta *m)
+{
+    size_t i, n;
+    int rc = 0;
+
+    if (!json_is_array(a) || json_array_size(a) > AL_META_BLOBS_MAX)
+        return bad(p, "blobs", "is missing or too long");
+    n = json_array_size(a);
+    m->blobs = calloc(n + 1, sizeof(*m->blobs));
+    m->by_digest = calloc(n + 1, sizeof(size_t));
+    if (m->blobs == NULL || m->by_digest == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = parse_blob(p, json_array_get(a, i), i, &m->blobs[i]);
+        m->n_blobs++;
+        m->by_digest[i] = i;
+    }
+    if (rc != 0)
+        return rc;
+    qsort_r(m->by_digest, n, sizeof(size_t), digest_cmp_ctx, m->blobs);
+    for (i = 1; i < n; i++)
+        if (strcmp(m->blobs[m->by_digest[i]].digest,
+                   m->blobs[m->by_digest[i - 1]].digest) == 0)
+            return al_err_set(p->e, AL_EINVAL, "%s: blob %s is listed twice", p->what,
+                              m->blobs[m->by_digest[i]].digest);
+    return 0;
+}
+
+long al_bundle_meta_find_blob(const struct al_bundle_meta *m, const char *digest)
+{
+    size_t lo = 0, hi = m->n_blobs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->blobs[m->by_digest[mid]].digest, digest);
+        if (c == 0)
+            return (long)m->by_digest[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int parse_image_manifests(struct parse *p, json_t *a, const char *field,
+                                 const struct al_bundle_meta *m,
+                                 struct al_meta_image *img)
+{
+    size_t i;
+    json_t *o;
+    int rc = 0;
+
+    if (!json_is_array(a) || json_array_size(a) == 0 ||
+        json_array_size(a) > AL_MANIFEST_MAX_ENTRIES + 1)
+        return bad(p, field, "has no manifests");
+    img->manifests = calloc(json_array_size(a), sizeof(*img->manifests));
+    if (img->manifests == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_array_foreach(a, i, o) {
+        struct al_meta_manifest *mf = &img->manifests[i];
+        long b;
+        img->n_manifests++;
+        rc = get_digest(p, o, "digest", mf->digest, field);
+        if (rc == 0)
+            rc = get_string(p, o, "media_type", 1, &mf->media_type, field);
+        if (rc == 0)
+            rc = get_size(p, o, AL_MANIFEST_MAX, &mf->size, field);
+        if (rc != 0)
+            return rc;
+        b = al_bundle_meta_find_blob(m, mf->digest);
+        if (b < 0 || m->blobs[b].kind != AL_BLOB_MANIFEST || m->blobs[b].size != mf->size)
+            return al_err_set(p->e, AL_EINVAL,
+                              "%s: %s names manifest %s, which is not among the "
+                              "bundle's manifests", p->what, field, mf->digest);
+        mf->blob = (size_t)b;
+    }
+    if (strcmp(img->manifests[img->n_manifests - 1].digest, img->digest) != 0)
+        return bad(p, field, "does not end with the image's own manifest");
+    return 0;
+}
+
+static int parse_image_blobs(struct parse *p, json_t *a, const char *field,
+                             const struct al_bundle_meta *m,
+                             struct al_meta_image *img)
+{
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(a) || json_array_size(a) > AL_META_BLOBS_MAX)
+        return bad(p, field, "has no list of blobs (written by an older airlock-export?)");
+    img->blobs = calloc(json_array_size(a) + 1, sizeof(size_t));
+    if (img->blobs == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_array_foreach(a, i, v) {
+        const char *d = json_string_value(v);
+        long b = d ? al_bundle_meta_find_blob(m, d) : -1;
+        if (b < 0 || m->blobs[b].kind == AL_BLOB_MANIFEST)
+            return al_err_set(p->e, AL_EINVAL,
+                              "%s: %s names blob %.80s, which is not a layer or "
+                              "config of the bundle", p->what, field, d ? d : "(not a string)");
+        img->blobs[img->n_blobs++] = (size_t)b;
+    }
+    return 0;
+}
+
+/* The name must parse and agree with registry, repository and tag, so that
+ * the destination computed from them is the image the name says. */
+static int check_image_name(struct parse *p, struct al_meta_image *img,
+                            const char *field)
+{
+    struct al_ref ref;
+    int rc, same;
+
+    rc = al_ref_parse(img->name, &ref, NULL);
+    if (rc != 0)
+        return bad(p, field, "has an invalid name");
+    same = strcmp(ref.registry, img->registry) == 0 &&
+           strcmp(ref.repo, img->repository) == 0 &&
+           ((img->tag == NULL && ref.tag == NULL) ||
+            (img->tag != NULL && ref.tag != NULL && strcmp(img->tag, ref.tag) == 0));
+    al_ref_release(&ref);
+    return same ? 0 : bad(p, field, "has a name that disagrees with its registry, "
+                                    "repository or tag");
+}
+
+static int parse_image(struct parse *p, json_t *o, size_t i,
+                       const struct al_bundle_meta *m, struct al_meta_image *img)
+{
+    char field[64];
+    int rc;
+
+    snprintf(field, sizeof(field), "images[%zu]", i);
+    if (!json_is_object(o))
+        return bad(p, field, "is not an object");
+    rc = get_string(p, o, "name", 1, &img->name, field);
+    if (rc == 0)
+        rc = get_string(p, o, "registry", 1, &img->registry, field);
+    if (rc == 0)
+        rc = get_string(p, o, "repository", 1, &img->repository, field);
+    if (rc == 0)
+        rc = get_string(p, o, "tag", 0, &img->tag, field);
+    if (rc == 0)
+        rc = get_string(p, o, "role", 1, &img->role, field);
+    if (rc == 0)
+        rc = get_string(p, o, "media_type", 1, &img->media_type, field);
+    if (rc == 0)
+        rc = get_digest(p, o, "digest", img->digest, field);
+    if (rc == 0)
+        rc = get_strings(p, o, "tags", &img->tags, &img->n_tags, field);
+    if (rc == 0)
+        rc = check_image_name(p, img, field);
+    if (rc == 0)
+        rc = parse_image_manifests(p, json_object_get(o, "manifests"), field, m, img);
+    if (rc == 0)
+        rc = parse_image_blobs(p, json_object_get(o, "blobs"), field, m, img);
+    return rc;
+}
+
+static int parse_failed(struct parse *p, json_t *a, struct al_bundle_meta *m)
+{
+    size_t i;
+    json_t *o;
+    int rc = 0;
+
+    if (a == NULL)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) > AL_META_IMAGES_MAX)
+        return bad(p, "failed", "is not a list");
+    m->failed = calloc(json_array_size(a) + 1, sizeof(*m->failed));
+    if (m->failed == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_array_foreach(a, i, o) {
+        struct al_meta_failed *f = &m->failed[i];
+        m->n_failed++;
+        rc = get_string(p, o, "name", 1, &f->name, "failed[]");
+        if (rc == 0)
+            rc = get_string(p, o, "role", 0, &f->role, "failed[]");
+        if (rc == 0)
+            rc = get_string(p, o, "reason", 0, &f->reason, "failed[]");
+        if (rc == 0)
+            rc = get_strings(p, o, "tags", &f->tags, &f->n_tags, "failed[]");
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_release(struct parse *p, json_t *o, struct al_bundle_meta *m)
+{
+    int rc;
+
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o))
+        return bad(p, "release", "is not an object");
+    rc = get_string(p, o, "pull_spec", 1, &m->release, "release");
+    if (rc == 0 && json_object_get(o, "must_gather") != NULL)
+        rc = get_string(p, json_object_get(o, "must_gather"), "pull_spec", 1,
+                        &m->must_gather, "release.must_gather");
+    return rc;
+}
+
+static int parse_doc(struct parse *p, json_t *doc, struct al_bundle_meta *m)
+{
+    json_t *images = json_object_get(doc, "images"), *o;
+    const char *format = json_string_value(json_object_get(doc, "format"));
+    json_t *version = json_object_get(doc, "version");
+    size_t i;
+    int rc;
+
+    if (format == NULL || strcmp(format, AL_BUNDLE_FORMAT) != 0)
+        return al_err_set(p->e, AL_EINVAL, "%s is not airlock bundle metadata", p->what);
+    if (!json_is_integer(version) || json_integer_value(version) != AL_BUNDLE_VERSION)
+        return al_err_set(p->e, AL_EUNSUPPORTED,
+                          "%s has format version %lld; this airlock reads version %d: "
+                          "use the airlock-import that matches the airlock-export",
+                          p->what, json_is_integer(version) ? (long long)json_integer_value(version) : -1LL,
+                          AL_BUNDLE_VERSION);
+    rc = get_string(p, doc, "id", 1, &m->id, "id");
+    if (rc == 0)
+        rc = get_string(p, doc, "created", 0, &m->created, "created");
+    if (rc == 0)
+        rc = get_string(p, doc, "generator", 0, &m->generator, "generator");
+    if (rc == 0)
+        rc = parse_release(p, json_object_get(doc, "release"), m);
+    if (rc == 0)
+        rc = parse_blobs(p, json_object_get(doc, "blobs"), m);
+    if (rc == 0)
+        rc = parse_failed(p, json_object_get(doc, "failed"), m);
+    if (rc != 0)
+        return rc;
+    if (!json_is_array(images) || json_array_size(images) > AL_META_IMAGES_MAX)
+        return bad(p, "images", "is missing or too long");
+    m->images = calloc(json_array_size(images) + 1, sizeof(*m->images));
+    if (m->images == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_array_foreach(images, i, o) {
+        m->n_images++;
+        rc = parse_image(p, o, i, m, &m->images[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int al_bundle_meta_parse(struct al_bundle_meta *m, const char *text, size_t len,
+                         const char *what, struct al_err *e)
+{
+    struct parse p = {what, e};
+    json_error_t jerr;
+    json_t *doc;
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL)
+        return al_err_set(e, AL_EINVAL, "%s is not valid JSON (line %d: %s)", what,
+                          jerr.line, jerr.text);
+    rc = json_is_object(doc) ? parse_doc(&p, doc, m)
+                             : al_err_set(e, AL_EINVAL, "%s is not a JSON object", what);
+    json_decref(doc);
+    if (rc != 0)
+        al_bundle_meta_release(m);
+    return rc;
+}
+
+static void strings_free(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void image_release(struct al_meta_image *img)
+{
+    size_t i;
+
+    free(img->name);
+    free(img->registry);
+    free(img->repository);
+    free(img->tag);
+    free(img->role);
+    free(img->media_type);
+    strings_free(img->tags, img->n_tags);
+    for (i = 0; i < img->n_manifests; i++)
+        free(img->manifests[i].media_type);
+    free(img->manifests);
+    free(img->blobs);
+}
+
+void al_bundle_meta_release(struct al_bundle_meta *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->n_images; i++)
+        image_release(&m->images[i]);
+    for (i = 0; i < m->n_failed; i++) {
+        free(m->failed[i].name);
+        free(m->failed[i].role);
+        free(m->failed[i].reason);
+        strings_free(m->failed[i].tags, m->failed[i].n_tags);
+    }
+    for (i = 0; i < m->n_blobs; i++)
+        free(m->blobs[i].media_type);
+    free(m->images);
+    free(m->failed);
+    free(m->blobs);
+    free(m->by_digest);
+    free(m->id);
+    free(m->created);
+    free(m->generator);
+    free(m->release);
+    free(m->must_gather);
+    memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,173 @@
+/* airlock-import: read a bundle once, verify it, push it into a mirror.
+ *
+ *   im_read()  bundle.json + signature -> meta; every blob streams through a
+ *              sink (verified here: size and SHA-256); manifests are kept in
+ *              memory, checked against the metadata and handed back.
+ *   im_plan    where each image lands and which repositories need each blob.
+ *   im_push_*  the registry side: a blob sink (HEAD, upload, mount) and the
+ *              manifest and tag phase that runs only after im_read()
+ *              succeeded. */
+#ifndef AIRLOCK_IMPORT_H
+#define AIRLOCK_IMPORT_H
+
+#include <stddef.h>
+
+#include "airlock/auth.h"
+#include "airlock/buf.h"
+#include "airlock/err.h"
+#include "airlock/http.h"
+#include "airlock/meta.h"
+#include "airlock/registry.h"
+#include "airlock/sign.h"
+
+/* Bytes of manifests held in memory until every blob has been verified. */
+#define IM_MANIFEST_BYTES_MAX (512LL * 1024 * 1024)
+
+/* ---- plan ---- */
+
+struct im_dest {
+    char *repo;          /* repository in the mirror: prefix + original path */
+    char *reference;     /* the tag, or the root digest when exported by digest */
+    const struct al_meta_image *img;
+    int duplicate;       /* same repo and reference as an earlier image */
+};
+
+struct im_plan {
+    char *mirror_host;   /* "mirror.example.com:5000" */
+    char *prefix;        /* "" or "ocp/mirror" */
+    struct im_dest *dests;        /* one per meta image, same order */
+    size_t n_dests;
+    /* For blob i of the metadata: the mirror repositories that need it. */
+    char ***blob_repos;
+    size_t *n_blob_repos;
+    size_t n_blobs;
+};
+
+/* Splits `mirror` ("host[:port][/prefix]") and computes destinations. Two
+ * images landing on the same name with different digests are an error that
+ * names both. */
+int im_plan_build(struct im_plan *p, const char *mirror,
+                  const struct al_bundle_meta *m, struct al_err *e);
+void im_plan_release(struct im_plan *p);
+
+/* "mirror:5000/ubi8/ruby-31:latest" (or @digest) for messages; owned. */
+char *im_dest_name(const struct im_plan *p, const struct im_dest *d);
+
+/* ---- reading ---- */
+
+/* What happens to the bytes of a layer or config as they stream by. The
+ * reader hashes them; the sink learns at end() whether they were right and
+ * must not commit anything before that. */
+struct im_sink {
+    int (*begin)(void *ud, size_t blob, struct al_err *e);
+    int (*data)(void *ud, const void *p, size_t n, struct al_err *e);
+    /* verified: 1 when size and digest matched; on 0 the sink discards */
+    int (*end)(void *ud, int verified, struct al_err *e);
+    void *ud;
+};
+
+struct im_manifest {
+    char *data;                 /* the exact bytes */
+    size_t len;
+};
+
+struct im_bundle {
+    struct al_buf meta_text;    /* bundle.json as signed */
+    struct al_bundle_meta meta;
+    struct im_manifest *manifests;  /* by blob index; NULL data for non-manifests */
+    char key_id[AL_KEY_ID_LEN];     /* the signer, "" when unchecked */
+    long long blob_bytes;       /* uncompressed bytes of blobs verified */
+};
+
+struct im_read_opts {
+    const char *path;                 /* "-" for standard input */
+    const struct al_sig_key *key;     /* NULL: --insecure-skip-signature */
+    const char *mirror;               /* for the plan; NULL with --verify-only */
+    struct im_plan *plan;             /* filled right after bundle.json */
+    /* Called once the metadata is trusted and planned, before any blob. */
+    int (*ready)(void *ud, struct im_bundle *b, struct al_err *e);
+    void *ready_ud;
+    const struct im_sink *sink;       /* NULL: verify only */
+    /* Called after each blob with the bytes verified so far. */
+    void (*progress)(void *ud, long long done, size_t blobs_done);
+    volatile const int *stop;         /* set by a signal handler */
+};
+
+/* Reads and verifies the whole bundle. On success `b` holds the metadata and
+ * every manifest, all verified. Release `b` in any case. */
+int im_read(const struct im_read_opts *o, struct im_bundle *b, struct al_err *e);
+void im_bundle_release(struct im_bundle *b);
+
+/* ---- pushing ---- */
+
+struct im_counts {
+    size_t blobs_pushed, blobs_skipped, blobs_mounted;
+    long long bytes_pushed;
+    size_t manifests_pushed, manifests_skipped;
+    size_t tags_pushed, tags_skipped;
+    size_t images_done, images_failed;
+};
+
+struct im_pusher;
+
+int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
+                  const struct im_plan *plan, const struct al_bundle_meta *meta,
+                  struct al_err *e);
+void im_pusher_free(struct im_pusher *p);
+
+/* Probes the mirror (called from im_read_opts.ready, so that the registry
+ * sees no traffic before the signature is checked). */
+int im_pusher_start(struct im_pusher *p, struct al_err *e);
+
+/* The sink that pushes blobs. */
+void im_pusher_sink(struct im_pusher *p, struct im_sink *out);
+
+/* Pushes manifests (children, then roots, by digest) and then tags, for
+ * every image. Failures of one image are reported through `report` and
+ * counted; the return is an error only for what stops everything. */
+typedef void (*im_report_fn)(void *ud, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
+                     im_report_fn report, void *ud, volatile const int *stop,
+                     struct al_err *e);
+
+const struct im_counts *im_pusher_counts(const struct im_pusher *p);
+
+/* ---- the whole run ---- */
+
+struct im_config {
+    const char *bundle;           /* path or "-" */
+    const char *verify_key;       /* NULL only with skip_signature */
+    int skip_signature;
+    int verify_only;
+    const char *registry;         /* mirror host[:port][/prefix] */
+    const char *authfile;
+    const char **ca_files;
+    size_t n_ca_files;
+    const char *certs_d;
+    int insecure;
+};
+
+struct im_result {
+    struct im_counts counts;
+    size_t images;                /* images in the bundle */
+    size_t blobs;
+    long long blob_bytes;
+    char key_id[AL_KEY_ID_LEN];
+    char bundle_id[64];
+    char *mirror_host;            /* owned */
+    const struct al_meta_failed *not_carried;   /* valid until im_result_release */
+    size_t n_not_carried;
+    int bundle_refused;           /* the failure was the bundle's, not ours */
+    struct im_bundle bundle;
+};
+
+/* Checks --registry before anything is read. */
+int im_mirror_check(const char *mirror, struct al_err *e);
+
+/* Runs the import: `report` receives progress, `warn` per-image failures. */
+int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn report,
+           im_report_fn warn, void *ud, struct al_err *e);
+void im_result_release(struct im_result *res);
+
+#endif

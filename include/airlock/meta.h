@@ -1,0 +1,83 @@
+/* bundle.json: the model a reader trusts once the signature has been checked
+ * (see docs/FORMAT.md). Parsing validates everything the importer later
+ * relies on, so that no later step has to second-guess the metadata. */
+#ifndef AIRLOCK_META_H
+#define AIRLOCK_META_H
+
+#include <stddef.h>
+
+#include "airlock/digest.h"
+#include "airlock/err.h"
+
+#define AL_META_BLOBS_MAX 1000000          /* entries in "blobs" */
+#define AL_META_IMAGES_MAX 100000          /* entries in "images" */
+#define AL_META_BLOB_SIZE_MAX (1LL << 40)  /* 1 TiB: larger is a lie */
+
+enum al_blob_kind { AL_BLOB_LAYER = 1, AL_BLOB_CONFIG, AL_BLOB_MANIFEST };
+
+struct al_meta_blob {
+    char digest[AL_DIGEST_STR_MAX];
+    long long size;
+    char *media_type;
+    enum al_blob_kind kind;
+};
+
+struct al_meta_manifest {
+    char digest[AL_DIGEST_STR_MAX];
+    char *media_type;
+    long long size;
+    size_t blob;              /* index into al_bundle_meta.blobs */
+};
+
+struct al_meta_image {
+    char *name;               /* "registry.redhat.io/ubi8/ruby-31:latest" */
+    char *registry;
+    char *repository;         /* "ubi8/ruby-31" */
+    char *tag;                /* NULL when exported by digest */
+    char *role;               /* "samples", "image", "must-gather", ... */
+    char digest[AL_DIGEST_STR_MAX];   /* the root manifest */
+    char *media_type;
+    char **tags;              /* imagestream tags served */
+    size_t n_tags;
+    struct al_meta_manifest *manifests;   /* children first, root last */
+    size_t n_manifests;
+    size_t *blobs;            /* configs and layers: indexes into .blobs */
+    size_t n_blobs;
+};
+
+struct al_meta_failed {
+    char *name;
+    char *role;
+    char *reason;
+    char **tags;
+    size_t n_tags;
+};
+
+struct al_bundle_meta {
+    char *id;
+    char *created;
+    char *generator;
+    char *release;            /* release pull spec, or NULL */
+    char *must_gather;        /* must-gather pull spec, or NULL */
+    struct al_meta_image *images;
+    size_t n_images;
+    struct al_meta_failed *failed;
+    size_t n_failed;
+    struct al_meta_blob *blobs;   /* in tar order */
+    size_t n_blobs;
+    size_t *by_digest;        /* blob indexes sorted by digest */
+};
+
+/* Parses and validates bundle.json text; `what` names it in messages. On
+ * failure `m` is left empty (release it anyway). */
+int al_bundle_meta_parse(struct al_bundle_meta *m, const char *text, size_t len,
+                         const char *what, struct al_err *e);
+void al_bundle_meta_release(struct al_bundle_meta *m);
+
+/* The index of the blob with `digest`, or -1. */
+long al_bundle_meta_find_blob(const struct al_bundle_meta *m, const char *digest);
+
+/* "layer", "config", "manifest". */
+const char *al_blob_kind_name(enum al_blob_kind k);
+
+#endif

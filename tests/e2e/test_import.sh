@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# airlock-import end to end: a source and a mirror docker-registry, each with
+# its own CA and htpasswd users; what lands in the mirror is checked with
+# skopeo against the source. Damaged and hostile bundles must be refused
+# with no tag created.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+start_registry mirror admin m1rr0r
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+openssl genpkey -algorithm ed25519 -out "$WORK/other.key" 2>/dev/null
+openssl pkey -in "$WORK/other.key" -pubout -out "$WORK/other.pub"
+mkdir -p "$WORK/certs-src" "$WORK/certs-mirror"
+cp "$src_CA" "$WORK/certs-src/ca.crt"
+cp "$mirror_CA" "$WORK/certs-mirror/ca.crt"
+SKOPEO=(skopeo --override-os linux --override-arch amd64)
+SRC_OPTS=(--creds tester:s3cret --cert-dir "$WORK/certs-src")
+MIRROR_OPTS=(--creds admin:m1rr0r --cert-dir "$WORK/certs-mirror")
+
+cat >"$WORK/cm.json" <<JSON
+{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "imagestreamtag-to-image"},
+ "data": {"ruby_3.1-ubi8": "registry.redhat.io/ubi8/ruby-31:latest",
+          "python_3.9-ubi8": "registry.redhat.io/ubi8/python-39:latest",
+          "nodejs_16-ubi8": "registry.access.redhat.com/ubi8/nodejs-16:1"}}
+JSON
+airlock_export --samples-configmap "$WORK/cm.json" \
+    --release quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 \
+    --pull-from "registry.redhat.io=$src_HOST" --pull-from "registry.access.redhat.com=$src_HOST" \
+    --pull-from "quay.io=$src_HOST" --authfile "$WORK/src-auth.json" --ca-file "$src_CA" \
+    --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/good.tar.zst" -q \
+    || { echo "export failed" >&2; exit 1; }
+zstd -dc "$WORK/good.tar.zst" | tar -xOf - bundle.json >"$WORK/bundle.json"
+
+MIRROR=(--authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none")
+# run_import NAME BUNDLE ARGS...: stdout in NAME.out, stderr in NAME.err, code in RC.
+run_import() {
+    local name=$1 bundle=$2
+    shift 2
+    airlock_import "$bundle" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    RC=$?
+}
+# The mirror name of each image in the bundle: repo:tag or repo@digest.
+dest_names() {
+    jq -r --arg p "$1" '.images[] | ($p + .repository) + (if .tag then ":" + .tag else "@" + .digest end)' \
+        "$WORK/bundle.json"
+}
+# no_tags PREFIX: no repository of the bundle has a tag under PREFIX.
+no_tags() {
+    local repo tags
+    for repo in $(jq -r '.images[].repository' "$WORK/bundle.json" | sort -u); do
+        tags=$(curl -s --cacert "$mirror_CA" -u admin:m1rr0r \
+            "https://$mirror_HOST/v2/$1$repo/tags/list" | jq -r '.tags // [] | length')
+        [ "$tags" = 0 ] || { echo "tags found in $1$repo" >&2; return 1; }
+    done
+}
+raw_digest() { "${SKOPEO[@]}" inspect --raw "$@" | sha256sum | cut -d' ' -f1; }
+
+echo "# a verified import lands every image, digests unchanged"
+run_import first "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
+    --registry "$mirror_HOST" "${MIRROR[@]}"
+check_eq "import exits 0" 0 "$RC"
+check_grep "summary names the images" "images: 4 landed in $mirror_HOST, 0 failed" "$WORK/first.out"
+check_grep "the shared layers are mounted, not uploaded twice" "[1-9][0-9]* mounted" "$WORK/first.out"
+all_same=1
+while read -r name; do
+    src_name=$(jq -r --arg n "$name" '.images[] | select((.repository + (if .tag then ":" + .tag else "@" + .digest end)) == $n) | .source + (if .tag then ":" + .tag else "@" + .digest end)' "$WORK/bundle.json")
+    want=$(raw_digest "${SRC_OPTS[@]}" "docker://$src_name")
+    got=$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/$name")
+    if [ -z "$want" ] || [ "$want" != "$got" ]; then
+        all_same=0
+        echo "# $name: source sha256:$want mirror sha256:$got"
+    fi
+done < <(dest_names "")
+check_eq "skopeo: every mirror digest equals the source's" 1 "$all_same"
+mg=$(jq -r .release.must_gather.digest "$WORK/bundle.json")
+check "must-gather lands by digest under its original path" \
+    "${SKOPEO[@]}" inspect --raw "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/openshift-release-dev/ocp-v4.0-art-dev@$mg"
+check "skopeo copy --all pulls the multi-arch ruby image back out" \
+    skopeo copy -q --all --src-creds admin:m1rr0r --src-cert-dir "$WORK/certs-mirror" \
+    "docker://$mirror_HOST/ubi8/ruby-31:latest" "oci:$WORK/ruby-oci:ruby"
+check_eq "ruby comes back with both platforms" 2 \
+    "$(jq -r '.manifests[0].digest' "$WORK/ruby-oci/index.json" | cut -d: -f2 | xargs -I{} jq '.manifests | length' "$WORK/ruby-oci/blobs/sha256/{}")"
+
+echo "# a re-run pushes nothing and succeeds"
+run_import again "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
+    --registry "$mirror_HOST" "${MIRROR[@]}"
+check_eq "re-run exits 0" 0 "$RC"
+check_grep "no blob pushed" "blobs: 0 pushed \(0 bytes\), 0 mounted" "$WORK/again.out"
+check_grep "no manifest or tag pushed" "manifests: 0 pushed, 9 already there; tags: 0 pushed, 3 already there" "$WORK/again.out"
+
+echo "# --verify-only touches no registry"
+run_import verify "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+check_eq "verify-only exits 0" 0 "$RC"
+check_grep "verify-only names the signer" "signed by key [0-9a-f]{16}" "$WORK/verify.out"
+
+echo "# standard input, under a path prefix"
+run_import stdin - --verify-key "$WORK/export.pub" --registry "$mirror_HOST/fromstdin" \
+    "${MIRROR[@]}" <"$WORK/good.tar.zst"
+check_eq "import from standard input exits 0" 0 "$RC"
+check "ruby under the prefix" "${SKOPEO[@]}" inspect --raw "${MIRROR_OPTS[@]}" \
+    "docker://$mirror_HOST/fromstdin/ubi8/ruby-31:latest"
+
+echo "# refused bundles leave no tag"
+bad() { # bad NAME EXPECTED_MESSAGE BUNDLE [ARGS...]
+    local name=$1 msg=$2 bundle=$3
+    shift 3
+    run_import "$name" "$bundle" --registry "$mirror_HOST/$name" "${MIRROR[@]}" "$@"
+    check_eq "$name: exit 4" 4 "$RC"
+    check_grep "$name: says why" "$msg" "$WORK/$name.err"
+    check "$name: no tag in the mirror" no_tags "$name/"
+}
+bad wrongkey "wrong key" "$WORK/good.tar.zst" --verify-key "$WORK/other.pub"
+size=$(stat -c %s "$WORK/good.tar.zst")
+cp "$WORK/good.tar.zst" "$WORK/flipped.tar.zst"
+printf '\xff' | dd of="$WORK/flipped.tar.zst" bs=1 seek=$((size / 2)) conv=notrunc status=none
+bad flipped "corrupt" "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub"
+head -c $((size * 3 / 4)) "$WORK/good.tar.zst" >"$WORK/truncated.tar.zst"
+bad truncated "truncated" "$WORK/truncated.tar.zst" --verify-key "$WORK/export.pub"
+for kind in tamper-json dotdot symlink unlisted tar-trailer two-frames; do
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
+done
+bad tamper-json "bad signature" "$WORK/tamper-json.tar.zst" --verify-key "$WORK/export.pub"
+bad dotdot "entry '../evil' has an unsafe name" "$WORK/dotdot.tar.zst" --verify-key "$WORK/export.pub"
+bad symlink "entry 'blobs/sha256/link' is a symbolic link" "$WORK/symlink.tar.zst" --verify-key "$WORK/export.pub"
+bad unlisted "is not listed in bundle.json" "$WORK/unlisted.tar.zst" --verify-key "$WORK/export.pub"
+bad tar-trailer "data after the end of the archive" "$WORK/tar-trailer.tar.zst" --verify-key "$WORK/export.pub"
+bad two-frames "data after the end of its zstd stream" "$WORK/two-frames.tar.zst" --verify-key "$WORK/export.pub"
+cat "$WORK/good.tar.zst" /etc/hostname >"$WORK/appended.tar.zst"
+bad appended "data after the end" "$WORK/appended.tar.zst" --verify-key "$WORK/export.pub"
+run_import verifybad "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+check_eq "--verify-only refuses the flipped bundle with exit 4" 4 "$RC"
+run_import repack "$WORK/dotdot.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+check_grep "a bundle repacked by another tar still verifies up to the hostile entry" "unsafe name" "$WORK/repack.err"
+
+echo "# signature options"
+run_import nokey "$WORK/good.tar.zst" --registry "$mirror_HOST"
+check_eq "no --verify-key is a usage error" 2 "$RC"
+check_grep "it names the way around" "insecure-skip-signature" "$WORK/nokey.err"
+run_import skipsig "$WORK/good.tar.zst" --insecure-skip-signature --verify-only
+check_eq "--insecure-skip-signature works" 0 "$RC"
+check_grep "with a warning" "warning: --insecure-skip-signature" "$WORK/skipsig.err"
+run_import noreg "$WORK/good.tar.zst" --verify-key "$WORK/export.pub"
+check_eq "no --registry is a usage error" 2 "$RC"
+run_import scheme "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "https://$mirror_HOST"
+check_grep "a URL for --registry is explained" "without a scheme" "$WORK/scheme.err"
+run_import missing "$WORK/nonexistent.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+check_eq "a missing bundle exits 1" 1 "$RC"
+check_grep "and names the file" "cannot open bundle '$WORK/nonexistent.tar.zst'" "$WORK/missing.err"
+
+echo "# TLS and credentials"
+run_import noca "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST/noca" \
+    --authfile "$WORK/mirror-auth.json" --certs-dir "$WORK/none"
+check_eq "an untrusted mirror certificate fails (exit 1)" 1 "$RC"
+check_grep "and says how to trust it" "ca-file" "$WORK/noca.err"
+authfile "$mirror_HOST" admin wrong "$WORK/wrong-auth.json"
+run_import badcreds "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST/badcreds" \
+    --authfile "$WORK/wrong-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none"
+check_eq "wrong mirror credentials fail (exit 1)" 1 "$RC"
+check_grep "and the message says so" "denied" "$WORK/badcreds.err"
+check "no password in the messages" sh -c "! grep -q m1rr0r '$WORK/badcreds.err' '$WORK/first.err'"
+
+echo "# an import killed half way completes on the next run"
+slow_cat() { python3 -c '
+import sys, time
+data = open(sys.argv[1], "rb").read()
+for i in range(0, len(data), 65536):
+    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(0.05)
+' "$1" 2>/dev/null; }
+slow_cat "$WORK/good.tar.zst" | "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" \
+    --registry "$mirror_HOST/killed" "${MIRROR[@]}" >"$WORK/killed.out" 2>"$WORK/killed.err" &
+pid=$!
+sleep 1.5
+kill -TERM $pid 2>/dev/null
+wait $pid
+RC=$?
+check "the first run was interrupted (exit 1)" test "$RC" = 1
+check "the interrupted run left no tag" no_tags "killed/"
+run_import resumed "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
+    --registry "$mirror_HOST/killed" "${MIRROR[@]}"
+check_eq "the second run exits 0" 0 "$RC"
+check_grep "and lands everything" "images: 4 landed" "$WORK/resumed.out"
+check "ruby is there" "${SKOPEO[@]}" inspect --raw "${MIRROR_OPTS[@]}" \
+    "docker://$mirror_HOST/killed/ubi8/ruby-31:latest"
+
+echo "# a Bearer-token mirror: mounts ask for push and pull in one token"
+start_token_registry tokmirror admin t0ken
+authfile "$tokmirror_HOST" admin t0ken "$WORK/tok-auth.json"
+run_import token "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "$tokmirror_HOST" \
+    --authfile "$WORK/tok-auth.json" --ca-file "$tokmirror_CA" --certs-dir "$WORK/none"
+check_eq "import into a token registry exits 0" 0 "$RC"
+check_grep "blobs were mounted there too" "[1-9][0-9]* mounted" "$WORK/token.out"
+check "a mount token covers two repositories" \
+    sh -c "jq -e 'select(.scope | length == 2)' '$tokmirror_TOKEN_LOG' >/dev/null"
+mkdir -p "$WORK/certs-tok" && cp "$tokmirror_CA" "$WORK/certs-tok/ca.crt"
+check_eq "skopeo reads ruby from the token mirror with the source digest" \
+    "$(raw_digest "${SRC_OPTS[@]}" "docker://$src_HOST/ubi8/ruby-31:latest")" \
+    "$(raw_digest --creds admin:t0ken --cert-dir "$WORK/certs-tok" "docker://$tokmirror_HOST/ubi8/ruby-31:latest")"
+
+e2e_finish
