@@ -8,7 +8,9 @@ PKG_CONFIG ?= pkg-config
 
 MISSING := $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo y),,$(p))))
 ifneq ($(MISSING),)
+ifneq ($(MAKECMDGOALS),demo)
 $(error missing development packages for: $(MISSING) (Debian: apt-get install libcurl4-openssl-dev libssl-dev libzstd-dev libarchive-dev libjansson-dev libyaml-dev pkg-config))
+endif
 endif
 
 VERSION := 0.1.0
@@ -90,6 +92,10 @@ valgrind: all $(BUILD)/unit-tests
 lint:
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|gets)\s*\(' common/*.c export/*.c import/*.c cli/*.c include/airlock/*.h \
 	    || (echo "lint: use snprintf/strncat-free code instead of the calls above" >&2; false)
+
+# The whole journey on one machine; installs its packages first when needed.
+demo:
+	BUILD=$(BUILD) tests/demo.sh
 
 clean:
 	rm -rf build build-asan

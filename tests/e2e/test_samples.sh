@@ -39,6 +39,33 @@ check_eq "digests are the registry's" 0 \
 check_eq "layers: the shared base once, plus one per image" "$((unique_images + 1))" \
     "$(meta '[.blobs[] | select(.kind == "layer")] | length')"
 
+echo "# the whole samples bundle into a mirror"
+start_registry mirror admin m1rr0r
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+MIRROR=(--registry "$mirror_HOST" --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA"
+        --certs-dir "$WORK/none")
+airlock_import "$WORK/samples.tar.zst" --verify-key "$WORK/export.pub" "${MIRROR[@]}" \
+    >"$WORK/import.out" 2>"$WORK/import.err"
+check_eq "import exits 0" 0 "$?"
+check_grep "every image landed" "images: $(meta '.images | length') landed in $mirror_HOST, 0 failed" "$WORK/import.out"
+check_grep "the shared base layer was uploaded once and mounted everywhere else" \
+    "blobs: $((unique_images * 2 + 1)) pushed .*, $(($(meta '[.images[].repository] | unique | length') - 1)) mounted" \
+    "$WORK/import.out"
+# Every tag, read back over plain HTTP with curl: the digest the mirror
+# serves is the source's.
+check_eq "every mirror tag serves the source digest" 0 \
+    "$(meta '.images[] | "\(.repository):\(.tag) \(.digest)"' | while read -r ref d; do
+           got=$(curl -sI --cacert "$mirror_CA" -u admin:m1rr0r \
+               -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+               -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+               "https://$mirror_HOST/v2/${ref%%:*}/manifests/${ref#*:}" |
+               tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" {print $2}')
+           [ "$got" = "$d" ] || echo "$ref"; done | wc -l)"
+airlock_import "$WORK/samples.tar.zst" --verify-key "$WORK/export.pub" "${MIRROR[@]}" \
+    >"$WORK/again.out" 2>"$WORK/again.err"
+check_eq "a re-run exits 0" 0 "$?"
+check_grep "and pushes nothing" "blobs: 0 pushed \(0 bytes\), 0 mounted" "$WORK/again.out"
+
 echo "# an interrupted export leaves nothing behind"
 start_redirector slow src tester s3cret 0.2
 authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
