@@ -8,12 +8,15 @@
       Tokens are RS256 JWTs with the signing certificate in x5c. One JSON line
       per request goes to LOG (never the password).
 
-  authserver.py redirect PORT CERT KEY UPSTREAM CA USER:PASS LOG [DELAY]
+  authserver.py redirect PORT CERT KEY UPSTREAM CA USER:PASS LOG [DELAY [nomount]]
       A TLS reverse proxy in front of UPSTREAM (host:port) that answers blob
       GETs with 307 to https://localhost:PORT/cdn/..., as registries backed by
       object storage do, and serves that URL itself. Logs whether the /cdn/
       request carried an Authorization header. DELAY seconds per 64 KiB of
-      blob slow the CDN down (for interruption tests).
+      blob slow the CDN down (for interruption tests). With "nomount", it
+      drops the mount= and from= parameters of blob upload POSTs, so the
+      registry answers as one that refuses cross-repository mounts (202 and
+      a new upload session). Location headers are rewritten to the proxy.
 """
 import base64
 import http.client
@@ -106,7 +109,7 @@ def token_main(port, cert, key, signing_key, signing_cert, issuer, logpath, user
     serve(port, cert, key, H)
 
 
-def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0):
+def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0, nomount=False):
     ctx = ssl.create_default_context(cafile=ca)
     host, uport = upstream.rsplit(":", 1)
     basic = "Basic " + base64.b64encode(userpass.encode()).decode()
@@ -126,6 +129,8 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0):
         def relay(self, r, c, slow=False):
             self.send_response(r.status)
             for k, v in r.getheaders():
+                if k.lower() == "location":
+                    v = v.replace(f"https://{upstream}/", f"https://127.0.0.1:{port}/")
                 if k.lower() not in ("connection", "transfer-encoding", "keep-alive"):
                     self.send_header(k, v)
             self.end_headers()
@@ -162,7 +167,11 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0):
                     return
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type")}
-            c, r = fetch(self.command, self.path, hdrs, body)
+            path = self.path
+            if nomount and self.command == "POST" and "mount=" in u.query:
+                log(logpath, {"mount_refused": u.path})
+                path = u.path
+            c, r = fetch(self.command, path, hdrs, body)
             self.relay(r, c)
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_any
@@ -175,6 +184,6 @@ if __name__ == "__main__":
     if mode == "token":
         token_main(*args)
     elif mode == "redirect":
-        redirect_main(*args[:7], *(float(a) for a in args[7:8]))
+        redirect_main(*args[:7], *(float(a) for a in args[7:8]), *(a == "nomount" for a in args[8:9]))
     else:
         sys.exit("authserver: unknown mode " + mode)

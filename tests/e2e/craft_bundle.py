@@ -10,6 +10,9 @@ KIND: tamper-json   bundle.json changed, the old signature kept
       unlisted      an extra regular blob entry at the end
       tar-trailer   non-zero bytes after the end of the tar, inside zstd
       two-frames    a second zstd frame after the first
+      duplicate     the first blob entry twice in a row
+      short-blob    the first blob one byte shorter than bundle.json says
+      huge-json     a bundle.json entry declaring 65 MiB and 1 byte
 """
 import io
 import subprocess
@@ -63,6 +66,16 @@ def main():
         entries.insert(4, (link, b""))
     elif kind == "unlisted":
         entries.append(regular("blobs/sha256/" + "ab" * 32, b"not listed"))
+    elif kind == "duplicate":
+        entries.insert(5, entries[4])
+    elif kind == "short-blob":
+        m, data = entries[4]
+        m.size -= 1
+        entries[4] = (m, data[:-1])
+    elif kind == "huge-json":
+        m = tarfile.TarInfo("bundle.json")
+        m.size = 64 * 1024 * 1024 + 1
+        entries = [(m, bytes(m.size))]
     elif kind == "tar-trailer":
         tail = b"garbage after the end of the archive\n" + bytes(500)
     data = zstd(write(entries, tail))

@@ -98,7 +98,7 @@ start_token_registry() {
     KEEP_CA=1 run_registry "$name" "$(printf '  token:\n    realm: https://127.0.0.1:%s/token\n    service: airlock-test-registry\n    issuer: airlock-test-issuer\n    rootcertbundle: %s' "$tport" "$dir/signing.crt")"
 }
 
-# start_redirector NAME UPSTREAM_NAME USER PASSWORD [DELAY]: authserver.py
+# start_redirector NAME UPSTREAM_NAME USER PASSWORD [DELAY [nomount]]: authserver.py
 # redirect in front of registry UPSTREAM_NAME, with a certificate from that
 # registry's CA. Sets NAME_HOST and NAME_LOG.
 start_redirector() {
@@ -108,7 +108,7 @@ start_redirector() {
     make_server_cert "$up" "$name-server"
     python3 "$E2E_DIR/authserver.py" redirect "$port" "$WORK/pki/$name-server.crt" \
         "$WORK/pki/$name-server.key" "${!upstream_host}" "$WORK/pki/$up-ca.crt" "$3:$4" \
-        "$WORK/$name.log" ${5:-} 2>"$WORK/$name.err" &
+        "$WORK/$name.log" ${5:-} ${6:-} 2>"$WORK/$name.err" &
     PIDS+=($!)
     wait_port "$port" || { echo "redirector did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
     printf -v "${name}_HOST" %s "127.0.0.1:$port"

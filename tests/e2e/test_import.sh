@@ -122,7 +122,7 @@ printf '\xff' | dd of="$WORK/flipped.tar.zst" bs=1 seek=$((size / 2)) conv=notru
 bad flipped "corrupt" "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub"
 head -c $((size * 3 / 4)) "$WORK/good.tar.zst" >"$WORK/truncated.tar.zst"
 bad truncated "truncated" "$WORK/truncated.tar.zst" --verify-key "$WORK/export.pub"
-for kind in tamper-json dotdot symlink unlisted tar-trailer two-frames; do
+for kind in tamper-json dotdot symlink unlisted tar-trailer two-frames duplicate short-blob huge-json; do
     python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
 done
 bad tamper-json "bad signature" "$WORK/tamper-json.tar.zst" --verify-key "$WORK/export.pub"
@@ -131,6 +131,9 @@ bad symlink "entry 'blobs/sha256/link' is a symbolic link" "$WORK/symlink.tar.zs
 bad unlisted "is not listed in bundle.json" "$WORK/unlisted.tar.zst" --verify-key "$WORK/export.pub"
 bad tar-trailer "data after the end of the archive" "$WORK/tar-trailer.tar.zst" --verify-key "$WORK/export.pub"
 bad two-frames "data after the end of its zstd stream" "$WORK/two-frames.tar.zst" --verify-key "$WORK/export.pub"
+bad duplicate "appears twice" "$WORK/duplicate.tar.zst" --verify-key "$WORK/export.pub"
+bad short-blob "bytes but bundle.json says" "$WORK/short-blob.tar.zst" --verify-key "$WORK/export.pub"
+bad huge-json "'bundle.json' declares 67108865 bytes, more than the" "$WORK/huge-json.tar.zst" --verify-key "$WORK/export.pub"
 cat "$WORK/good.tar.zst" /etc/hostname >"$WORK/appended.tar.zst"
 bad appended "data after the end" "$WORK/appended.tar.zst" --verify-key "$WORK/export.pub"
 run_import verifybad "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub" --verify-only
@@ -187,6 +190,18 @@ check_eq "the second run exits 0" 0 "$RC"
 check_grep "and lands everything" "images: 4 landed" "$WORK/resumed.out"
 check "ruby is there" "${SKOPEO[@]}" inspect --raw "${MIRROR_OPTS[@]}" \
     "docker://$mirror_HOST/killed/ubi8/ruby-31:latest"
+
+echo "# a mirror that refuses cross-repository mounts: the blob is copied within it"
+start_redirector nomount mirror admin m1rr0r 0 nomount
+authfile "$nomount_HOST" admin m1rr0r "$WORK/nomount-auth.json"
+run_import nomount "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "$nomount_HOST/nomount" \
+    --authfile "$WORK/nomount-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none"
+check_eq "import through a mount-refusing mirror exits 0" 0 "$RC"
+check "the mirror was asked to mount and refused" grep -q mount_refused "$nomount_LOG"
+check_grep "nothing counted as mounted" "blobs: [0-9]+ pushed .*, 0 mounted" "$WORK/nomount.out"
+check_eq "skopeo reads python (which shares the base layer) with the source digest" \
+    "$(raw_digest "${SRC_OPTS[@]}" "docker://$src_HOST/ubi8/python-39:latest")" \
+    "$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/nomount/ubi8/python-39:latest")"
 
 echo "# a Bearer-token mirror: mounts ask for push and pull in one token"
 start_token_registry tokmirror admin t0ken
