@@ -85,36 +85,22 @@ static char *normalise_key(const char *key)
 
 static int decode_auth(const char *b64, char **user, char **pass)
 {
-    size_t n = strlen(b64);
-    unsigned char *out;
-    int len;
+    size_t len;
+    char *out = strlen(b64) > 65536 ? NULL : al_base64_decode(b64, strlen(b64), &len);
     char *colon;
 
-    if (n == 0 || n % 4 != 0 || n > 65536)
-        return -1;
-    out = malloc(n / 4 * 3 + 1);
     if (out == NULL)
         return -1;
-    len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-    if (len < 0) {
-        free(out);
-        return -1;
-    }
-    if (n >= 1 && b64[n - 1] == '=')
-        len--;
-    if (n >= 2 && b64[n - 2] == '=')
-        len--;
-    out[len] = '\0';
-    colon = strchr((char *)out, ':');
-    if (colon == NULL || memchr(out, 0, (size_t)len) != NULL) {
-        OPENSSL_cleanse(out, (size_t)len);
+    colon = strchr(out, ':');
+    if (colon == NULL || memchr(out, 0, len) != NULL) {
+        OPENSSL_cleanse(out, len);
         free(out);
         return -1;
     }
     *colon = '\0';
-    *user = strdup((char *)out);
+    *user = strdup(out);
     *pass = strdup(colon + 1);
-    OPENSSL_cleanse(out, (size_t)len);
+    OPENSSL_cleanse(out, len);
     free(out);
     return (*user && *pass) ? 0 : -1;
 }

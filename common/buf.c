@@ -1,5 +1,8 @@
 #include "airlock/buf.h"
 
+#include <limits.h>
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,4 +94,30 @@ out:
     if (!is_stdin)
         fclose(f);
     return rc;
+}
+
+char *al_base64_decode(const char *b64, size_t n, size_t *out_len)
+{
+    unsigned char *out;
+    int len;
+
+    while (n > 0 && (b64[n - 1] == '\n' || b64[n - 1] == '\r' || b64[n - 1] == ' '))
+        n--;
+    if (n == 0 || n % 4 != 0 || n > (size_t)INT_MAX / 2)
+        return NULL;
+    out = malloc(n / 4 * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+    if (len < 0) {
+        free(out);
+        return NULL;
+    }
+    if (b64[n - 1] == '=')
+        len--;
+    if (b64[n - 2] == '=')
+        len--;
+    out[len] = '\0';
+    *out_len = (size_t)len;
+    return (char *)out;
 }

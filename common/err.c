@@ -87,6 +87,7 @@ const char *al_code_name(int code)
     case AL_ESIG: return "bad signature";
     case AL_ETOOBIG: return "too large";
     case AL_EINTR: return "interrupted";
+    case AL_ECONFLICT: return "conflict";
     default: return "error";
     }
 }

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -31,6 +32,8 @@ struct al_http {
     char *certs_d;
     STACK_OF(X509) *extra_certs;
     struct host_trust *hosts;
+    char *client_cert_pem;
+    char *client_key_pem;    /* secret */
 };
 
 struct al_http_stream {
@@ -95,6 +98,28 @@ static int load_pem_certs(STACK_OF(X509) *stack, const char *path,
         return al_err_set(e, AL_EINVAL,
                           "no PEM certificate in CA file '%s'", path);
     return 0;
+}
+
+static int load_pem_memory(STACK_OF(X509) *stack, const char *pem,
+                           struct al_err *e)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *cert;
+    int count = 0;
+
+    if (bio == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(stack, cert)) {
+            X509_free(cert);
+            BIO_free(bio);
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        }
+        count++;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    return count ? 0 : al_err_set(e, AL_EINVAL, "no PEM certificate in the CA data");
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -194,6 +219,14 @@ int al_http_new(struct al_http **out, const struct al_http_opts *opts,
     h->stall_timeout_s = opts->stall_timeout_s ? opts->stall_timeout_s : 60;
     for (i = 0; i < opts->n_ca_files && rc == 0; i++)
         rc = load_pem_certs(h->extra_certs, opts->ca_files[i], e);
+    if (rc == 0 && opts->ca_pem != NULL)
+        rc = load_pem_memory(h->extra_certs, opts->ca_pem, e);
+    if (rc == 0 && opts->client_cert_pem != NULL && opts->client_key_pem != NULL) {
+        h->client_cert_pem = strdup(opts->client_cert_pem);
+        h->client_key_pem = strdup(opts->client_key_pem);
+        if (h->client_cert_pem == NULL || h->client_key_pem == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    }
 out:
     if (rc != 0) {
         al_http_free(h);
@@ -222,6 +255,11 @@ void al_http_free(struct al_http *h)
         curl_multi_cleanup(h->multi);
     free(h->certs_d);
     free(h->user_agent);
+    free(h->client_cert_pem);
+    if (h->client_key_pem != NULL) {
+        OPENSSL_cleanse(h->client_key_pem, strlen(h->client_key_pem));
+        free(h->client_key_pem);
+    }
     free(h);
 }
 
@@ -405,6 +443,16 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_timeout_s);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, s);
+    if (h->client_cert_pem != NULL) {
+        struct curl_blob cert = {h->client_cert_pem, strlen(h->client_cert_pem),
+                                 CURL_BLOB_NOCOPY};
+        struct curl_blob key = {h->client_key_pem, strlen(h->client_key_pem),
+                                CURL_BLOB_NOCOPY};
+        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+        curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+        curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+    }
     if (h->insecure) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -133,6 +133,9 @@ int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
 
 const struct im_counts *im_pusher_counts(const struct im_pusher *p);
 
+/* True when destination `i` of the plan could not be pushed. */
+int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
+
 /* ---- the whole run ---- */
 
 struct im_config {
@@ -146,6 +149,13 @@ struct im_config {
     size_t n_ca_files;
     const char *certs_d;
     int insecure;
+    /* the cluster */
+    const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
+    const char *context;
+    int skip_cluster;
+    int dry_run;
+    const char *manifests_dir;
+    const char *sa_dir;           /* service account dir (tests override) */
 };
 
 struct im_result {
@@ -159,6 +169,8 @@ struct im_result {
     const struct al_meta_failed *not_carried;   /* valid until im_result_release */
     size_t n_not_carried;
     int bundle_refused;           /* the failure was the bundle's, not ours */
+    int cluster_failed;           /* images landed, the cluster step failed */
+    int cluster_done;             /* the cluster was configured (or dry-run) */
     struct im_bundle bundle;
 };
 

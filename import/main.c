@@ -10,6 +10,7 @@
 #include "import.h"
 
 #define EXIT_BUNDLE_REFUSED 4
+#define EXIT_CLUSTER_FAILED 5
 
 static const char usage_text[] =
     "Usage: airlock-import BUNDLE --verify-key KEY --registry HOST[:PORT] [OPTION]...\n"
@@ -31,6 +32,16 @@ static const char usage_text[] =
     "      --certs-dir DIR            per-registry CAs (default /etc/containers/certs.d)\n"
     "      --insecure                 do not verify TLS certificates (dangerous)\n"
     "\n"
+    "The cluster (after the push; see README):\n"
+    "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
+    "                                 service account\n"
+    "      --context NAME             a kubeconfig context other than the current one\n"
+    "      --dry-run                  read the cluster and print what would change\n"
+    "                                 there (the images are still pushed)\n"
+    "      --manifests-dir DIR        write the objects and an apply.sh instead of\n"
+    "                                 touching the cluster\n"
+    "      --skip-cluster             only push\n"
+    "\n"
     "  -q, --quiet                    print errors and the summary only\n"
     "  -h, --help                     show this help and exit\n"
     "      --version                  show the version and exit\n"
@@ -38,11 +49,13 @@ static const char usage_text[] =
     "Exit status: 0 everything in the bundle landed (or verified), 1 failure\n"
     "(registry, network, files; run again to resume), 2 bad command line,\n"
     "3 some images could not be pushed (listed), 4 the bundle was refused\n"
-    "(signature, corruption, truncation, tampering): get a good copy.\n";
+    "(signature, corruption, truncation, tampering): get a good copy, 5 the images\n"
+    "landed but the cluster could not be configured (run again once fixed).\n";
 
 enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
+    OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
 };
 
 static const struct option long_options[] = {
@@ -54,6 +67,11 @@ static const struct option long_options[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"manifests-dir", required_argument, NULL, OPT_MANIFESTS_DIR},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -114,6 +132,11 @@ static int take_option(struct options *o, int c, const char *arg)
         break;
     case OPT_CERTS_DIR: cfg->certs_d = arg; break;
     case OPT_INSECURE: cfg->insecure = 1; break;
+    case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
+    case OPT_CONTEXT: cfg->context = arg; break;
+    case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
+    case OPT_DRY_RUN: cfg->dry_run = 1; break;
+    case OPT_MANIFESTS_DIR: cfg->manifests_dir = arg; break;
     case 'q': o->quiet = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
@@ -138,6 +161,9 @@ static int check_options(struct options *o)
     if (cfg->registry == NULL && !cfg->verify_only)
         return cli_usage_error("--registry is required (the mirror, host[:port]), "
                                "unless --verify-only");
+    if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1)
+        return cli_usage_error("--skip-cluster, --manifests-dir and --dry-run exclude "
+                               "each other");
     al_err_init(&e);
     if (cfg->registry != NULL && im_mirror_check(cfg->registry, &e) != 0)
         return cli_usage_error("%s", e.msg);
@@ -232,7 +258,12 @@ int main(int argc, char **argv)
     al_err_init(&e);
     if (im_run(&o.cfg, &res, report, report_always, &o, &e) != 0) {
         rc = cli_fail(&e);
-        if (res.bundle_refused) {
+        if (res.cluster_failed) {
+            summarise(&o, &res);
+            cli_msg("the images landed, but the cluster is not (fully) configured: "
+                    "run again once the cause above is fixed");
+            rc = EXIT_CLUSTER_FAILED;
+        } else if (res.bundle_refused) {
             cli_msg("the bundle was refused; nothing was tagged in the mirror");
             rc = EXIT_BUNDLE_REFUSED;
         }

@@ -300,3 +300,8 @@ int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
             p->counts.images_done++;
     return rc;
 }
+
+int im_pusher_dest_failed(const struct im_pusher *p, size_t i)
+{
+    return p->img_failed[i] != 0;
+}

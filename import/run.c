@@ -1,6 +1,11 @@
 /* airlock-import from start to end: key, bundle, mirror, summary. */
 #include "import.h"
 
+#include "airlock/kube.h"
+#include "airlock/kubeconfig.h"
+#include "cluster.h"
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,8 @@ struct run {
     struct im_result *res;
     long long total_bytes;
     int last_tenth;
+    struct al_kube_creds creds;
+    int have_creds;
 };
 
 /* A line at every tenth of the bytes: enough to see a long import move. */
@@ -133,6 +140,157 @@ static void fill_result(struct run *r, struct im_bundle *b)
         res->counts = *im_pusher_counts(r->pusher);
 }
 
+/* Cluster credentials are looked up before the push, so that a broken
+ * kubeconfig is reported before an hour of uploading rather than after. */
+static int find_cluster(struct run *r, struct al_err *e)
+{
+    const struct im_config *cfg = r->cfg;
+    int rc;
+
+    if (cfg->verify_only || cfg->skip_cluster || cfg->manifests_dir)
+        return 0;
+    rc = al_kubeconfig_load(&r->creds, cfg->kubeconfig, cfg->context, e);
+    if (rc == AL_ENOTFOUND && cfg->kubeconfig == NULL && cfg->context == NULL) {
+        al_err_init(e);
+        rc = al_kube_in_cluster(&r->creds, cfg->sa_dir, e);
+        if (rc == AL_ENOTFOUND) {
+            r->report(r->ud, "no kubeconfig and not in a pod: the images will be pushed "
+                      "but the cluster not configured (--kubeconfig to configure it, "
+                      "--skip-cluster to say so)");
+            al_err_init(e);
+            return 0;
+        }
+    }
+    r->have_creds = rc == 0;
+    return rc;
+}
+
+static int read_ca_files(const struct im_config *cfg, char **out, struct al_err *e)
+{
+    struct al_buf all, one;
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    if (cfg->n_ca_files == 0)
+        return 0;
+    al_buf_init(&all, 4 * 1024 * 1024);
+    for (i = 0; rc == 0 && i < cfg->n_ca_files; i++) {
+        al_buf_init(&one, 1024 * 1024);
+        rc = al_buf_read_file(&one, cfg->ca_files[i], e);
+        if (rc == 0)
+            rc = al_buf_append(&all, one.data, one.len, cfg->ca_files[i], e);
+        if (rc == 0 && one.len > 0 && one.data[one.len - 1] != '\n')
+            rc = al_buf_append(&all, "\n", 1, cfg->ca_files[i], e);
+        al_buf_release(&one);
+    }
+    if (rc == 0)
+        *out = al_buf_detach(&all, NULL);
+    al_buf_release(&all);
+    return rc;
+}
+
+static int add_stream(const char ***v, size_t *n, const char *tag)
+{
+    size_t len = strcspn(tag, ":"), i;
+    char *name;
+    const char **grown;
+
+    for (i = 0; i < *n; i++)
+        if (strlen((*v)[i]) == len && strncmp((*v)[i], tag, len) == 0)
+            return 0;
+    name = strndup(tag, len);
+    grown = realloc(*v, (*n + 1) * sizeof(char *));
+    if (name == NULL || grown == NULL) {
+        free(name);
+        if (grown)
+            *v = grown;
+        return -1;
+    }
+    grown[(*n)++] = name;
+    *v = grown;
+    return 0;
+}
+
+/* Imagestreams with a tag the mirror lacks: what the export could not
+ * carry and what this run could not push. */
+static int skipped_streams(struct run *r, const char ***v, size_t *n)
+{
+    const struct al_bundle_meta *m = &r->res->bundle.meta;
+    size_t i, j;
+
+    for (i = 0; i < m->n_failed; i++)
+        for (j = 0; j < m->failed[i].n_tags; j++)
+            if (add_stream(v, n, m->failed[i].tags[j]) != 0)
+                return -1;
+    for (i = 0; i < r->plan.n_dests; i++)
+        if (im_pusher_dest_failed(r->pusher, i))
+            for (j = 0; j < r->plan.dests[i].img->n_tags; j++)
+                if (add_stream(v, n, r->plan.dests[i].img->tags[j]) != 0)
+                    return -1;
+    return 0;
+}
+
+static char *must_gather_dest(struct run *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->plan.n_dests; i++)
+        if (strcmp(r->plan.dests[i].img->role, "must-gather") == 0 &&
+            !im_pusher_dest_failed(r->pusher, i))
+            return im_dest_name(&r->plan, &r->plan.dests[i]);
+    return NULL;
+}
+
+static int configure_cluster(struct run *r, struct al_err *e)
+{
+    const struct im_config *cfg = r->cfg;
+    struct im_cluster_opts co = {.mirror_host = r->plan.mirror_host,
+                                 .dry_run = cfg->dry_run};
+    const char **skipped = NULL;
+    size_t n_skipped = 0, i;
+    char *ca = NULL, *mg = NULL, *samples_registry = strdup(cfg->registry);
+    struct al_kube *k = NULL;
+    int rc = samples_registry && skipped_streams(r, &skipped, &n_skipped) == 0
+                 ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+
+    if (rc == 0)
+        rc = read_ca_files(cfg, &ca, e);
+    if (rc == 0) {
+        size_t n = strlen(samples_registry);
+        while (n > 0 && samples_registry[n - 1] == '/')
+            samples_registry[--n] = '\0';
+        mg = must_gather_dest(r);
+        co.samples_registry = samples_registry;
+        co.ca_pem = ca;
+        co.skipped = skipped;
+        co.n_skipped = n_skipped;
+        co.must_gather = mg;
+    }
+    if (rc == 0 && cfg->manifests_dir) {
+        rc = im_cluster_write_manifests(cfg->manifests_dir, &co, e);
+        if (rc == 0)
+            r->report(r->ud, "wrote the cluster objects and apply.sh to '%s' (no cluster "
+                      "was touched)", cfg->manifests_dir);
+    } else if (rc == 0) {
+        r->report(r->ud, "configuring the cluster at %s (context %s)%s", r->creds.server,
+                  r->creds.context, cfg->dry_run ? ", dry run" : "");
+        rc = al_kube_new(&k, &r->creds, e);
+        if (rc == 0)
+            rc = im_cluster_apply(k, &co, r->report, r->ud, e);
+    }
+    r->res->cluster_done = rc == 0;
+    r->res->cluster_failed = rc != 0;
+    al_kube_free(k);
+    for (i = 0; i < n_skipped; i++)
+        free((void *)(uintptr_t)skipped[i]);
+    free(skipped);
+    free(ca);
+    free(mg);
+    free(samples_registry);
+    return rc;
+}
+
 int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn report,
            im_report_fn warn, void *ud, struct al_err *e)
 {
@@ -146,6 +304,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn repo
     memset(res, 0, sizeof(*res));
     if (cfg->verify_key)
         rc = al_sig_key_load_public(&key, cfg->verify_key, e);
+    if (rc == 0)
+        rc = find_cluster(&r, e);
     if (rc == 0 && !cfg->verify_only) {
         rc = setup_registry(&r, e);
         ro.plan = &r.plan;
@@ -160,6 +320,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn repo
         r.report(r.ud, "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, NULL, e);
     }
+    if (rc == 0 && r.pusher != NULL && (r.have_creds || cfg->manifests_dir))
+        rc = configure_cluster(&r, e);
     fill_result(&r, &res->bundle);
     if (r.plan.mirror_host)
         res->mirror_host = strdup(r.plan.mirror_host);
@@ -169,6 +331,7 @@ int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn repo
     al_authfile_free(r.auth);
     al_http_free(r.http);
     al_sig_key_free(key);
+    al_kube_creds_release(&r.creds);
     return rc;
 }
 

@@ -2,8 +2,8 @@
 # make demo: the whole journey on one machine. A source registry seeded with
 # a few real samples imagestreams and a release payload with must-gather, an
 # empty mirror, both on 127.0.0.1 with their own TLS CA and passwords;
-# airlock-export, then airlock-import; where everything landed; registries
-# stopped at the end.
+# airlock-export, then airlock-import (writing the cluster objects it would
+# apply); where everything landed; registries stopped at the end.
 set -u
 cd "$(dirname "$0")/.."
 missing=
@@ -57,8 +57,14 @@ say "airlock-import --verify-only (what a security officer runs at the gap)"
 say "airlock-import (the disconnected side)"
 set -x
 "$BUILD/airlock-import" "$WORK/samples.tar.zst" --verify-key "$WORK/export.pub" \
-    --registry "$mirror_HOST" --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" || exit 1
+    --registry "$mirror_HOST" --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" \
+    --manifests-dir "$WORK/cluster" || exit 1
 { set +x; } 2>/dev/null
+
+say "what it would apply to a cluster (--manifests-dir; no cluster here)"
+ls "$WORK/cluster"
+sed -n '/^oc /p' "$WORK/cluster/apply.sh"
+jq -c . "$WORK/cluster/30-samples-config.patch.json"
 
 say "where the images landed (read back from the mirror with skopeo)"
 mkdir -p "$WORK/certs" && cp "$mirror_CA" "$WORK/certs/ca.crt"

@@ -36,4 +36,9 @@ char *al_buf_detach(struct al_buf *b, size_t *len);
  * the file in any error. */
 int al_buf_read_file(struct al_buf *b, const char *path, struct al_err *e);
 
+/* Decodes standard base64 (trailing newlines ignored) into a new
+ * NUL-terminated buffer of *out_len bytes; NULL when invalid or out of
+ * memory. Wipe it with OPENSSL_cleanse when it held a secret. */
+char *al_base64_decode(const char *b64, size_t n, size_t *out_len);
+
 #endif

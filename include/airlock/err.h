@@ -23,6 +23,7 @@ enum al_code {
     AL_ESIG = -10,     /* bad signature, wrong key */
     AL_ETOOBIG = -11,  /* untrusted input over a documented bound */
     AL_EINTR = -12,    /* interrupted by a signal */
+    AL_ECONFLICT = -13, /* 409: changed by someone else meanwhile */
 };
 
 #define AL_ERR_MSG_MAX 512

@@ -23,6 +23,9 @@ struct al_http_opts {
     long stall_timeout_s;         /* abort when no byte moves for this long;
                                      0: 60 s */
     const char *user_agent;
+    const char *ca_pem;           /* extra CA certificates in memory (PEM) */
+    const char *client_cert_pem;  /* TLS client certificate and key (PEM) */
+    const char *client_key_pem;
 };
 
 struct al_http;        /* a client; not thread-safe */

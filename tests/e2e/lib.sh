@@ -180,3 +180,63 @@ e2e_finish() {
     echo "# $PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }
+
+# start_apiserver NAME STATE.json: the test Kubernetes API (apiserver.py)
+# with its own CA and a bearer token. Sets NAME_URL, NAME_CA, NAME_LOG,
+# NAME_TOKEN, NAME_KUBECONFIG (a kubeconfig for it) and NAME_PID.
+start_apiserver() {
+    local name=$1 port dir="$WORK/api-$1"
+    mkdir -p "$dir"
+    port=$(free_port)
+    make_ca "$name"
+    make_server_cert "$name" "$name-server"
+    local token="sha256~test-token-$name"
+    : >"$dir/log"
+    python3 "$E2E_DIR/apiserver.py" "$port" "$WORK/pki/$name-server.crt" "$WORK/pki/$name-server.key" \
+        "$token" "$2" "$dir/log" "$WORK/pki/$name-ca.crt" 2>"$dir/err" &
+    PIDS+=($!)
+    printf -v "${name}_PID" %s "$!"
+    wait_port "$port" || { echo "apiserver $name did not start:" >&2; cat "$dir/err" >&2; exit 1; }
+    printf -v "${name}_URL" %s "https://127.0.0.1:$port"
+    printf -v "${name}_CA" %s "$WORK/pki/$name-ca.crt"
+    printf -v "${name}_LOG" %s "$dir/log"
+    printf -v "${name}_TOKEN" %s "$token"
+    cat >"$dir/kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 <"$WORK/pki/$name-ca.crt")
+    server: https://127.0.0.1:$port
+  name: test-cluster
+contexts:
+- context:
+    cluster: test-cluster
+    namespace: default
+    user: admin/test-cluster
+  name: admin
+current-context: admin
+preferences: {}
+users:
+- name: admin/test-cluster
+  user:
+    token: $token
+YAML
+    printf -v "${name}_KUBECONFIG" %s "$dir/kubeconfig"
+}
+
+# make_client_cert CA NAME: a TLS client certificate (system:admin).
+make_client_cert() {
+    local ca=$1 name=$2 d="$WORK/pki"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=system:masters/CN=system:admin" \
+        -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' >"$d/$name.ext"
+    openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca-ca.crt" -CAkey "$d/$ca-ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
+}
+
+# api_get NAME PATH: an object from the test apiserver.
+api_get() {
+    local url=${1}_URL ca=${1}_CA tok=${1}_TOKEN
+    curl -s --cacert "${!ca}" -H "Authorization: Bearer ${!tok}" "${!url}$2"
+}

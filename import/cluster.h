@@ -1,0 +1,31 @@
+/* The cluster configuration step of airlock-import (see cluster.c). */
+#ifndef AIRLOCK_IMPORT_CLUSTER_H
+#define AIRLOCK_IMPORT_CLUSTER_H
+
+#include <stddef.h>
+
+#include "airlock/kube.h"
+#include "import.h"
+
+#define IM_CA_CONFIGMAP "registry-config"
+
+struct im_cluster_opts {
+    const char *mirror_host;       /* "mirror.example.com:5000" */
+    const char *samples_registry;  /* host[:port][/prefix] for samplesRegistry */
+    const char *ca_pem;            /* the mirror's CA, or NULL (publicly trusted) */
+    const char *const *skipped;    /* imagestreams the samples operator must skip */
+    size_t n_skipped;
+    const char *must_gather;       /* mirror reference by digest, or NULL */
+    int dry_run;                   /* read, and report what would change */
+};
+
+/* Applies the configuration through `k`; messages go to `report`. */
+int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
+                     im_report_fn report, void *ud, struct al_err *e);
+
+/* Writes the objects as JSON plus apply.sh (the equivalent oc commands) into
+ * `dir`, touching no cluster. */
+int im_cluster_write_manifests(const char *dir, const struct im_cluster_opts *o,
+                               struct al_err *e);
+
+#endif

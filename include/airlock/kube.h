@@ -1,0 +1,37 @@
+/* The few Kubernetes API calls airlock makes: GET, POST (create) and JSON
+ * merge patches (RFC 7386, application/merge-patch+json), over the shared
+ * HTTP client. Bodies are JSON documents (jansson); the caller owns what it
+ * gets back. */
+#ifndef AIRLOCK_KUBE_H
+#define AIRLOCK_KUBE_H
+
+#include <jansson.h>
+
+#include "airlock/err.h"
+#include "airlock/kubeconfig.h"
+
+#define AL_KUBE_BODY_MAX (16 * 1024 * 1024)
+
+struct al_kube;
+
+/* `creds` is copied as needed; it may be released afterwards. */
+int al_kube_new(struct al_kube **out, const struct al_kube_creds *creds,
+                struct al_err *e);
+void al_kube_free(struct al_kube *k);   /* accepts NULL */
+
+/* The API server, for messages. */
+const char *al_kube_server(const struct al_kube *k);
+
+/* Each call names the object in `what` ("configmap openshift-config/
+ * registry-config") for its messages. Results: 0 and *out (may be NULL for
+ * no body); AL_ENOTFOUND on 404; AL_ECONFLICT on 409; AL_EDENIED on 401/403
+ * with the verb, the object and the permission needed; AL_EHTTP otherwise,
+ * with the API's Status message. */
+int al_kube_get(struct al_kube *k, const char *path, const char *what,
+                json_t **out, struct al_err *e);
+int al_kube_create(struct al_kube *k, const char *path, const char *what,
+                   json_t *body, json_t **out, struct al_err *e);
+int al_kube_merge_patch(struct al_kube *k, const char *path, const char *what,
+                        json_t *patch, json_t **out, struct al_err *e);
+
+#endif

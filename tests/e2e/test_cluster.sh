@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# airlock-import's cluster step, after a real push into a real registry,
+# against tests/e2e/apiserver.py (a stand-in for the Kubernetes API that
+# behaves like one for these calls: paths, merge patches, resourceVersion,
+# 404/409/403, bearer token).
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+start_registry mirror admin m1rr0r
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+# one samples image that does not exist: the bundle lists it as failed
+cat >"$WORK/cm.json" <<JSON
+{"kind": "ConfigMap", "data": {"ruby_3.1-ubi8": "registry.redhat.io/ubi8/ruby-31:latest",
+ "nodejs_16-ubi8": "registry.access.redhat.com/ubi8/nodejs-16:1",
+ "ghost_1.0": "registry.redhat.io/ubi8/ghost:1.0"}}
+JSON
+airlock_export --samples-configmap "$WORK/cm.json" \
+    --release quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 \
+    --pull-from "registry.redhat.io=$src_HOST" --pull-from "registry.access.redhat.com=$src_HOST" \
+    --pull-from "quay.io=$src_HOST" --authfile "$WORK/src-auth.json" --ca-file "$src_CA" \
+    --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/b.tar.zst" -q 2>/dev/null
+[ $? = 3 ] || { echo "export did not report the missing image" >&2; exit 1; }
+MG=$(jq -r '.must_gather["must-gather"]' "$WORK/seed.json")
+MG_DEST="$mirror_HOST/openshift-release-dev/ocp-v4.0-art-dev@$MG"
+CA_KEY="127.0.0.1..$mirror_PORT"
+
+# state FILE IMAGE_SPEC SAMPLES_SPEC [EXTRA_OBJECTS] [EXTRA_TOP]: an apiserver state.
+state() {
+    jq -n --argjson image "$2" --argjson samples "$3" --argjson extra "${4:-{\}}" \
+        --argjson top "${5:-{\}}" '{objects: ({
+      "/apis/config.openshift.io/v1/images/cluster":
+        {apiVersion: "config.openshift.io/v1", kind: "Image", metadata: {name: "cluster"}, spec: $image},
+      "/apis/samples.operator.openshift.io/v1/configs/cluster":
+        {apiVersion: "samples.operator.openshift.io/v1", kind: "Config", metadata: {name: "cluster"}, spec: $samples},
+      "/apis/image.openshift.io/v1/namespaces/openshift/imagestreams/must-gather":
+        {apiVersion: "image.openshift.io/v1", kind: "ImageStream",
+         metadata: {name: "must-gather", namespace: "openshift"},
+         spec: {tags: [{name: "latest", from: {kind: "DockerImage", name: "quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0000000000000000000000000000000000000000000000000000000000000000"},
+                        importPolicy: {importMode: "PreserveOriginal", scheduled: false},
+                        referencePolicy: {type: "Source"}}]}}
+    } + $extra)} + $top' >"$1"
+}
+run_import() { # NAME KUBECONFIG [ARGS...]
+    local name=$1 kc=$2
+    shift 2
+    airlock_import "$WORK/b.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" \
+        --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+        --kubeconfig "$kc" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    RC=$?
+}
+writes() { jq -r 'select(.method != "GET") | "\(.method) \(.path)"' "$1" | wc -l; }
+SAMPLES=/apis/samples.operator.openshift.io/v1/configs/cluster
+IMAGE=/apis/config.openshift.io/v1/images/cluster
+STREAM=/apis/image.openshift.io/v1/namespaces/openshift/imagestreams/must-gather
+
+echo "# a fresh cluster"
+state "$WORK/fresh.json" '{}' '{"managementState": "Removed"}'
+start_apiserver fresh "$WORK/fresh.json"
+run_import fresh "$fresh_KUBECONFIG"
+check_eq "import exits 0" 0 "$RC"
+check_eq "the mirror's CA is in registry-config under <host>..<port>" "$(cat "$mirror_CA")" \
+    "$(api_get fresh /api/v1/namespaces/openshift-config/configmaps/registry-config | jq -r --arg k "$CA_KEY" '.data[$k]' )"
+check_eq "the image config trusts registry-config" registry-config \
+    "$(api_get fresh $IMAGE | jq -r .spec.additionalTrustedCA.name)"
+check_eq "samplesRegistry is the mirror" "$mirror_HOST" "$(api_get fresh $SAMPLES | jq -r .spec.samplesRegistry)"
+check_eq "the imagestream the bundle could not carry is skipped" '["ghost"]' \
+    "$(api_get fresh $SAMPLES | jq -c .spec.skippedImagestreams)"
+check_eq "the samples operator is Managed" Managed "$(api_get fresh $SAMPLES | jq -r .spec.managementState)"
+check_eq "must-gather is imported from the mirror by digest" "$MG_DEST" \
+    "$(api_get fresh $STREAM | jq -r '.spec.tags[] | select(.name == "latest") | .from.name')"
+check_eq "its importPolicy is kept (PreserveOriginal)" PreserveOriginal \
+    "$(api_get fresh $STREAM | jq -r '.spec.tags[] | select(.name == "latest") | .importPolicy.importMode')"
+check_eq "patches are merge patches" 0 \
+    "$(jq -r 'select(.method == "PATCH" and .content_type != "application/merge-patch+json")' "$fresh_LOG" | wc -l)"
+: >"$fresh_LOG"
+run_import rerun "$fresh_KUBECONFIG"
+check_eq "a re-run exits 0" 0 "$RC"
+check_eq "a re-run sends no write" 0 "$(writes "$fresh_LOG")"
+: >"$fresh_LOG"
+run_import dryrun "$fresh_KUBECONFIG" --dry-run
+check_eq "--dry-run on a configured cluster exits 0" 0 "$RC"
+check_eq "--dry-run sends no write" 0 "$(writes "$fresh_LOG")"
+
+echo "# a cluster with its own trusted-CA ConfigMap, skipped list and allowed registries"
+state "$WORK/busy.json" '{"additionalTrustedCA": {"name": "user-ca"},
+                         "allowedRegistriesForImport": [{"domainName": "quay.io", "insecure": false}]}' \
+    '{"managementState": "Managed", "skippedImagestreams": ["jenkins"], "samplesRegistry": "old.example.com"}' \
+    '{"/api/v1/namespaces/openshift-config/configmaps/user-ca":
+       {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "user-ca", "namespace": "openshift-config"},
+        "data": {"proxy.example.com..3128": "PROXY CA"}}}'
+start_apiserver busy "$WORK/busy.json"
+run_import dry "$busy_KUBECONFIG" --dry-run
+check_eq "--dry-run exits 0" 0 "$RC"
+check_grep "--dry-run says what would change" "would patch configs.samples.operator.openshift.io/cluster" "$WORK/dry.err"
+check_eq "--dry-run writes nothing" 0 "$(writes "$busy_LOG")"
+run_import busy "$busy_KUBECONFIG"
+check_eq "import exits 0" 0 "$RC"
+CM=/api/v1/namespaces/openshift-config/configmaps
+check_eq "the CA is added to the existing ConfigMap" "$(cat "$mirror_CA")" \
+    "$(api_get busy $CM/user-ca | jq -r --arg k "$CA_KEY" '.data[$k]')"
+check_eq "its other keys are kept" "PROXY CA" "$(api_get busy $CM/user-ca | jq -r '.data["proxy.example.com..3128"]')"
+check_grep "no registry-config is created" NotFound <(api_get busy $CM/registry-config)
+check_eq "the image config still names user-ca" user-ca "$(api_get busy $IMAGE | jq -r .spec.additionalTrustedCA.name)"
+check_eq "the mirror is added to allowedRegistriesForImport, quay.io kept" "quay.io $mirror_HOST" \
+    "$(api_get busy $IMAGE | jq -r '[.spec.allowedRegistriesForImport[].domainName] | join(" ")')"
+check_eq "existing skipped imagestreams are kept" '["jenkins","ghost"]' \
+    "$(api_get busy $SAMPLES | jq -c .spec.skippedImagestreams)"
+check_eq "samplesRegistry replaced" "$mirror_HOST" "$(api_get busy $SAMPLES | jq -r .spec.samplesRegistry)"
+
+echo "# a 409 on the first write is re-read and retried"
+state "$WORK/conflict.json" '{}' '{"managementState": "Removed"}' '{}' \
+    "{\"conflict_once\": [\"$SAMPLES\"]}"
+start_apiserver conflict "$WORK/conflict.json"
+run_import conflict "$conflict_KUBECONFIG"
+check_eq "import exits 0" 0 "$RC"
+check_eq "the samples config was patched twice (409, then success)" 2 \
+    "$(jq -r "select(.method == \"PATCH\" and .path == \"$SAMPLES\")" "$conflict_LOG" | jq -s length)"
+check_eq "and read again in between" 2 \
+    "$(jq -r "select(.method == \"GET\" and .path == \"$SAMPLES\")" "$conflict_LOG" | jq -s length)"
+check_eq "and ends Managed" Managed "$(api_get conflict $SAMPLES | jq -r .spec.managementState)"
+
+echo "# a forbidden write"
+state "$WORK/forbidden.json" '{}' '{"managementState": "Removed"}' '{}' \
+    "{\"forbid\": [[\"PATCH\", \"$IMAGE\"]]}"
+start_apiserver forbidden "$WORK/forbidden.json"
+run_import forbidden "$forbidden_KUBECONFIG"
+check_eq "exit 5: images landed, cluster not configured" 5 "$RC"
+check_grep "the message names the verb, the object and the permission" \
+    "not allowed to patch image.config.openshift.io/cluster \(HTTP 403\).*cluster-admin" "$WORK/forbidden.err"
+check_grep "the images still landed" "images: 3 landed" "$WORK/forbidden.out"
+
+echo "# no samples operator: reported, the rest applied"
+jq 'del(.objects["/apis/samples.operator.openshift.io/v1/configs/cluster"])' "$WORK/fresh.json" >"$WORK/nosamples.json"
+start_apiserver nosamples "$WORK/nosamples.json"
+run_import nosamples "$nosamples_KUBECONFIG"
+check_eq "import exits 0" 0 "$RC"
+check_grep "the missing operator is reported" "samples operator is not installed" "$WORK/nosamples.err"
+check_eq "must-gather is still imported" "$MG_DEST" \
+    "$(api_get nosamples $STREAM | jq -r '.spec.tags[] | select(.name == "latest") | .from.name')"
+
+echo "# the cluster could not import must-gather"
+state "$WORK/importfail.json" '{}' '{}' '{}' '{"import_failure": "dial tcp: i/o timeout"}'
+start_apiserver importfail "$WORK/importfail.json"
+run_import importfail "$importfail_KUBECONFIG"
+check_eq "exit 5" 5 "$RC"
+check_grep "the import's failure status is reported" "could not import must-gather .*i/o timeout" "$WORK/importfail.err"
+
+echo "# credentials"
+sed 's/token: .*/token: wrong/' "$fresh_KUBECONFIG" >"$WORK/wrong-token.kubeconfig"
+run_import wrongtoken "$WORK/wrong-token.kubeconfig"
+check_eq "a refused token is exit 5" 5 "$RC"
+check_grep "and says to log in again" "refused the credentials \(HTTP 401\)" "$WORK/wrongtoken.err"
+check "the token is not printed" sh -c "! grep -q 'test-token' '$WORK/wrongtoken.err' '$WORK/fresh.err'"
+# the installer's admin kubeconfig: a client certificate, no token
+make_client_cert fresh fresh-admin
+sed -e '/token:/d' -e "s|^  user:|  user:\n    client-certificate-data: $(base64 -w0 <"$WORK/pki/fresh-admin.crt")\n    client-key-data: $(base64 -w0 <"$WORK/pki/fresh-admin.key")|" \
+    "$fresh_KUBECONFIG" >"$WORK/cert.kubeconfig"
+: >"$fresh_LOG"
+run_import clientcert "$WORK/cert.kubeconfig"
+check_eq "a client certificate (installer kubeconfig) works" 0 "$RC"
+check_grep "and reached the cluster" "configuring the cluster" "$WORK/clientcert.err"
+printf 'apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: []\n' >"$WORK/broken.kubeconfig"
+: >"$fresh_LOG"
+run_import brokenkc "$WORK/broken.kubeconfig"
+check_eq "a broken kubeconfig fails before anything is pushed" 1 "$RC"
+check_grep "naming the file and the context" "kubeconfig '$WORK/broken.kubeconfig' has no context 'x'" "$WORK/brokenkc.err"
+check "nothing was read from the bundle" sh -c "! grep -q 'verified' '$WORK/brokenkc.err'"
+
+echo "# --manifests-dir and --skip-cluster touch no cluster"
+: >"$fresh_LOG"
+run_import manifests "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests"
+check_eq "--manifests-dir exits 0" 0 "$RC"
+check "apply.sh is written and executable" test -x "$WORK/manifests/apply.sh"
+check_eq "the ConfigMap carries the CA under <host>..<port>" "$(cat "$mirror_CA")" \
+    "$(jq -r --arg k "$CA_KEY" '.data[$k]' "$WORK/manifests/10-registry-config.json")"
+check_eq "the samples patch skips ghost and sets the registry" "[\"ghost\"] $mirror_HOST Managed" \
+    "$(jq -r '"\(.spec.skippedImagestreams | tojson) \(.spec.samplesRegistry) \(.spec.managementState)"' "$WORK/manifests/30-samples-config.patch.json")"
+check_grep "apply.sh imports must-gather from the mirror" "oc tag --source=docker --import-mode=PreserveOriginal '$MG_DEST'" "$WORK/manifests/apply.sh"
+check "apply.sh is valid shell" sh -n "$WORK/manifests/apply.sh"
+run_import skip "$fresh_KUBECONFIG" --skip-cluster
+check_eq "--skip-cluster exits 0" 0 "$RC"
+check_eq "no request reached the API" 0 "$(wc -l <"$fresh_LOG")"
+
+e2e_finish
