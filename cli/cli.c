@@ -78,6 +78,17 @@ int cli_list_add_split(struct cli_list *l, const char *s)
     return 0;
 }
 
+int cli_parse_retries(const char *s, int *n)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < 0 || v > 100)
+        return -1;
+    *n = (int)v;
+    return 0;
+}
+
 void cli_list_release(struct cli_list *l)
 {
     free(l->v);

@@ -42,6 +42,9 @@ int cli_list_add(struct cli_list *l, const char *s);
 int cli_list_add_split(struct cli_list *l, const char *s);
 
 void cli_list_release(struct cli_list *l);
+
+/* Parses a --retries value (0..100) into *n; -1 when it is not one. */
+int cli_parse_retries(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);
 
 /* On SIGINT, SIGTERM and SIGHUP: unlink the path `partial()` returns (if

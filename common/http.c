@@ -292,6 +292,7 @@ static void head_release(struct al_http_head *hd)
     free(hd->location);
     memset(hd, 0, sizeof(*hd));
     hd->content_length = -1;
+    hd->retry_after = -1;
 }
 
 static char *trimmed_dup(const char *p, size_t n)
@@ -348,6 +349,8 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
         set_header_once(&s->head.location, colon, n - (size_t)(colon - p));
     else if (IS("content-length"))
         s->head.content_length = strtoll(colon, NULL, 10);
+    else if (IS("retry-after"))
+        s->head.retry_after = strtol(colon, NULL, 10);  /* HTTP-date form: 0 */
 #undef IS
     return n;
 }
@@ -535,6 +538,7 @@ static int stream_start(struct al_http *h, const struct al_http_req *req,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     s->h = h;
     s->head.content_length = -1;
+    s->head.retry_after = -1;
     s->follow = req->follow_redirects;
     s->uploading = upload_size >= 0;
     s->usize = upload_size;

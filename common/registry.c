@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
@@ -37,7 +39,51 @@ struct al_registry {
     struct endpoint *endpoints;
     struct mapping *mappings;
     int push;      /* ask for push access on every repository */
+    int retries;   /* further attempts after a transient failure */
+    long delay_ms; /* the first backoff; doubles each time */
+    unsigned seed; /* jitter */
 };
+
+#define BACKOFF_MAX_MS 30000L
+#define RETRY_AFTER_MAX_S 120L
+
+void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms)
+{
+    r->retries = retries < 0 ? 0 : retries;
+    r->delay_ms = first_delay_ms > 0 ? first_delay_ms : 1;
+}
+
+int al_registry_retries(const struct al_registry *r)
+{
+    return r->retries;
+}
+
+/* Exponential backoff with jitter (0.5x to 1.5x), or what Retry-After
+ * asked for (bounded). */
+void al_registry_backoff(struct al_registry *r, int attempt, long retry_after_s)
+{
+    long ms = r->delay_ms;
+    struct timespec ts;
+    int i;
+
+    for (i = 0; i < attempt && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_MAX_MS)
+        ms = BACKOFF_MAX_MS;
+    ms = ms / 2 + (long)(rand_r(&r->seed) % (unsigned)(ms + 1));
+    if (retry_after_s >= 0)
+        ms = (retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after_s) * 1000;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Worth another try: overloaded or restarting registries, and gateways. */
+static int transient_status(long st)
+{
+    return st == 429 || st == 500 || st == 502 || st == 503 || st == 504;
+}
 
 int al_registry_new(struct al_registry **out, struct al_http *http,
                     const struct al_authfile *auth, struct al_err *e)
@@ -49,8 +95,28 @@ int al_registry_new(struct al_registry **out, struct al_http *http,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     r->http = http;
     r->auth = auth;
+    r->retries = 5;
+    r->delay_ms = 500;
+    r->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     *out = r;
     return 0;
+}
+
+/* al_http_do, retried on transport failures and transient statuses. */
+static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
+                         struct al_http_resp *resp, size_t max, struct al_err *e)
+{
+    int attempt, rc = 0;
+
+    for (attempt = 0;; attempt++) {
+        rc = al_http_do(r->http, req, resp, max, e);
+        if (attempt >= r->retries ||
+            !(rc == AL_ENET || (rc == 0 && transient_status(resp->head.status))))
+            return rc;
+        al_registry_backoff(r, attempt, rc == 0 ? resp->head.retry_after : -1);
+        al_http_resp_release(resp);
+        al_err_init(e);
+    }
 }
 
 static void tokens_free(struct token *t)
@@ -189,12 +255,16 @@ static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)
     int rc;
 
     snprintf(url, sizeof(url), "https://%s/v2/", ep->host);
-    rc = al_http_do(r->http, &req, &resp, ERROR_BODY_MAX, e);
+    rc = http_do_retry(r, &req, &resp, ERROR_BODY_MAX, e);
     if (rc == 0) {
         if (resp.head.status == 401) {
             rc = al_challenge_parse(resp.head.www_authenticate, &ep->ch, e);
             if (rc != 0)
                 al_err_prefix(e, "registry '%s'", ep->host);
+        } else if (transient_status(resp.head.status)) {
+            rc = al_err_set(e, AL_EHTTP, "registry '%s': HTTP %ld after %d retries: the "
+                            "registry is down or overloaded; run again later", ep->host,
+                            resp.head.status, r->retries);
         } else if (resp.head.status != 200) {
             rc = al_err_set(e, AL_EHTTP,
                             "'%s' does not answer like a registry "
@@ -291,7 +361,7 @@ static int fetch_token(struct al_registry *r, struct endpoint *ep,
             return al_err_set(e, AL_ENOMEM, "out of memory");
         headers[0] = basic;
     }
-    rc = al_http_do(r->http, &req, &resp, TOKEN_BODY_MAX, e);
+    rc = http_do_retry(r, &req, &resp, TOKEN_BODY_MAX, e);
     al_secret_free(basic);
     if (rc == 0 && (resp.head.status == 401 || resp.head.status == 403))
         rc = al_err_set(e, AL_EDENIED,
@@ -365,6 +435,7 @@ struct call {
     const char *actions;     /* "pull" or "pull,push" */
     const char *mount_from;  /* repository also needing pull, or NULL */
     const char *accept;      /* a header line, or NULL */
+    long long range_from;    /* > 0: "Range: bytes=N-" */
     const char *content_type;
     const void *body;
     size_t body_len;
@@ -394,12 +465,12 @@ static int call_endpoint(struct al_registry *r, const struct call *c,
 
 /* Opens the request, authenticating as needed (a Bearer 401 is retried once
  * with a fresh token); the caller inspects the status. */
-static int open_call(struct al_registry *r, const struct call *c,
-                     struct al_http_stream **out, struct al_err *e)
+static int open_call_once(struct al_registry *r, const struct call *c,
+                          struct al_http_stream **out, struct al_err *e)
 {
     char path[1024], url[2048], scope[2600], from_path[1024], host_ignored[512];
-    const char *headers[4] = {NULL, NULL, NULL, NULL};
-    char ctype[300];
+    const char *headers[5] = {NULL, NULL, NULL, NULL, NULL};
+    char ctype[300], range[64];
     struct al_http_req req = {.method = c->method, .url = url, .headers = headers,
                               .body = c->body, .body_len = c->body_len,
                               .follow_redirects = 1};
@@ -440,6 +511,10 @@ static int open_call(struct al_registry *r, const struct call *c,
             headers[nh++] = c->accept;
         if (c->content_type)
             headers[nh++] = ctype;
+        if (c->range_from > 0) {
+            snprintf(range, sizeof(range), "Range: bytes=%lld-", c->range_from);
+            headers[nh++] = range;
+        }
         headers[nh++] = authz;
         if (c->upload_size >= 0)
             rc = al_http_upload_open(r->http, &req, c->upload_size, &s, e);
@@ -458,6 +533,35 @@ static int open_call(struct al_registry *r, const struct call *c,
         return 0;
     }
     return al_err_set(e, AL_EDENIED, "unreachable");
+}
+
+/* open_call_once, again after transport failures and transient statuses
+ * (never for a streamed upload, whose bytes are gone). */
+static int open_call(struct al_registry *r, const struct call *c,
+                     struct al_http_stream **out, struct al_err *e)
+{
+    int attempt, rc;
+
+    for (attempt = 0;; attempt++) {
+        long status, after;
+        rc = open_call_once(r, c, out, e);
+        if (c->upload_size >= 0 || attempt >= r->retries)
+            return rc;
+        if (rc == AL_ENET) {
+            al_registry_backoff(r, attempt, -1);
+            al_err_init(e);
+            continue;
+        }
+        if (rc != 0)
+            return rc;
+        status = al_http_stream_head(*out)->status;
+        if (!transient_status(status))
+            return 0;
+        after = al_http_stream_head(*out)->retry_after;
+        al_http_stream_close(*out);
+        *out = NULL;
+        al_registry_backoff(r, attempt, after);
+    }
 }
 
 static int open_request(struct al_registry *r, const char *registry,
@@ -489,6 +593,10 @@ static int status_error(const struct al_http_head *hd, const char *what,
         rc = al_err_set(e, AL_EDENIED, "access to %s at '%s' denied (HTTP %ld)%s%s%s",
                         what, source, st, file[0] ? ": check the credentials in '" : ": add credentials with --authfile",
                         file, file[0] ? "'" : "");
+    else if (transient_status(st))
+        rc = al_err_set(e, AL_EHTTP, "%s at '%s': HTTP %ld after %d retries: the "
+                        "registry is down or overloaded; run again later", what, source,
+                        st, r->retries);
     else
         rc = al_err_set(e, AL_EHTTP, "%s at '%s': unexpected HTTP %ld", what,
                         source, st);
@@ -553,20 +661,39 @@ out:
     return rc;
 }
 
-int al_registry_open_blob(struct al_registry *r, const char *registry,
-                          const char *repo, const char *digest,
-                          struct al_http_stream **out, struct al_err *e)
+int al_registry_open_blob_at(struct al_registry *r, const char *registry,
+                             const char *repo, const char *digest, long long offset,
+                             struct al_http_stream **out, struct al_err *e)
 {
     struct al_http_stream *s = NULL;
-    char what[200];
+    char what[200], tail[100], skip[16384];
+    struct call c = {.registry = registry, .repo = repo, .method = "GET", .tail = tail,
+                     .actions = r->push ? "pull,push" : "pull", .range_from = offset,
+                     .upload_size = -1};
     char *source;
+    long st;
     int rc;
 
     *out = NULL;
-    rc = open_request(r, registry, repo, "GET", "blobs", digest, NULL, &s, e);
+    snprintf(tail, sizeof(tail), "blobs/%s", digest);
+    rc = open_call(r, &c, &s, e);
     if (rc != 0)
         return rc;
-    if (al_http_stream_head(s)->status == 200) {
+    st = al_http_stream_head(s)->status;
+    if (st == 200 || (st == 206 && offset > 0)) {
+        /* a 200 to a range request is the whole blob: skip what we have */
+        long long left = st == 200 ? offset : 0;
+        while (rc == 0 && left > 0) {
+            size_t got;
+            rc = al_http_stream_read(s, skip, left < (long long)sizeof(skip) ? (size_t)left : sizeof(skip), &got, e);
+            if (rc == 0 && got == 0)
+                rc = al_err_set(e, AL_EDIGEST, "blob %s ended before byte %lld", digest, offset);
+            left -= (long long)got;
+        }
+        if (rc != 0) {
+            al_http_stream_close(s);
+            return rc;
+        }
         *out = s;
         return 0;
     }
@@ -577,6 +704,13 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
     free(source);
     al_http_stream_close(s);
     return rc;
+}
+
+int al_registry_open_blob(struct al_registry *r, const char *registry,
+                          const char *repo, const char *digest,
+                          struct al_http_stream **out, struct al_err *e)
+{
+    return al_registry_open_blob_at(r, registry, repo, digest, 0, out, e);
 }
 
 /* ---- push side ---------------------------------------------------------- */

@@ -647,7 +647,8 @@ static void blob_entry_name(const struct blob *b, char *out, size_t n)
 }
 
 /* Streams one blob from its registry into the bundle, hashing each byte as
- * it passes; the bundle is abandoned when the bytes are not the digest's. */
+ * it passes; a download that breaks off resumes where it stopped (Range),
+ * and the bundle is abandoned when the bytes are not the digest's. */
 static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
                      char *chunk, struct al_err *e)
 {
@@ -655,7 +656,7 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
     char name[128], got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n = 0;
-    int rc;
+    int rc, resumes = 0;
 
     blob_entry_name(b, name, sizeof(name));
     rc = al_registry_open_blob(r->reg, b->from->ref.registry, b->from->ref.repo,
@@ -664,6 +665,18 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
         rc = al_bundle_writer_begin(r->w, name, b->size, e);
     while (rc == 0) {
         rc = al_http_stream_read(s, chunk, COPY_CHUNK, &n, e);
+        if (rc == AL_ENET && resumes < al_registry_retries(r->reg) && total < b->size) {
+            if (r->report)
+                r->report(r->ud, "blob %s broke off after %lld bytes (%s): resuming",
+                          b->digest, total, e->msg);
+            al_http_stream_close(s);
+            s = NULL;
+            al_registry_backoff(r->reg, resumes++, -1);
+            al_err_init(e);
+            rc = al_registry_open_blob_at(r->reg, b->from->ref.registry,
+                                          b->from->ref.repo, b->digest, total, &s, e);
+            continue;
+        }
         if (rc != 0 || n == 0)
             break;
         total += (long long)n;
@@ -785,6 +798,8 @@ static int open_clients(struct run *r, struct al_err *e)
         rc = al_http_new(&r->http, &o, e);
     if (rc == 0)
         rc = al_registry_new(&r->reg, r->http, r->auth, e);
+    if (rc == 0 && c->retries >= 0)
+        al_registry_set_retries(r->reg, c->retries, 500);
     for (i = 0; rc == 0 && i < c->n_pull_from; i++)
         rc = al_registry_add_mapping(r->reg, c->pull_from[i], e);
     return rc;

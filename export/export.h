@@ -30,6 +30,7 @@ struct ex_config {
     size_t n_arches;
     const char *output;
     int zstd_level;
+    int retries;                  /* --retries; -1: the library's default */
 };
 
 /* What happened, for the summary and the exit code. */

@@ -30,6 +30,8 @@ static const char usage_text[] =
     "      --ca-file FILE            extra trusted CA certificates (repeatable)\n"
     "      --certs-dir DIR           per-registry CAs (default /etc/containers/certs.d)\n"
     "      --insecure                do not verify TLS certificates (dangerous)\n"
+    "      --retries N               tries again after transient failures (429, 5xx,\n"
+    "                                resets, timeouts; default 5); downloads resume\n"
     "\n"
     "Output:\n"
     "  -o, --output FILE             the bundle (written as FILE.partial, renamed\n"
@@ -47,7 +49,7 @@ static const char usage_text[] =
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
-    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION,
+    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +66,7 @@ static const struct option long_options[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
     {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
+    {"retries", required_argument, NULL, OPT_RETRIES},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -129,6 +132,10 @@ static int take_option(struct options *o, int c, const char *arg)
         if (parse_level(arg, &cfg->zstd_level) != 0)
             return cli_usage_error("--zstd-level '%s': give a number from 1 to 19", arg);
         break;
+    case OPT_RETRIES:
+        if (cli_parse_retries(arg, &cfg->retries) != 0)
+            return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
+        break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
@@ -185,6 +192,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     int c, rc;
 
     o->cfg.zstd_level = 3;
+    o->cfg.retries = -1;
     o->cfg.certs_d = "/etc/containers/certs.d";
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:qh", long_options, NULL)) != -1) {

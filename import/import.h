@@ -149,6 +149,7 @@ struct im_config {
     size_t n_ca_files;
     const char *certs_d;
     int insecure;
+    int retries;                  /* -1: the library's default */
     /* the cluster */
     const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
     const char *context;

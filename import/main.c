@@ -31,6 +31,8 @@ static const char usage_text[] =
     "      --ca-file FILE             the mirror's CA certificate (repeatable)\n"
     "      --certs-dir DIR            per-registry CAs (default /etc/containers/certs.d)\n"
     "      --insecure                 do not verify TLS certificates (dangerous)\n"
+    "      --retries N                tries again after transient failures (429, 5xx,\n"
+    "                                 resets, timeouts; default 5)\n"
     "\n"
     "The cluster (after the push; see README):\n"
     "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
@@ -56,6 +58,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
+    OPT_RETRIES,
 };
 
 static const struct option long_options[] = {
@@ -67,6 +70,7 @@ static const struct option long_options[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"retries", required_argument, NULL, OPT_RETRIES},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
@@ -132,6 +136,10 @@ static int take_option(struct options *o, int c, const char *arg)
         break;
     case OPT_CERTS_DIR: cfg->certs_d = arg; break;
     case OPT_INSECURE: cfg->insecure = 1; break;
+    case OPT_RETRIES:
+        if (cli_parse_retries(arg, &cfg->retries) != 0)
+            return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
+        break;
     case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
     case OPT_CONTEXT: cfg->context = arg; break;
     case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
@@ -177,6 +185,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     int c, rc;
 
     o->cfg.certs_d = "/etc/containers/certs.d";
+    o->cfg.retries = -1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {
         if (c == '?')

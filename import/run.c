@@ -115,6 +115,8 @@ static int setup_registry(struct run *r, struct al_err *e)
         rc = al_authfile_load(&r->auth, r->cfg->authfile, e);
     if (rc == 0)
         rc = al_registry_new(&r->reg, r->http, r->auth, e);
+    if (rc == 0 && r->cfg->retries >= 0)
+        al_registry_set_retries(r->reg, r->cfg->retries, 500);
     return rc;
 }
 

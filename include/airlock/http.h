@@ -53,6 +53,7 @@ struct al_http_head {
     char *docker_digest;      /* Docker-Content-Digest */
     char *location;
     long long content_length; /* -1 when absent */
+    long retry_after;         /* Retry-After in seconds, -1 when absent */
 };
 
 /* Starts a request and returns once the final response's headers have

@@ -50,6 +50,23 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
                           const char *repo, const char *digest,
                           struct al_http_stream **out, struct al_err *e);
 
+/* Like al_registry_open_blob(), from byte `offset` on (a Range request), to
+ * resume a download that broke off. A registry that ignores the range is
+ * read past `offset` here, so the stream always starts at `offset`. */
+int al_registry_open_blob_at(struct al_registry *r, const char *registry,
+                             const char *repo, const char *digest, long long offset,
+                             struct al_http_stream **out, struct al_err *e);
+
+/* Transient failures (connection errors, timeouts, HTTP 429 and 5xx) are
+ * tried again up to `retries` times, after `first_delay_ms` doubling each
+ * time with jitter, or after what Retry-After asks (at most 120 s).
+ * Default: 5 retries, 500 ms. */
+void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms);
+int al_registry_retries(const struct al_registry *r);
+
+/* Sleeps before attempt number `attempt` + 1 (retry_after_s < 0: none). */
+void al_registry_backoff(struct al_registry *r, int attempt, long retry_after_s);
+
 /* ---- push side (the mirror) ---- */
 
 /* Ask for push as well as pull access on every repository from now on. */

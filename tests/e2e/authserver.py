@@ -17,6 +17,13 @@
       drops the mount= and from= parameters of blob upload POSTs, so the
       registry answers as one that refuses cross-repository mounts (202 and
       a new upload session). Location headers are rewritten to the proxy.
+
+  authserver.py flaky PORT CERT KEY UPSTREAM CA LOG PLAN
+      A TLS reverse proxy in front of UPSTREAM that misbehaves first. PLAN is
+      comma-separated: "503xN" and "429xN" answer the next N requests with
+      that status (429 with Retry-After: 1), "cut" sends only half of every
+      blob's first download and then drops the connection. Range requests
+      pass through, so a client can resume.
 """
 import base64
 import http.client
@@ -179,10 +186,87 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0, n
     serve(port, cert, key, H)
 
 
+def flaky_main(port, cert, key, upstream, ca, logpath, plan):
+    ctx = ssl.create_default_context(cafile=ca)
+    host, uport = upstream.rsplit(":", 1)
+    failures = []
+    cut = False
+    for step in plan.split(","):
+        if step == "cut":
+            cut = True
+        elif "x" in step:
+            code, n = step.split("x")
+            failures += [int(code)] * int(n)
+    cut_done = set()
+    lock = threading.Lock()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_any(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else None
+            with lock:
+                fail = failures.pop(0) if failures else None
+            if fail:
+                log(logpath, {"fault": fail, "path": self.path})
+                self.send_response(fail)
+                if fail == 429:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            hdrs = {k: v for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "accept", "content-type", "range")}
+            c = http.client.HTTPSConnection(host, int(uport), context=ctx)
+            c.request(self.command, self.path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            is_blob = self.command == "GET" and "/blobs/sha256:" in self.path
+            with lock:
+                do_cut = cut and is_blob and r.status == 200 and self.path not in cut_done \
+                    and len(data) > 1
+                if do_cut:
+                    cut_done.add(self.path)
+            self.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() == "location":
+                    v = v.replace(f"https://{upstream}/", f"https://127.0.0.1:{port}/")
+                if k.lower() not in ("connection", "transfer-encoding", "keep-alive",
+                                     "content-length"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if do_cut:
+                log(logpath, {"cut": self.path, "sent": len(data) // 2, "of": len(data),
+                              "range": self.headers.get("Range")})
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if self.headers.get("Range"):
+                log(logpath, {"range": self.headers.get("Range"), "path": self.path,
+                              "status": r.status})
+            self.wfile.write(data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_any
+
+    serve(port, cert, key, H)
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "token":
         token_main(*args)
+    elif mode == "flaky":
+        flaky_main(*args)
     elif mode == "redirect":
         redirect_main(*args[:7], *(float(a) for a in args[7:8]), *(a == "nomount" for a in args[8:9]))
     else:

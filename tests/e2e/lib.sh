@@ -115,6 +115,23 @@ start_redirector() {
     printf -v "${name}_LOG" %s "$WORK/$name.log"
 }
 
+# start_flaky NAME UPSTREAM_NAME PLAN: authserver.py flaky in front of
+# registry UPSTREAM_NAME (see there). Sets NAME_HOST and NAME_LOG.
+start_flaky() {
+    local name=$1 up=$2 port upstream_host
+    port=$(free_port)
+    upstream_host=${up}_HOST
+    make_server_cert "$up" "$name-server"
+    : >"$WORK/$name.log"
+    python3 "$E2E_DIR/authserver.py" flaky "$port" "$WORK/pki/$name-server.crt" \
+        "$WORK/pki/$name-server.key" "${!upstream_host}" "$WORK/pki/$up-ca.crt" \
+        "$WORK/$name.log" "$3" 2>"$WORK/$name.err" &
+    PIDS+=($!)
+    wait_port "$port" || { echo "flaky proxy did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    printf -v "${name}_HOST" %s "127.0.0.1:$port"
+    printf -v "${name}_LOG" %s "$WORK/$name.log"
+}
+
 # run_registry NAME AUTH_YAML
 run_registry() {
     local name=$1 auth=$2 port dir

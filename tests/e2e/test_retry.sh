@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Transient failures: a registry that answers 503 and 429 a few times and
+# then recovers, and one that cuts every blob download half way. The export
+# and the import still complete, with every digest right; a registry that
+# stays down fails with a clear message and no bundle.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+start_registry mirror admin m1rr0r
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+export_via() { # NAME HOST [ARGS...]
+    local name=$1 host=$2
+    shift 2
+    authfile "$host" tester s3cret "$WORK/$name-auth.json"
+    airlock_export --image "registry.redhat.io/ubi8/nodejs-16:1" --image "registry.redhat.io/ubi8/ruby-31:latest" \
+        --pull-from "registry.redhat.io=$host" --authfile "$WORK/$name-auth.json" --ca-file "$src_CA" \
+        --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/$name.tar.zst" "$@" \
+        2>"$WORK/$name.err"
+    RC=$?
+}
+seed() { jq -r "$1" "$WORK/seed.json"; }
+meta_digest() {
+    zstd -dc "$WORK/$1.tar.zst" | tar -xOf - bundle.json |
+        jq -r --arg n "$2" '.images[] | select(.name == $n) | .digest'
+}
+
+echo "# 503 twice, then 429 with Retry-After, then the registry recovers"
+start_flaky busy src "503x2,429x1"
+export_via busy "$busy_HOST"
+check_eq "the export exits 0" 0 "$RC"
+check_eq "the proxy really failed three requests" 3 "$(jq -s '[.[] | select(.fault)] | length' "$busy_LOG")"
+check "the bundle passes the independent check" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/busy.tar.zst" "$WORK/export.pub" "$WORK/busy.d"
+check_eq "ruby's digest is the source's" "$(seed '.images["ubi8/ruby-31:latest"]')" \
+    "$(meta_digest busy registry.redhat.io/ubi8/ruby-31:latest)"
+
+echo "# every blob download cut half way: resumed with Range"
+start_flaky cut src "cut"
+export_via cut "$cut_HOST"
+check_eq "the export exits 0" 0 "$RC"
+check "downloads were cut" grep -q '"cut"' "$cut_LOG"
+check "and resumed with a Range request" grep -q '"range": "bytes=' "$cut_LOG"
+check_grep "the resumption is reported" "broke off after [0-9]+ bytes .*resuming" "$WORK/cut.err"
+check "the bundle passes the independent check" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/cut.tar.zst" "$WORK/export.pub" "$WORK/cut.d"
+check_eq "nodejs (a 6 MiB layer) arrives intact" "$(seed '.images["ubi8/nodejs-16:1"]')" \
+    "$(meta_digest cut registry.redhat.io/ubi8/nodejs-16:1)"
+
+echo "# a registry that stays down"
+start_flaky down src "503x1000"
+export_via down "$down_HOST" --retries 2
+check_eq "the export fails (exit 1)" 1 "$RC"
+check_grep "saying the registry is down after the retries" "HTTP 503 after 2 retries: the registry is down or overloaded" "$WORK/down.err"
+check "and leaves no bundle" test ! -e "$WORK/down.tar.zst" -a ! -e "$WORK/down.tar.zst.partial"
+check_eq "it tried exactly three times" 3 "$(jq -s '[.[] | select(.fault)] | length' "$down_LOG")"
+
+echo "# the import through a flaky mirror"
+start_flaky mflaky mirror "503x3,429x1"
+authfile "$mflaky_HOST" admin m1rr0r "$WORK/mflaky-auth.json"
+airlock_import "$WORK/busy.tar.zst" --verify-key "$WORK/export.pub" --registry "$mflaky_HOST" \
+    --authfile "$WORK/mflaky-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+    >"$WORK/import.out" 2>"$WORK/import.err"
+check_eq "the import exits 0" 0 "$?"
+check_grep "and lands both images" "images: 2 landed" "$WORK/import.out"
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+airlock_export --image "registry.redhat.io/ubi8/ruby-31:latest" --pull-from "registry.redhat.io=$mirror_HOST" \
+    --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+    --sign-key "$WORK/export.key" -o "$WORK/back.tar.zst" 2>/dev/null
+check_eq "ruby reads back from the mirror with the source digest" "$(seed '.images["ubi8/ruby-31:latest"]')" \
+    "$(meta_digest back registry.redhat.io/ubi8/ruby-31:latest)"
+
+e2e_finish
