@@ -69,7 +69,7 @@ $(BUILD)/airlock-import: $(call obj,import/main.c) $(LIBIMPORT) $(LIBCLI) $(LIBC
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBEXPORT) $(LIBIMPORT) $(LIBCOMMON)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBEXPORT) $(LIBIMPORT) $(LIBCLI) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 unit: $(BUILD)/unit-tests

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 static const char *g_prog = "airlock";
-static const char *(*g_partial)(void);
+static const char *const *(*g_partials)(size_t *n);
 
 void cli_init(const char *progname)
 {
@@ -78,6 +78,42 @@ int cli_list_add_split(struct cli_list *l, const char *s)
     return 0;
 }
 
+int cli_parse_size(const char *s, long long *out)
+{
+    static const struct { const char *name; long long bytes; } media[] = {
+        {"fat32", 4LL * 1024 * 1024 * 1024 - 1},
+        {"dvd", 4700000000LL},
+        {"bd25", 25000000000LL},
+    };
+    char *end;
+    long long v, mult = 1;
+    size_t i;
+
+    for (i = 0; i < sizeof(media) / sizeof(media[0]); i++)
+        if (strcmp(s, media[i].name) == 0) {
+            *out = media[i].bytes;
+            return 0;
+        }
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoll(s, &end, 10);
+    switch (*end) {
+    case 'K': case 'k': mult = 1LL << 10; end++; break;
+    case 'M': case 'm': mult = 1LL << 20; end++; break;
+    case 'G': case 'g': mult = 1LL << 30; end++; break;
+    case 'T': case 't': mult = 1LL << 40; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B' && mult > 1)
+        end++;
+    if (*end != '\0' || v <= 0 || v > (1LL << 50) / mult)
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
 int cli_parse_retries(const char *s, int *n)
 {
     char *end;
@@ -108,11 +144,13 @@ void cli_list_free_owned(struct cli_list *l)
 /* Async-signal-safe: unlink(), write(), strlen() and _exit() only. */
 static void on_signal(int sig)
 {
-    const char *p = g_partial ? g_partial() : NULL;
+    size_t n = 0, i;
+    const char *const *p = g_partials ? g_partials(&n) : NULL;
 
     (void)sig;
-    if (p != NULL)
-        unlink(p);
+    for (i = 0; p != NULL && i < n; i++)
+        if (p[i] != NULL)
+            unlink(p[i]);
     if (g_prog != NULL) {
         ssize_t ignored = write(STDERR_FILENO, g_prog, strlen(g_prog));
         ignored = write(STDERR_FILENO, ": interrupted\n", 14);
@@ -121,11 +159,11 @@ static void on_signal(int sig)
     _exit(CLI_EXIT_SIGNAL);
 }
 
-void cli_on_signal_unlink(const char *(*partial)(void))
+void cli_on_signal_unlink(const char *const *(*partials)(size_t *n))
 {
     struct sigaction sa;
 
-    g_partial = partial;
+    g_partials = partials;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

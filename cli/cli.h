@@ -43,12 +43,18 @@ int cli_list_add_split(struct cli_list *l, const char *s);
 
 void cli_list_release(struct cli_list *l);
 
+/* Parses a size: a number of bytes with an optional binary suffix K, M, G
+ * or T (KiB...), or a medium: fat32 (4 GiB - 1), dvd (4.7 GB), bd25 (25 GB).
+ * Returns -1 when it is none of those. */
+int cli_parse_size(const char *s, long long *out);
+
 /* Parses a --retries value (0..100) into *n; -1 when it is not one. */
 int cli_parse_retries(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);
 
-/* On SIGINT, SIGTERM and SIGHUP: unlink the path `partial()` returns (if
- * any), then exit with CLI_EXIT_SIGNAL. */
-void cli_on_signal_unlink(const char *(*partial)(void));
+/* On SIGINT, SIGTERM and SIGHUP: unlink the paths `partials()` returns (if
+ * any; the function must be async-signal-safe), then exit with
+ * CLI_EXIT_SIGNAL. */
+void cli_on_signal_unlink(const char *const *(*partials)(size_t *n));
 
 #endif

@@ -9,25 +9,84 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <unistd.h>
+
+#include "airlock/digest.h"
 
 struct al_bundle_writer {
     struct archive *a;
-    int fd;
+    int fd;                 /* the part being written */
     char *path;
-    char *partial;
     time_t mtime;
-    long long bytes;        /* compressed bytes written to the file */
+    long long bytes;        /* compressed bytes written in all */
     int write_errno;        /* errno of the first failed write */
     char entry[300];        /* the entry being streamed */
     long long entry_size;
     long long entry_written;
+    long long split;        /* 0: one file; else the most bytes per part */
+    struct al_bundle_part *parts;   /* AL_BUNDLE_PARTS_MAX slots, never moved */
+    const char **partials;  /* their .partial names, for a signal handler */
+    volatile size_t n_parts;
+    struct al_sha256 *part_sha, *all_sha;
+    char all_digest[AL_DIGEST_STR_MAX];
 };
 
-static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
+static char *part_name(const struct al_bundle_writer *w, size_t i, const char *suffix)
 {
-    struct al_bundle_writer *w = ud;
-    const char *c = p;
+    size_t n = strlen(w->path) + 32;
+    char *s = malloc(n);
+
+    if (s == NULL)
+        return NULL;
+    if (w->split)
+        snprintf(s, n, "%s.%03zu%s", w->path, i, suffix);
+    else
+        snprintf(s, n, "%s%s", w->path, suffix);
+    return s;
+}
+
+/* Closes the current part, recording its size and digest. */
+static int close_part(struct al_bundle_writer *w)
+{
+    struct al_bundle_part *p = &w->parts[w->n_parts - 1];
+
+    al_sha256_final(w->part_sha, p->digest);
+    if (fsync(w->fd) != 0 || close(w->fd) != 0) {
+        w->write_errno = errno;
+        w->fd = -1;
+        return -1;
+    }
+    w->fd = -1;
+    return 0;
+}
+
+static int open_part(struct al_bundle_writer *w)
+{
+    size_t i = w->n_parts;
+    struct al_bundle_part *p = &w->parts[i];
+
+    if (i >= AL_BUNDLE_PARTS_MAX) {
+        w->write_errno = EFBIG;
+        return -1;
+    }
+    p->name = part_name(w, i, "");
+    w->partials[i] = part_name(w, i, ".partial");
+    if (p->name == NULL || w->partials[i] == NULL) {
+        w->write_errno = ENOMEM;
+        return -1;
+    }
+    w->fd = open(w->partials[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        w->write_errno = errno;
+        return -1;
+    }
+    w->n_parts = i + 1;
+    return 0;
+}
+
+static int write_all(struct al_bundle_writer *w, const char *c, size_t n)
+{
     size_t done = 0;
 
     while (done < n) {
@@ -36,43 +95,87 @@ static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
             continue;
         if (k < 0) {
             w->write_errno = errno;
-            archive_set_error(a, errno, "write failed");
             return -1;
         }
         done += (size_t)k;
     }
+    al_sha256_update(w->part_sha, c, n);
+    al_sha256_update(w->all_sha, c, n);
+    w->parts[w->n_parts - 1].size += (long long)n;
     w->bytes += (long long)n;
+    return 0;
+}
+
+static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
+{
+    struct al_bundle_writer *w = ud;
+    const char *c = p;
+    size_t left = n;
+
+    while (left > 0) {
+        size_t k = left;
+        if (w->split) {
+            long long room = w->split - w->parts[w->n_parts - 1].size;
+            if (room == 0) {
+                if (close_part(w) != 0 || open_part(w) != 0)
+                    goto fail;
+                continue;
+            }
+            if ((long long)k > room)
+                k = (size_t)room;
+        }
+        if (write_all(w, c, k) != 0)
+            goto fail;
+        c += k;
+        left -= k;
+    }
     return (la_ssize_t)n;
+fail:
+    archive_set_error(a, w->write_errno, "write failed");
+    return -1;
 }
 
 static int archive_fail(struct al_bundle_writer *w, const char *doing,
                         struct al_err *e)
 {
+    const char *where = w->n_parts ? w->partials[w->n_parts - 1] : w->path;
+
+    if (w->write_errno == EFBIG)
+        return al_err_set(e, AL_EIO, "'%s' needs more than %d volumes: choose a larger "
+                          "--split-size", w->path, AL_BUNDLE_PARTS_MAX);
     if (w->write_errno != 0)
-        return al_err_sys(e, AL_EIO, w->write_errno, "cannot write '%s'",
-                          w->partial);
-    return al_err_set(e, AL_EIO, "cannot write '%s' (%s): %s", w->partial, doing,
+        return al_err_sys(e, AL_EIO, w->write_errno, "cannot write '%s'", where);
+    return al_err_set(e, AL_EIO, "cannot write '%s' (%s): %s", where, doing,
                       archive_error_string(w->a) ? archive_error_string(w->a)
                                                  : "libarchive error");
 }
 
 static void writer_free(struct al_bundle_writer *w)
 {
+    size_t i;
+
     if (w->a)
         archive_write_free(w->a);
     if (w->fd >= 0)
         close(w->fd);
+    for (i = 0; w->parts != NULL && i < AL_BUNDLE_PARTS_MAX; i++)
+        free(w->parts[i].name);
+    for (i = 0; w->partials != NULL && i < AL_BUNDLE_PARTS_MAX; i++)
+        free((void *)(uintptr_t)w->partials[i]);
+    free(w->parts);
+    free(w->partials);
+    al_sha256_free(w->part_sha);
+    al_sha256_free(w->all_sha);
     free(w->path);
-    free(w->partial);
     free(w);
 }
 
-int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
-                          time_t mtime, int zstd_level, struct al_err *e)
+int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
+                                time_t mtime, int zstd_level, long long split_size,
+                                struct al_err *e)
 {
     struct al_bundle_writer *w;
     char opt[64];
-    size_t n = strlen(path) + sizeof(".partial");
 
     *out = NULL;
     w = calloc(1, sizeof(*w));
@@ -80,19 +183,25 @@ int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     w->fd = -1;
     w->mtime = mtime;
+    w->split = split_size > 0 ? split_size : 0;
     w->path = strdup(path);
-    w->partial = malloc(n);
     w->a = archive_write_new();
-    if (w->path == NULL || w->partial == NULL || w->a == NULL) {
+    w->parts = calloc(AL_BUNDLE_PARTS_MAX + 1, sizeof(*w->parts));
+    w->partials = calloc(AL_BUNDLE_PARTS_MAX + 1, sizeof(*w->partials));
+    w->part_sha = al_sha256_new();
+    w->all_sha = al_sha256_new();
+    if (w->path == NULL || w->a == NULL || w->parts == NULL || w->partials == NULL ||
+        w->part_sha == NULL || w->all_sha == NULL) {
         writer_free(w);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
-    snprintf(w->partial, n, "%s.partial", path);
-    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        int err = errno;
+    if (open_part(w) != 0) {
+        int err = w->write_errno;
+        char *name = part_name(w, 0, ".partial");
+        int rc = al_err_sys(e, AL_EIO, err, "cannot create '%s'", name ? name : path);
+        free(name);
         writer_free(w);
-        return al_err_sys(e, AL_EIO, err, "cannot create '%s.partial'", path);
+        return rc;
     }
     snprintf(opt, sizeof(opt), "zstd:compression-level=%d", zstd_level);
     if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
@@ -106,6 +215,12 @@ int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
     }
     *out = w;
     return 0;
+}
+
+int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
+                          time_t mtime, int zstd_level, struct al_err *e)
+{
+    return al_bundle_writer_open_split(out, path, mtime, zstd_level, 0, e);
 }
 
 static int write_header(struct al_bundle_writer *w, const char *name,
@@ -188,27 +303,70 @@ static void fsync_parent(const char *path)
     free(copy);
 }
 
-int al_bundle_writer_commit(struct al_bundle_writer *w, struct al_err *e)
+/* Removes finished names a failed commit may have renamed already. */
+static void unlink_parts(struct al_bundle_writer *w, size_t renamed)
 {
+    size_t i;
+
+    for (i = 0; i < renamed; i++)
+        unlink(w->parts[i].name);
+    for (i = 0; i < w->n_parts; i++)
+        unlink(w->partials[i]);
+}
+
+int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
+                                  struct al_bundle_parts *parts, struct al_err *e)
+{
+    size_t i, renamed = 0;
     int rc = 0;
 
+    if (parts)
+        memset(parts, 0, sizeof(*parts));
     if (archive_write_close(w->a) != ARCHIVE_OK)
         rc = archive_fail(w, "finishing the archive", e);
-    if (rc == 0 && fsync(w->fd) != 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot flush '%s'", w->partial);
-    if (rc == 0 && close(w->fd) != 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot close '%s'", w->partial);
-    w->fd = -1;
-    if (rc == 0 && rename(w->partial, w->path) != 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s' to '%s'",
-                        w->partial, w->path);
+    if (rc == 0 && close_part(w) != 0)
+        rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot flush '%s'",
+                        w->partials[w->n_parts - 1]);
+    for (i = 0; rc == 0 && i < w->n_parts; i++, renamed++)
+        if (rename(w->partials[i], w->parts[i].name) != 0)
+            rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s' to '%s'",
+                            w->partials[i], w->parts[i].name);
+    if (rc == 0 && parts != NULL) {
+        parts->v = calloc(w->n_parts + 1, sizeof(*parts->v));
+        if (parts->v == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        for (i = 0; rc == 0 && i < w->n_parts; i++) {
+            parts->v[i] = w->parts[i];
+            w->parts[i].name = NULL;     /* handed over */
+            parts->n++;
+        }
+        al_sha256_final(w->all_sha, parts->digest);
+        parts->size = w->bytes;
+        parts->split = w->split;
+    }
     if (rc != 0) {
-        al_bundle_writer_abort(w);
+        unlink_parts(w, renamed);
+        writer_free(w);
         return rc;
     }
     fsync_parent(w->path);
     writer_free(w);
     return 0;
+}
+
+int al_bundle_writer_commit(struct al_bundle_writer *w, struct al_err *e)
+{
+    return al_bundle_writer_commit_parts(w, NULL, e);
+}
+
+void al_bundle_parts_release(struct al_bundle_parts *p)
+{
+    size_t i;
+
+    for (i = 0; p->v != NULL && i < p->n; i++)
+        free(p->v[i].name);
+    free(p->v);
+    memset(p, 0, sizeof(*p));
 }
 
 void al_bundle_writer_abort(struct al_bundle_writer *w)
@@ -219,16 +377,55 @@ void al_bundle_writer_abort(struct al_bundle_writer *w)
         close(w->fd);
         w->fd = -1;
     }
-    unlink(w->partial);
+    unlink_parts(w, 0);
     writer_free(w);
 }
 
-const char *al_bundle_writer_partial_path(const struct al_bundle_writer *w)
+const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
+                                             size_t *n)
 {
-    return w->partial;
+    *n = w->n_parts;
+    return w->partials;
 }
 
 long long al_bundle_writer_bytes(const struct al_bundle_writer *w)
 {
     return w->bytes;
+}
+
+int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e)
+{
+    struct al_sha256 *sha = al_sha256_new();
+    char *buf = malloc(1 << 20), got[AL_DIGEST_STR_MAX];
+    size_t i;
+    int rc = 0;
+
+    if (sha == NULL || buf == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    for (i = 0; rc == 0 && i < p->n; i++) {
+        long long total = 0;
+        ssize_t k;
+        int fd = open(p->v[i].name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", p->v[i].name);
+            break;
+        }
+        /* read the medium, not the page cache the writer just filled */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        while ((k = read(fd, buf, 1 << 20)) > 0) {
+            al_sha256_update(sha, buf, (size_t)k);
+            total += k;
+        }
+        if (k < 0)
+            rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", p->v[i].name);
+        close(fd);
+        al_sha256_final(sha, got);
+        if (rc == 0 && (total != p->v[i].size || strcmp(got, p->v[i].digest) != 0))
+            rc = al_err_set(e, AL_EIO, "'%s' does not read back as written (%lld bytes, "
+                            "%s; written %lld bytes, %s): the medium may be faulty",
+                            p->v[i].name, total, got, p->v[i].size, p->v[i].digest);
+    }
+    al_sha256_free(sha);
+    free(buf);
+    return rc;
 }

@@ -6,10 +6,14 @@
  * end-of-archive blocks and says nothing about the rest. */
 #include "airlock/bundle.h"
 
+#include "airlock/digest.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +24,24 @@
  * their record size, 10 KiB by default). */
 #define TRAILER_ZEROS_MAX (1024 * 1024)
 
+struct volume {
+    char *path;
+    long long size;                  /* -1: unknown (no list) */
+    char digest[AL_DIGEST_STR_MAX];  /* "" : unknown */
+};
+
 struct al_bundle_reader {
     struct archive *a;
     int fd;
     int own_fd;
+    /* volumes: the bundle given as PATH.000, PATH.001, ... */
+    struct volume *vols;
+    size_t n_vols, cur;
+    int discover;                    /* no list: look for the next one */
+    char *base;                      /* PATH, for discovering volumes */
+    char *list_path;                 /* the .parts list used, or NULL */
+    struct al_sha256 *vol_sha;
+    long long vol_bytes;
     char label[300];
     ZSTD_DStream *zs;
     unsigned char *in;        /* compressed input */
@@ -59,18 +77,131 @@ static int src_fail(struct al_bundle_reader *r, int code, const char *why)
     return -1;
 }
 
-/* Fills the compressed input buffer; 0 bytes at end of file. */
-static int fill_input(struct al_bundle_reader *r)
+static int open_volume(struct al_bundle_reader *r, size_t i)
+{
+    r->fd = open(r->vols[i].path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        r->src_failed = 1;
+        if (errno == ENOENT)
+            return al_err_set(&r->src_err, AL_EIO, "%s: volume '%s' is missing: copy "
+                              "it next to the others", r->label, r->vols[i].path);
+        return al_err_sys(&r->src_err, AL_EIO, errno, "cannot open volume '%s'",
+                          r->vols[i].path);
+    }
+    r->own_fd = 1;
+    r->cur = i;
+    r->vol_bytes = 0;
+    return 0;
+}
+
+/* The volume just read to its end must be the one the list describes. */
+static int check_volume(struct al_bundle_reader *r)
+{
+    const struct volume *v = &r->vols[r->cur];
+    char got[AL_DIGEST_STR_MAX];
+
+    al_sha256_final(r->vol_sha, got);
+    if (v->size < 0 || (v->size == r->vol_bytes && strcmp(v->digest, got) == 0))
+        return 0;
+    r->src_failed = 1;
+    return al_err_set(&r->src_err, AL_EINVAL,
+                      "%s: volume '%s' is damaged or from another bundle (%lld bytes, "
+                      "%s; '%s' lists %lld bytes, %s): copy or re-burn that volume",
+                      r->label, v->path, r->vol_bytes, got, r->list_path, v->size,
+                      v->digest);
+}
+
+/* The stream broke in the current volume: read the rest of it, so that a
+ * damaged or foreign volume is named rather than "corrupt". Returns -1 with
+ * src_err set when the volume is the culprit. */
+static int blame_volume(struct al_bundle_reader *r)
 {
     ssize_t k;
 
-    do
-        k = read(r->fd, r->in, r->in_cap);
-    while (k < 0 && errno == EINTR);
-    if (k < 0) {
-        r->src_failed = 1;
-        return al_err_sys(&r->src_err, AL_EIO, errno, "cannot read %s", r->label);
+    if (r->vols[r->cur].size < 0)
+        return 0;
+    while ((k = read(r->fd, r->in, r->in_cap)) > 0) {
+        al_sha256_update(r->vol_sha, r->in, (size_t)k);
+        r->vol_bytes += k;
     }
+    return check_volume(r);
+}
+
+/* Appends PATH.NNN when it exists (volumes found without a list). */
+static int discover_next(struct al_bundle_reader *r, int *found)
+{
+    size_t n = strlen(r->base) + 16;
+    struct volume *grown;
+    char *path = malloc(n);
+
+    *found = 0;
+    if (path == NULL)
+        return -1;
+    snprintf(path, n, "%s.%03zu", r->base, r->n_vols);
+    if (access(path, F_OK) != 0 || r->n_vols >= AL_BUNDLE_PARTS_MAX) {
+        free(path);
+        return 0;
+    }
+    grown = realloc(r->vols, (r->n_vols + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        free(path);
+        return -1;
+    }
+    r->vols = grown;
+    r->vols[r->n_vols].path = path;
+    r->vols[r->n_vols].size = -1;
+    r->vols[r->n_vols].digest[0] = '\0';
+    r->n_vols++;
+    *found = 1;
+    return 0;
+}
+
+/* At the end of one volume: check it and go on with the next, if any. */
+static int next_volume(struct al_bundle_reader *r, int *more)
+{
+    int found = 0;
+
+    *more = 0;
+    if (check_volume(r) != 0)
+        return -1;
+    if (r->cur + 1 >= r->n_vols && r->discover && discover_next(r, &found) != 0) {
+        r->src_failed = 1;
+        return al_err_set(&r->src_err, AL_ENOMEM, "out of memory");
+    }
+    if (r->cur + 1 >= r->n_vols)
+        return 0;
+    close(r->fd);
+    r->fd = -1;
+    if (open_volume(r, r->cur + 1) != 0)
+        return -1;
+    *more = 1;
+    return 0;
+}
+
+/* Fills the compressed input buffer; 0 bytes at the end of the last volume. */
+static int fill_input(struct al_bundle_reader *r)
+{
+    ssize_t k;
+    int more;
+
+    for (;;) {
+        do
+            k = read(r->fd, r->in, r->in_cap);
+        while (k < 0 && errno == EINTR);
+        if (k < 0) {
+            r->src_failed = 1;
+            return al_err_sys(&r->src_err, AL_EIO, errno, "cannot read %s", r->label);
+        }
+        if (k > 0 || r->n_vols == 0)
+            break;
+        if (next_volume(r, &more) != 0)
+            return -1;
+        if (!more)
+            break;
+    }
+    if (r->n_vols > 0)
+        al_sha256_update(r->vol_sha, r->in, (size_t)k);
+    r->vol_bytes += k;
     r->zin.src = r->in;
     r->zin.size = (size_t)k;
     r->zin.pos = 0;
@@ -105,6 +236,12 @@ static int decode_block(struct al_bundle_reader *r, size_t *len)
                 return -1;
             if (r->input_eof && r->raw_bytes == 0)
                 return src_fail(r, AL_EINVAL, "is empty");
+            if (r->input_eof && r->n_vols > 0) {
+                char why[600];
+                snprintf(why, sizeof(why), "is truncated: it ends with volume '%s'; "
+                         "is the next volume missing?", r->vols[r->n_vols - 1].path);
+                return src_fail(r, AL_EINVAL, why);
+            }
             if (r->input_eof)
                 return src_fail(r, AL_EINVAL,
                                 "is truncated (the zstd stream ends early): "
@@ -112,8 +249,12 @@ static int decode_block(struct al_bundle_reader *r, size_t *len)
         }
         ret = ZSTD_decompressStream(r->zs, &zout, &r->zin);
         if (ZSTD_isError(ret)) {
-            char why[200];
-            snprintf(why, sizeof(why), "is corrupt (zstd: %s)", ZSTD_getErrorName(ret));
+            char why[600];
+            if (r->n_vols > 0 && blame_volume(r) != 0)
+                return -1;
+            snprintf(why, sizeof(why), "is corrupt (zstd: %s)%s%s%s", ZSTD_getErrorName(ret),
+                     r->n_vols ? " in volume '" : "", r->n_vols ? r->vols[r->cur].path : "",
+                     r->n_vols ? "'" : "");
             return src_fail(r, AL_EINVAL, why);
         }
         if (ret == 0) {
@@ -195,6 +336,106 @@ static int archive_failure(struct al_bundle_reader *r, const char *doing,
                       doing, why ? why : "libarchive error");
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Reads a FILE.parts list: the volumes, their sizes and digests, in order,
+ * named relative to the list. */
+static int read_parts_list(struct al_bundle_reader *r, const char *list, struct al_err *e)
+{
+    struct al_buf b;
+    json_t *doc = NULL, *parts, *v;
+    json_error_t jerr;
+    char *dir_copy = strdup(list), *dir;
+    size_t i;
+    int rc;
+
+    al_buf_init(&b, 4 * 1024 * 1024);
+    rc = dir_copy ? al_buf_read_file(&b, list, e) : al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0 && (doc = json_loadb(b.data, b.len, 0, &jerr)) == NULL)
+        rc = al_err_set(e, AL_EINVAL, "'%s' is not a volume list (line %d: %s)", list,
+                        jerr.line, jerr.text);
+    parts = json_object_get(doc, "parts");
+    if (rc == 0 && (!json_is_array(parts) || json_array_size(parts) == 0 ||
+                    json_array_size(parts) > AL_BUNDLE_PARTS_MAX))
+        rc = al_err_set(e, AL_EINVAL, "'%s' is not a volume list (no parts)", list);
+    if (rc == 0) {
+        r->vols = calloc(json_array_size(parts), sizeof(*r->vols));
+        if (r->vols == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    dir = dir_copy ? dirname(dir_copy) : NULL;
+    json_array_foreach(parts, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *digest = json_string_value(json_object_get(v, "digest"));
+        json_t *size = json_object_get(v, "size");
+        size_t n;
+        if (rc != 0)
+            break;
+        if (name == NULL || strchr(name, '/') != NULL || digest == NULL ||
+            !al_digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0) {
+            rc = al_err_set(e, AL_EINVAL, "'%s': part %zu is not name, size and digest",
+                            list, i);
+            break;
+        }
+        n = strlen(dir) + strlen(name) + 2;
+        r->vols[i].path = malloc(n);
+        if (r->vols[i].path == NULL) {
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(r->vols[i].path, n, "%s/%s", dir, name);
+        r->vols[i].size = (long long)json_integer_value(size);
+        snprintf(r->vols[i].digest, sizeof(r->vols[i].digest), "%s", digest);
+        r->n_vols++;
+    }
+    if (rc == 0 && (r->list_path = strdup(list)) == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    json_decref(doc);
+    al_buf_release(&b);
+    free(dir_copy);
+    return rc;
+}
+
+/* PATH.parts, or PATH.000 (with PATH.parts beside it, or without, when the
+ * volumes are simply read in turn). */
+static int find_volumes(struct al_bundle_reader *r, const char *path, struct al_err *e)
+{
+    size_t n = strlen(path);
+    char *list;
+    int found;
+
+    if (ends_with(path, ".parts"))
+        return read_parts_list(r, path, e);
+    if (!ends_with(path, ".000"))
+        return 0;
+    r->base = strndup(path, n - 4);
+    list = malloc(n + 8);
+    if (r->base == NULL || list == NULL) {
+        free(list);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    snprintf(list, n + 8, "%s.parts", r->base);
+    if (access(list, F_OK) == 0) {
+        int rc = read_parts_list(r, list, e);
+        free(list);
+        return rc;
+    }
+    free(list);
+    r->discover = 1;
+    if (discover_next(r, &found) != 0)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    return found ? 0 : al_err_sys(e, AL_EIO, ENOENT, "cannot open bundle '%s'", path);
+}
+
+const char *al_bundle_reader_parts_list(const struct al_bundle_reader *r)
+{
+    return r->list_path;
+}
+
 int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
                           struct al_err *e)
 {
@@ -216,7 +457,9 @@ int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
     r->out = malloc(r->out_cap);
     r->zs = ZSTD_createDStream();
     r->a = archive_read_new();
-    if (r->in == NULL || r->out == NULL || r->zs == NULL || r->a == NULL) {
+    r->vol_sha = al_sha256_new();
+    if (r->in == NULL || r->out == NULL || r->zs == NULL || r->a == NULL ||
+        r->vol_sha == NULL) {
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
@@ -224,12 +467,19 @@ int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
     if (strcmp(path, "-") == 0) {
         r->fd = STDIN_FILENO;
     } else {
-        r->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0) {
-            rc = al_err_sys(e, AL_EIO, errno, "cannot open bundle '%s'", path);
-            goto out;
+        rc = find_volumes(r, path, e);
+        if (rc == 0 && r->n_vols > 0) {
+            rc = open_volume(r, 0);
+            if (rc != 0 && e)
+                *e = r->src_err;
+        } else if (rc == 0) {
+            r->fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (r->fd < 0)
+                rc = al_err_sys(e, AL_EIO, errno, "cannot open bundle '%s'", path);
+            r->own_fd = 1;
         }
-        r->own_fd = 1;
+        if (rc != 0)
+            goto out;
     }
     if (archive_read_support_format_tar(r->a) != ARCHIVE_OK ||
         archive_read_open(r->a, r, NULL, src_read, NULL) != ARCHIVE_OK)
@@ -383,6 +633,12 @@ void al_bundle_reader_free(struct al_bundle_reader *r)
         archive_read_free(r->a);
     if (r->own_fd && r->fd >= 0)
         close(r->fd);
+    for (size_t i = 0; i < r->n_vols; i++)
+        free(r->vols[i].path);
+    free(r->vols);
+    free(r->base);
+    free(r->list_path);
+    al_sha256_free(r->vol_sha);
     ZSTD_freeDStream(r->zs);
     free(r->in);
     free(r->out);

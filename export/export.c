@@ -4,9 +4,11 @@
 
 #include <jansson.h>
 #include <openssl/rand.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -56,11 +58,14 @@ struct run {
     const char *release_arch;
 };
 
-static const char *g_partial;
+static struct al_bundle_writer *volatile g_writer;
 
-const char *ex_partial_path(void)
+const char *const *ex_partial_paths(size_t *n)
 {
-    return g_partial;
+    struct al_bundle_writer *w = g_writer;
+
+    *n = 0;
+    return w ? al_bundle_writer_partials(w, n) : NULL;
 }
 
 /* Errors that concern one image only; anything else ends the export. */
@@ -817,6 +822,100 @@ static int new_bundle_id(char id[33], struct al_err *e)
     return 0;
 }
 
+/* Writes a small file whole: FILE.partial, then renamed. */
+int ex_write_file(const char *path, const void *data, size_t len, struct al_err *e)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    FILE *f;
+    int rc = 0;
+
+    if (tmp == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    snprintf(tmp, n, "%s.partial", path);
+    f = fopen(tmp, "wb");
+    if (f == NULL)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot create '%s'", tmp);
+    if (rc == 0 && (fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0))
+        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
+    if (f != NULL && fclose(f) != 0 && rc == 0)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s'", tmp);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+static void remove_parts(const struct al_bundle_parts *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++)
+        unlink(p->v[i].name);
+}
+
+/* FILE.parts (+ .sig): what each volume holds, so that each can be checked
+ * on its own and a bad one named. */
+static int write_parts_list(struct run *r, struct ex_result *res, struct al_err *e)
+{
+    const struct al_bundle_parts *p = &res->parts;
+    json_t *doc = json_object(), *list = json_array();
+    struct al_buf sig;
+    char *text, *path = NULL, *sig_path = NULL;
+    size_t i, n = strlen(r->cfg->output) + 16;
+    int rc = 0;
+
+    for (i = 0; i < p->n; i++) {
+        const char *slash = strrchr(p->v[i].name, '/');
+        json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name",
+                                              slash ? slash + 1 : p->v[i].name, "size",
+                                              (json_int_t)p->v[i].size, "digest",
+                                              p->v[i].digest));
+    }
+    json_object_set_new(doc, "format", json_string("airlock-parts"));
+    json_object_set_new(doc, "version", json_integer(1));
+    json_object_set_new(doc, "bundle_id", json_string(r->id));
+    json_object_set_new(doc, "size", json_integer(p->size));
+    json_object_set_new(doc, "digest", json_string(p->digest));
+    json_object_set_new(doc, "split_size", json_integer(p->split));
+    json_object_set_new(doc, "parts", list);
+    text = json_dumps(doc, JSON_INDENT(1));
+    json_decref(doc);
+    path = malloc(n);
+    sig_path = malloc(n);
+    al_buf_init(&sig, 64 * 1024);
+    if (text == NULL || path == NULL || sig_path == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0) {
+        snprintf(path, n, "%s.parts", r->cfg->output);
+        snprintf(sig_path, n, "%s.parts.sig", r->cfg->output);
+        rc = al_sig_sign(r->key, text, strlen(text), &sig, e);
+    }
+    if (rc == 0)
+        rc = ex_write_file(path, text, strlen(text), e);
+    if (rc == 0)
+        rc = ex_write_file(sig_path, sig.data, sig.len, e);
+    if (rc != 0 && path != NULL)
+        unlink(path);
+    if (rc == 0)
+        res->parts_list = path;
+    else
+        free(path);
+    free(sig_path);
+    free(text);
+    al_buf_release(&sig);
+    return rc;
+}
+
+void ex_result_release(struct ex_result *res)
+{
+    al_bundle_parts_release(&res->parts);
+    free(res->parts_list);
+    res->parts_list = NULL;
+}
+
 static size_t count_exported(const struct run *r)
 {
     size_t i, n = 0;
@@ -864,7 +963,6 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
            ex_report_fn report, void *report_ud, struct al_err *e)
 {
     struct run r;
-    struct stat st;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -879,19 +977,33 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
     if (rc == 0)
         rc = open_clients(&r, e);
     if (rc == 0)
-        rc = al_bundle_writer_open(&r.w, cfg->output, r.created, cfg->zstd_level, e);
+        rc = al_bundle_writer_open_split(&r.w, cfg->output, r.created, cfg->zstd_level,
+                                         cfg->split_size, e);
     if (rc == 0)
-        g_partial = al_bundle_writer_partial_path(r.w);
+        g_writer = r.w;
     if (rc == 0)
         rc = export_images(&r, res, e);
     if (rc == 0) {
-        rc = al_bundle_writer_commit(r.w, e);
-        if (rc == 0 && stat(cfg->output, &st) == 0)
-            res->bundle_bytes = (long long)st.st_size;
+        g_writer = NULL;   /* commit frees it; a signal now leaves finished files */
+        rc = al_bundle_writer_commit_parts(r.w, &res->parts, e);
+        res->bundle_bytes = res->parts.size;
+        if (rc == 0 && cfg->split_size > 0)
+            rc = write_parts_list(&r, res, e);
+        if (rc == 0 && cfg->verify_written)
+            rc = al_bundle_parts_verify(&res->parts, e);
+        if (rc != 0) {   /* nothing that cannot be trusted may travel */
+            remove_parts(&res->parts);
+            if (res->parts_list != NULL) {
+                unlink(res->parts_list);
+                char sigp[4200];
+                snprintf(sigp, sizeof(sigp), "%s.sig", res->parts_list);
+                unlink(sigp);
+            }
+        }
     } else {
+        g_writer = NULL;
         al_bundle_writer_abort(r.w);
     }
-    g_partial = NULL;
     snprintf(res->bundle_id, sizeof(res->bundle_id), "%s", r.id);
     plan_release(&r.plan);
     ex_images_release(&r.images);

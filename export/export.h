@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "airlock/bundle.h"
 #include "airlock/err.h"
 #include "airlock/registry.h"
 #include "inputs.h"
@@ -31,7 +32,12 @@ struct ex_config {
     const char *output;
     int zstd_level;
     int retries;                  /* --retries; -1: the library's default */
+    long long split_size;         /* --split-size; 0: one file */
+    int verify_written;           /* --verify-written */
 };
+
+/* The partial files being written, for a signal handler (async-signal-safe). */
+const char *const *ex_partial_paths(size_t *n);
 
 /* What happened, for the summary and the exit code. */
 struct ex_result {
@@ -41,7 +47,15 @@ struct ex_result {
     long long blob_bytes;
     long long bundle_bytes;
     char bundle_id[40];
+    struct al_bundle_parts parts;   /* what was written (release with
+                                       ex_result_release) */
+    char *parts_list;               /* the volume list written, or NULL */
 };
+
+void ex_result_release(struct ex_result *res);
+
+/* Writes a small file as FILE.partial, flushed, then renamed to FILE. */
+int ex_write_file(const char *path, const void *data, size_t len, struct al_err *e);
 
 /* Reporter for per-image failures and progress; `common/` never prints,
  * and neither does this module: main() passes a function that does. */
@@ -64,9 +78,7 @@ int ex_release_references(struct al_registry *reg, const struct al_ref *release,
                           char digest[AL_DIGEST_STR_MAX], char **source,
                           struct al_err *e);
 
-/* The path of the partial bundle being written, for signal handlers (NULL
- * when none). */
-const char *ex_partial_path(void);
+
 
 /* The host's architecture in OCI terms (amd64, arm64, ppc64le, s390x). */
 const char *ex_host_arch(void);

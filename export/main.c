@@ -38,6 +38,10 @@ static const char usage_text[] =
     "                                when complete)\n"
     "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
     "      --zstd-level N            compression level 1-19 (default 3)\n"
+    "      --split-size SIZE         write volumes FILE.000, FILE.001, ... of at most\n"
+    "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
+    "                                signed list of them, FILE.parts\n"
+    "      --verify-written          read what was written back and check it\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
     "      --version                 show the version and exit\n"
@@ -50,6 +54,7 @@ enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
+    OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN,
 };
 
 static const struct option long_options[] = {
@@ -67,6 +72,8 @@ static const struct option long_options[] = {
     {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
     {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
+    {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -132,6 +139,12 @@ static int take_option(struct options *o, int c, const char *arg)
         if (parse_level(arg, &cfg->zstd_level) != 0)
             return cli_usage_error("--zstd-level '%s': give a number from 1 to 19", arg);
         break;
+    case OPT_SPLIT_SIZE:
+        if (cli_parse_size(arg, &cfg->split_size) != 0 || cfg->split_size < 1024)
+            return cli_usage_error("--split-size '%s': give a size of at least 1K "
+                                   "(K/M/G/T) or fat32, dvd, bd25", arg);
+        break;
+    case OPT_VERIFY_WRITTEN: cfg->verify_written = 1; break;
     case OPT_RETRIES:
         if (cli_parse_retries(arg, &cfg->retries) != 0)
             return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
@@ -227,6 +240,12 @@ static int summarise(const struct options *o, const struct ex_result *res)
         cli_msg("wrote '%s': %zu images, %zu blobs (%lld bytes) in %lld bytes, "
                 "bundle id %s", o->cfg.output, res->images_exported, res->blobs,
                 res->blob_bytes, res->bundle_bytes, res->bundle_id);
+    if (!o->quiet && res->parts_list != NULL)
+        cli_msg("in %zu volumes of at most %lld bytes, listed in '%s'", res->parts.n,
+                o->cfg.split_size, res->parts_list);
+    if (!o->quiet && o->cfg.verify_written)
+        cli_msg("read back and verified %zu file%s", res->parts.n,
+                res->parts.n == 1 ? "" : "s");
     if (res->images_failed == 0)
         return CLI_EXIT_OK;
     cli_msg("%zu images could not be exported (listed above and under \"failed\" "
@@ -248,12 +267,13 @@ int main(int argc, char **argv)
         free_options(&o);
         return rc;
     }
-    cli_on_signal_unlink(ex_partial_path);
+    cli_on_signal_unlink(ex_partial_paths);
     al_err_init(&e);
     if (ex_run(&o.cfg, &res, report, &o, &e) != 0)
         rc = cli_fail(&e);
     else
         rc = summarise(&o, &res);
+    ex_result_release(&res);
     free_options(&o);
     return rc;
 }

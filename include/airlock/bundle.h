@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "airlock/buf.h"
+#include "airlock/digest.h"
 #include "airlock/err.h"
 
 #define AL_BUNDLE_FORMAT "airlock-bundle"
@@ -38,15 +39,48 @@ int al_bundle_writer_write(struct al_bundle_writer *w, const void *p, size_t n,
 int al_bundle_writer_end(struct al_bundle_writer *w, struct al_err *e);
 
 /* Finishes the archive, flushes it to stable storage and renames the
- * partial file to `path`. Frees `w` whether or not it succeeds (on failure
- * the partial file is removed). */
+ * partial file(s) to their names. Frees `w` whether or not it succeeds (on
+ * failure every partial file is removed). */
 int al_bundle_writer_commit(struct al_bundle_writer *w, struct al_err *e);
 
-/* Removes the partial file and frees `w`. Accepts NULL. */
+/* Removes the partial file(s) and frees `w`. Accepts NULL. */
 void al_bundle_writer_abort(struct al_bundle_writer *w);
 
-/* The partial file's path (for a signal handler to unlink). */
-const char *al_bundle_writer_partial_path(const struct al_bundle_writer *w);
+/* Volumes: the bundle cut into parts PATH.000, PATH.001, ... of at most
+ * `split_size` bytes each, whose concatenation is the bundle. */
+#define AL_BUNDLE_PARTS_MAX 10000
+
+struct al_bundle_part {
+    char *name;                      /* the file written */
+    long long size;
+    char digest[AL_DIGEST_STR_MAX];  /* SHA-256 of the part's bytes */
+};
+
+struct al_bundle_parts {
+    struct al_bundle_part *v;
+    size_t n;
+    long long split;                 /* 0: one file */
+    long long size;                  /* the whole bundle */
+    char digest[AL_DIGEST_STR_MAX];  /* SHA-256 of the whole bundle */
+};
+
+/* split_size 0 is al_bundle_writer_open(). */
+int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
+                                time_t mtime, int zstd_level, long long split_size,
+                                struct al_err *e);
+
+/* Commits and describes what was written (parts may be NULL). */
+int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
+                                  struct al_bundle_parts *parts, struct al_err *e);
+void al_bundle_parts_release(struct al_bundle_parts *p);
+
+/* Reads every part back from its medium and checks size and SHA-256. */
+int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e);
+
+/* The partial files so far, for a signal handler to unlink: the array and
+ * its strings never move while `w` lives. */
+const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
+                                             size_t *n);
 
 /* Total compressed bytes written so far. */
 long long al_bundle_writer_bytes(const struct al_bundle_writer *w);
@@ -62,7 +96,11 @@ long long al_bundle_writer_bytes(const struct al_bundle_writer *w);
 
 struct al_bundle_reader;
 
-/* Opens `path`, or standard input when path is "-". */
+/* Opens `path`, or standard input when path is "-". Volumes are read in
+ * turn, without joining them: `path` may be a volume list FILE.parts (each
+ * volume checked for size and SHA-256 as it passes, so a damaged, missing or
+ * foreign one is named), or FILE.000 (with FILE.parts beside it, or alone,
+ * the next volumes then being FILE.001, ...). */
 int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
                           struct al_err *e);
 
@@ -81,6 +119,9 @@ int al_bundle_reader_read_all(struct al_bundle_reader *r, struct al_buf *b,
 
 /* "bundle 'FILE'" or "bundle on standard input", for messages. */
 const char *al_bundle_reader_label(const struct al_bundle_reader *r);
+
+/* The volume list in use, or NULL. */
+const char *al_bundle_reader_parts_list(const struct al_bundle_reader *r);
 
 /* Compressed bytes consumed so far. */
 long long al_bundle_reader_bytes(const struct al_bundle_reader *r);

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Volumes for removable media: an export split into parts no larger than a
+# size, a signed list of them, and an import that reads them in turn
+# without joining them; damaged, missing and foreign volumes are named.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+start_registry mirror admin m1rr0r
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+run_export() { # NAME ARGS...
+    local name=$1
+    shift
+    mkdir -p "$WORK/$name"
+    airlock_export --image registry.redhat.io/ubi8/nodejs-16:1 --image registry.redhat.io/ubi8/ruby-31:latest \
+        --pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/src-auth.json" --ca-file "$src_CA" \
+        --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/$name/b.tar.zst" "$@" \
+        2>"$WORK/$name.err"
+    RC=$?
+}
+run_import() { # NAME INPUT ARGS...
+    local name=$1 input=$2
+    shift 2
+    airlock_import "$input" --verify-key "$WORK/export.pub" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    RC=$?
+}
+
+echo "# --split-size 1M --verify-written"
+run_export vol --split-size 1M --verify-written
+check_eq "the export exits 0" 0 "$RC"
+nvol=$(ls "$WORK/vol" | grep -c '^b.tar.zst.[0-9][0-9][0-9]$')
+check "several volumes were written" test "$nvol" -ge 5
+check "none is larger than 1 MiB" sh -c "! find '$WORK/vol' -name 'b.tar.zst.[0-9]*' -size +1024k | grep -q ."
+check "no file named like the whole bundle, no partial file" \
+    sh -c "test ! -e '$WORK/vol/b.tar.zst' && ! ls '$WORK/vol' | grep -q partial"
+check_grep "the volumes are reported" "in $nvol volumes of at most 1048576 bytes" "$WORK/vol.err"
+check_grep "and read back" "read back and verified $nvol files" "$WORK/vol.err"
+check_eq "the list names every volume with its size and digest" "$nvol" \
+    "$(jq '[.parts[] | select(.size > 0 and (.digest | startswith("sha256:")))] | length' "$WORK/vol/b.tar.zst.parts")"
+jq -r .signature "$WORK/vol/b.tar.zst.parts.sig" | base64 -d >"$WORK/parts.sig.bin"
+check "openssl verifies the list's signature" openssl pkeyutl -verify -pubin -inkey "$WORK/export.pub" \
+    -rawin -in "$WORK/vol/b.tar.zst.parts" -sigfile "$WORK/parts.sig.bin"
+cat "$WORK"/vol/b.tar.zst.[0-9][0-9][0-9] >"$WORK/joined.tar.zst"
+check_eq "the concatenation is the bundle the list describes" \
+    "$(jq -r .digest "$WORK/vol/b.tar.zst.parts")" "sha256:$(sha256sum <"$WORK/joined.tar.zst" | cut -d' ' -f1)"
+check "the joined bundle passes the independent check" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/joined.tar.zst" "$WORK/export.pub" "$WORK/joined.d"
+
+echo "# importing from the volumes, without joining them"
+run_import fromfirst "$WORK/vol/b.tar.zst.000" --registry "$mirror_HOST" --authfile "$WORK/mirror-auth.json" \
+    --ca-file "$mirror_CA" --certs-dir "$WORK/none"
+check_eq "import from the first volume exits 0" 0 "$RC"
+check_grep "and lands both images" "images: 2 landed" "$WORK/fromfirst.out"
+run_import fromlist "$WORK/vol/b.tar.zst.parts" --verify-only
+check_eq "--verify-only from the list exits 0" 0 "$RC"
+mkdir -p "$WORK/nolist" && cp "$WORK"/vol/b.tar.zst.[0-9]* "$WORK/nolist/"
+run_import nolist "$WORK/nolist/b.tar.zst.000" --verify-only
+check_eq "volumes without their list are read in turn" 0 "$RC"
+
+echo "# a damaged, a missing and a foreign volume are named"
+mkdir -p "$WORK/bad" && cp "$WORK"/vol/b.tar.zst.* "$WORK/bad/"
+printf 'X' | dd of="$WORK/bad/b.tar.zst.002" bs=1 seek=1000 conv=notrunc status=none
+run_import damaged "$WORK/bad/b.tar.zst.000" --verify-only
+check_eq "a damaged volume: exit 4" 4 "$RC"
+check_grep "it says which volume to re-burn" "volume '$WORK/bad/b.tar.zst.002' is damaged or from another bundle.*re-burn" "$WORK/damaged.err"
+cp "$WORK/vol/b.tar.zst.002" "$WORK/bad/"
+rm "$WORK/bad/b.tar.zst.003"
+run_import missing "$WORK/bad/b.tar.zst.parts" --verify-only
+check "a missing volume fails" test "$RC" != 0
+check_grep "and is named" "volume '$WORK/bad/b.tar.zst.003' is missing" "$WORK/missing.err"
+rm "$WORK/nolist/b.tar.zst.00$((nvol - 1))"
+run_import lastgone "$WORK/nolist/b.tar.zst.000" --verify-only
+check_eq "without a list, a missing last volume is a truncated bundle: exit 4" 4 "$RC"
+check_grep "naming the last volume found" "ends with volume '$WORK/nolist/b.tar.zst.00$((nvol - 2))'; is the next volume missing" "$WORK/lastgone.err"
+run_export other --split-size 1M
+cp "$WORK/other/b.tar.zst.001" "$WORK/bad/b.tar.zst.003"
+run_import foreign "$WORK/bad/b.tar.zst.000" --verify-only
+check_eq "a volume of another export: exit 4" 4 "$RC"
+check_grep "named" "volume '$WORK/bad/b.tar.zst.003' is damaged or from another bundle" "$WORK/foreign.err"
+cp "$WORK/vol/b.tar.zst.003" "$WORK/bad/"
+cp "$WORK/other/b.tar.zst.parts" "$WORK/bad/b.tar.zst.parts"
+run_import otherlist "$WORK/bad/b.tar.zst.000" --verify-only
+check_eq "the list of another export: exit 4" 4 "$RC"
+cp "$WORK/vol/b.tar.zst.parts" "$WORK/bad/"
+printf ' ' >>"$WORK/bad/b.tar.zst.parts"
+run_import forgedlist "$WORK/bad/b.tar.zst.parts" --verify-only
+check_eq "an edited list: exit 4" 4 "$RC"
+check_grep "its signature fails" "bad signature: volume list" "$WORK/forgedlist.err"
+
+echo "# sizes"
+run_export badsize --split-size 12Q
+check_eq "a bad size is a usage error" 2 "$RC"
+check_grep "that names the presets" "fat32, dvd, bd25" "$WORK/badsize.err"
+run_export dvd --split-size dvd
+check_eq "--split-size dvd exits 0" 0 "$RC"
+check_eq "a small bundle is one volume" "b.tar.zst.000 b.tar.zst.parts b.tar.zst.parts.sig" "$(ls "$WORK/dvd" | xargs)"
+
+e2e_finish

@@ -1,0 +1,42 @@
+#include "../../cli/cli.h"
+#include "test.h"
+
+TEST(cli_sizes_take_binary_suffixes_and_media)
+{
+    long long v = 0;
+
+    CHECK_INT(cli_parse_size("1024", &v), 0);
+    CHECK_INT(v, 1024);
+    CHECK_INT(cli_parse_size("1K", &v), 0);
+    CHECK_INT(v, 1024);
+    CHECK_INT(cli_parse_size("700M", &v), 0);
+    CHECK_INT(v, 700LL << 20);
+    CHECK_INT(cli_parse_size("4GiB", &v), 0);
+    CHECK_INT(v, 4LL << 30);
+    CHECK_INT(cli_parse_size("2T", &v), 0);
+    CHECK_INT(v, 2LL << 40);
+    CHECK_INT(cli_parse_size("fat32", &v), 0);
+    CHECK_INT(v, (4LL << 30) - 1);
+    CHECK_INT(cli_parse_size("dvd", &v), 0);
+    CHECK_INT(v, 4700000000LL);
+    CHECK_INT(cli_parse_size("bd25", &v), 0);
+    CHECK_INT(v, 25000000000LL);
+    CHECK_INT(cli_parse_size("", &v), -1);
+    CHECK_INT(cli_parse_size("0", &v), -1);
+    CHECK_INT(cli_parse_size("-5M", &v), -1);
+    CHECK_INT(cli_parse_size("5X", &v), -1);
+    CHECK_INT(cli_parse_size("1.5G", &v), -1);
+    CHECK_INT(cli_parse_size("99999999999999999999", &v), -1);
+    CHECK_INT(cli_parse_size("2000000T", &v), -1);
+}
+
+TEST(cli_retries_are_bounded)
+{
+    int n = -1;
+
+    CHECK_INT(cli_parse_retries("0", &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(cli_parse_retries("100", &n), 0);
+    CHECK_INT(cli_parse_retries("101", &n), -1);
+    CHECK_INT(cli_parse_retries("x", &n), -1);
+}
