@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *g_prog = "airlock";
@@ -16,8 +17,24 @@ void cli_init(const char *progname)
     g_prog = progname;
 }
 
+void cli_stamp(void)
+{
+    static int tty = -1;
+    char when[32];
+    time_t now;
+
+    if (tty < 0)
+        tty = isatty(STDERR_FILENO);
+    if (tty)
+        return;
+    now = time(NULL);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ ", gmtime(&now));
+    fputs(when, stderr);
+}
+
 static void vmsg(const char *fmt, va_list ap)
 {
+    cli_stamp();
     fprintf(stderr, "%s: ", g_prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -35,6 +52,8 @@ void cli_msg(const char *fmt, ...)
 int cli_fail(const struct al_err *e)
 {
     cli_msg("%s", e->msg[0] ? e->msg : al_code_name(e->code));
+    if (e->code == AL_EBUSY)
+        return CLI_EXIT_BUSY;
     return e->code == AL_EINTR ? CLI_EXIT_SIGNAL : CLI_EXIT_FAILURE;
 }
 

@@ -14,10 +14,15 @@ enum cli_exit {
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_PARTIAL = 3,  /* done, but some images could not be carried */
     CLI_EXIT_SIGNAL = 1,   /* interrupted: a failure like any other */
+    CLI_EXIT_BUSY = 75,    /* another run holds the lock (EX_TEMPFAIL) */
 };
 
 /* Sets the program name used as the prefix of every message. */
 void cli_init(const char *progname);
+
+/* When stderr is not a terminal (cron, systemd, a pipe), a UTC timestamp
+ * starts every line: writes it. */
+void cli_stamp(void);
 
 /* "<prog>: <message>" on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

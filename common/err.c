@@ -88,6 +88,7 @@ const char *al_code_name(int code)
     case AL_ETOOBIG: return "too large";
     case AL_EINTR: return "interrupted";
     case AL_ECONFLICT: return "conflict";
+    case AL_EBUSY: return "busy";
     default: return "error";
     }
 }

@@ -15,6 +15,7 @@
 #include "airlock/auth.h"
 #include "airlock/bundle.h"
 #include "airlock/http.h"
+#include "airlock/lock.h"
 #include "airlock/manifest.h"
 #include "airlock/sign.h"
 
@@ -913,7 +914,46 @@ void ex_result_release(struct ex_result *res)
 {
     al_bundle_parts_release(&res->parts);
     free(res->parts_list);
+    free(res->json);
     res->parts_list = NULL;
+    res->json = NULL;
+}
+
+/* For --json: what a scheduler or a monitoring script needs. */
+static char *summary_json(const struct run *r, const struct ex_result *res, int rc,
+                          const struct al_err *e, double seconds)
+{
+    json_t *doc = json_object(), *failed = json_array(), *parts = json_array();
+    char *text;
+    size_t i;
+
+    for (i = 0; i < r->images.n; i++)
+        if (r->images.v[i].failed)
+            json_array_append_new(failed, json_pack("{s:s, s:s}", "name", r->images.v[i].name,
+                                                    "reason", r->images.v[i].reason ?
+                                                    r->images.v[i].reason : ""));
+    for (i = 0; rc == 0 && i < res->parts.n; i++)
+        json_array_append_new(parts, json_pack("{s:s, s:I, s:s}", "name", res->parts.v[i].name,
+                                               "size", (json_int_t)res->parts.v[i].size,
+                                               "digest", res->parts.v[i].digest));
+    json_object_set_new(doc, "ok", json_boolean(rc == 0));
+    if (rc != 0)
+        json_object_set_new(doc, "error", json_string(e->msg));
+    json_object_set_new(doc, "output", json_string(r->cfg->output));
+    json_object_set_new(doc, "bundle_id", json_string(r->id));
+    json_object_set_new(doc, "images_exported", json_integer((json_int_t)res->images_exported));
+    json_object_set_new(doc, "images_failed", json_integer((json_int_t)res->images_failed));
+    json_object_set_new(doc, "failed", failed);
+    json_object_set_new(doc, "blobs", json_integer((json_int_t)res->blobs));
+    json_object_set_new(doc, "blob_bytes", json_integer(res->blob_bytes));
+    json_object_set_new(doc, "bundle_bytes", json_integer(rc == 0 ? res->bundle_bytes : 0));
+    json_object_set_new(doc, "parts", parts);
+    if (res->parts_list)
+        json_object_set_new(doc, "parts_list", json_string(res->parts_list));
+    json_object_set_new(doc, "duration_seconds", json_real(seconds));
+    text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return text;
 }
 
 static size_t count_exported(const struct run *r)
@@ -963,8 +1003,11 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
            ex_report_fn report, void *report_ud, struct al_err *e)
 {
     struct run r;
+    struct al_lock *lock = NULL;
+    struct timespec t0, t1;
     int rc;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&r, 0, sizeof(r));
     memset(res, 0, sizeof(*res));
     r.cfg = cfg;
@@ -972,6 +1015,8 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
     r.ud = report_ud;
     r.created = time(NULL);
     rc = new_bundle_id(r.id, e);
+    if (rc == 0)
+        rc = al_lock_acquire(&lock, cfg->output, "writing", e);
     if (rc == 0)
         rc = al_sig_key_load_private(&r.key, cfg->sign_key, e);
     if (rc == 0)
@@ -1005,6 +1050,10 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
         al_bundle_writer_abort(r.w);
     }
     snprintf(res->bundle_id, sizeof(res->bundle_id), "%s", r.id);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->json = summary_json(&r, res, rc, e,
+                             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    al_lock_release(lock);
     plan_release(&r.plan);
     ex_images_release(&r.images);
     free(r.release_source);

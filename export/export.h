@@ -50,6 +50,7 @@ struct ex_result {
     struct al_bundle_parts parts;   /* what was written (release with
                                        ex_result_release) */
     char *parts_list;               /* the volume list written, or NULL */
+    char *json;                     /* the summary as one JSON document */
 };
 
 void ex_result_release(struct ex_result *res);

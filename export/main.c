@@ -42,19 +42,21 @@ static const char usage_text[] =
     "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
     "                                signed list of them, FILE.parts\n"
     "      --verify-written          read what was written back and check it\n"
+    "      --json                    print a JSON summary on standard output\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
     "      --version                 show the version and exit\n"
     "\n"
     "Exit status: 0 all images exported, 3 bundle written but some images could\n"
     "not be exported (listed in the bundle and above), 1 failure (no bundle\n"
-    "written, also when interrupted), 2 bad command line.\n";
+    "written, also when interrupted), 2 bad command line, 75 another run is\n"
+    "writing the same output.\n";
 
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
-    OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN,
+    OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON,
 };
 
 static const struct option long_options[] = {
@@ -74,6 +76,7 @@ static const struct option long_options[] = {
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
+    {"json", no_argument, NULL, OPT_JSON},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -86,6 +89,7 @@ struct options {
     struct cli_list pull_from, ca_files;
     struct ex_config cfg;
     int quiet;
+    int json;
     int done; /* --help or --version handled */
 };
 
@@ -96,6 +100,7 @@ static void report(void *ud, const char *fmt, ...)
 
     if (o->quiet)
         return;
+    cli_stamp();
     fputs("airlock-export: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -145,6 +150,7 @@ static int take_option(struct options *o, int c, const char *arg)
                                    "(K/M/G/T) or fat32, dvd, bd25", arg);
         break;
     case OPT_VERIFY_WRITTEN: cfg->verify_written = 1; break;
+    case OPT_JSON: o->json = 1; break;
     case OPT_RETRIES:
         if (cli_parse_retries(arg, &cfg->retries) != 0)
             return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
@@ -273,6 +279,8 @@ int main(int argc, char **argv)
         rc = cli_fail(&e);
     else
         rc = summarise(&o, &res);
+    if (o.json && res.json != NULL)
+        printf("%s\n", res.json);
     ex_result_release(&res);
     free_options(&o);
     return rc;

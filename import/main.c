@@ -98,6 +98,7 @@ static void report(void *ud, const char *fmt, ...)
     (void)ud;
     if (g_quiet)
         return;
+    cli_stamp();
     fputs("airlock-import: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -111,6 +112,7 @@ static void report_always(void *ud, const char *fmt, ...)
     va_list ap;
 
     (void)ud;
+    cli_stamp();
     fputs("airlock-import: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -24,6 +24,7 @@ enum al_code {
     AL_ETOOBIG = -11,  /* untrusted input over a documented bound */
     AL_EINTR = -12,    /* interrupted by a signal */
     AL_ECONFLICT = -13, /* 409: changed by someone else meanwhile */
+    AL_EBUSY = -14,    /* another run holds the lock */
 };
 
 #define AL_ERR_MSG_MAX 512

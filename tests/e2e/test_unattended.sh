@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Scheduled, unattended exports: a JSON summary, timestamped lines when not
+# on a terminal, a lock that makes a colliding run exit 75, and the nightly
+# script from contrib/ run the way its timer runs it.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+authfile "$src_HOST" tester s3cret "$WORK/auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+cat >"$WORK/cm.json" <<JSON
+{"kind": "ConfigMap", "data": {"ruby_3.1-ubi8": "registry.redhat.io/ubi8/ruby-31:latest",
+ "ghost_1.0": "registry.redhat.io/ubi8/ghost:1.0"}}
+JSON
+echo '{"kind": "List", "items": []}' >"$WORK/is.json"
+COMMON=(--pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/auth.json" --ca-file "$src_CA"
+        --certs-dir "$WORK/none" --sign-key "$WORK/export.key")
+
+echo "# --json and timestamps"
+airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/a.tar.zst" --json \
+    >"$WORK/a.json" 2>"$WORK/a.err"
+check_eq "a partial export exits 3" 3 "$?"
+check_eq "stdout is one JSON document" 1 "$(jq -s length "$WORK/a.json")"
+check_eq "it counts what was exported and what failed" "1 1 ghost" \
+    "$(jq -r '"\(.images_exported) \(.images_failed) \(.failed[0].name | split("/")[-1] | split(":")[0])"' "$WORK/a.json")"
+check_eq "with the bundle's size and id" "$(stat -c %s "$WORK/a.tar.zst") 32" \
+    "$(jq -r '"\(.bundle_bytes) \(.bundle_id | length)"' "$WORK/a.json")"
+check "and how long it took" jq -e '.duration_seconds > 0' "$WORK/a.json"
+check "every stderr line starts with a UTC timestamp (not a terminal)" \
+    sh -c "! grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z airlock-export: ' '$WORK/a.err'"
+check "no control characters" sh -c "! grep -q \$(printf '\\r') '$WORK/a.err'"
+airlock_export --samples-configmap "$WORK/nonexistent.json" "${COMMON[@]}" -o "$WORK/b.tar.zst" --json \
+    >"$WORK/b.json" 2>/dev/null
+check_eq "a failed run still prints its JSON, with the error" "false" "$(jq -r .ok "$WORK/b.json")"
+check_grep "naming the file" "nonexistent.json" "$WORK/b.json"
+
+echo "# a second run on the same output exits 75"
+start_redirector slow src tester s3cret 0.3
+authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
+"$BUILD/airlock-export" --image registry.redhat.io/ubi8/nodejs-16:1 --pull-from "registry.redhat.io=$slow_HOST" \
+    --authfile "$WORK/slow-auth.json" --ca-file "$src_CA" --certs-dir "$WORK/none" \
+    --sign-key "$WORK/export.key" -o "$WORK/busy.tar.zst" 2>"$WORK/first.err" &
+pid=$!
+for _ in $(seq 100); do [ -e "$WORK/busy.tar.zst.partial" ] && break; sleep 0.1; done
+airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/busy.tar.zst" 2>"$WORK/second.err"
+check_eq "the colliding run exits 75" 75 "$?"
+check_grep "naming the running process" "another run \(pid $pid\) is writing '$WORK/busy.tar.zst'" "$WORK/second.err"
+check "the first run's file is untouched" test -e "$WORK/busy.tar.zst.partial"
+kill -TERM "$pid"; wait "$pid"
+airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/busy.tar.zst" 2>/dev/null
+check_eq "once it is gone, the output can be written (the lock died with it)" 3 "$?"
+
+echo "# contrib/nightly-export.sh, as its timer runs it"
+mkdir -p "$WORK/out" "$WORK/in"
+cp "$WORK/cm.json" "$WORK/is.json" "$WORK/in/"
+for d in 2026-11-20 2026-11-21; do   # two older nights, one of them beyond AIRLOCK_KEEP
+    : >"$WORK/out/samples-$d.tar.zst.000"; echo '{}' >"$WORK/out/samples-$d.tar.zst.parts"
+done
+export_wrapper="$WORK/bin/airlock-export"
+mkdir -p "$WORK/bin"
+printf '#!/bin/sh\nexec %s "$@" --pull-from "registry.redhat.io=%s" --ca-file "%s" --certs-dir "%s"\n' \
+    "$BUILD/airlock-export" "$src_HOST" "$src_CA" "$WORK/none" >"$export_wrapper"
+chmod +x "$export_wrapper"
+PATH="$WORK/bin:$PATH" AIRLOCK_OUT_DIR="$WORK/out" AIRLOCK_INPUT_DIR="$WORK/in" \
+    AIRLOCK_SIGN_KEY="$WORK/export.key" AIRLOCK_AUTHFILE="$WORK/auth.json" AIRLOCK_SPLIT=1M AIRLOCK_KEEP=2 \
+    sh "$TOP/contrib/nightly-export.sh" 2>"$WORK/nightly.err"
+check_eq "the nightly script passes on exit 3 (a missing upstream image)" 3 "$?"
+today=$(date -u +%Y-%m-%d)
+check "it wrote today's volumes and list" test -s "$WORK/out/samples-$today.tar.zst.parts"
+check_eq "and a JSON summary beside them" 1 "$(jq -r .images_exported "$WORK/out/samples-$today.tar.zst.summary.json")"
+check "it kept the newest two" test -e "$WORK/out/samples-2026-11-21.tar.zst.parts"
+check "and removed the oldest" test ! -e "$WORK/out/samples-2026-11-20.tar.zst.parts" -a ! -e "$WORK/out/samples-2026-11-20.tar.zst.000"
+check "the systemd units and cron file are there" test -s "$TOP/contrib/airlock-export.service" -a -s "$TOP/contrib/airlock-export.timer" -a -s "$TOP/contrib/airlock-export.cron"
+
+e2e_finish
