@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,6 +94,26 @@ int cli_list_add_split(struct cli_list *l, const char *s)
             }
         }
         p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts,
+               int (*take)(void *ud, int c, const char *arg), void *ud,
+               const int *done)
+{
+    int c, rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (c == '?')
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        if (c == ':')
+            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+        rc = take(ud, c, optarg);
+        if (rc != 0 || *done)
+            return rc;
     }
     return 0;
 }

@@ -33,6 +33,18 @@ int cli_fail(const struct al_err *e);
 /* Prints a usage error plus "try '<prog> --help'" and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+struct option;
+
+/* Runs getopt_long over argv, handing each option to take(ud, c, optarg),
+ * which returns 0 or an exit code. Unknown options and missing values get
+ * a usage error naming them. Stops early when take() fails or *done is set
+ * (--help, --version). Returns 0 or an exit code; optind is left at the
+ * first operand. */
+int cli_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts,
+               int (*take)(void *ud, int c, const char *arg), void *ud,
+               const int *done);
+
 /* A growable list of option arguments (pointers into argv or owned). */
 struct cli_list {
     const char **v;

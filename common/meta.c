@@ -121,22 +121,48 @@ static int parse_blob(struct parse *p, json_t *o, size_t i, struct al_meta_blob 
                     &b->size, field);
 }
 
-static int parse_blobs(struct parse *p, json_t *a, struct al_bundle_meta *m)
+static int parse_relied(struct parse *p, json_t *o, size_t i, struct al_meta_blob *b)
 {
-    size_t i, n;
+    char field[64];
+    int rc;
+
+    snprintf(field, sizeof(field), "relies_on[%zu]", i);
+    rc = parse_blob(p, o, i, b);
+    if (rc == 0 && b->kind == AL_BLOB_MANIFEST)
+        rc = bad(p, field, "is a manifest (manifests are always carried)");
+    if (rc == 0)
+        rc = get_string(p, o, "bundle_id", 1, &b->bundle_id, field);
+    if (rc == 0)
+        rc = get_strings(p, o, "repositories", &b->repos, &b->n_repos, field);
+    b->relied = 1;
+    return rc;
+}
+
+static int parse_blobs(struct parse *p, json_t *a, json_t *relied, struct al_bundle_meta *m)
+{
+    size_t i, n, nr;
     int rc = 0;
 
     if (!json_is_array(a) || json_array_size(a) > AL_META_BLOBS_MAX)
         return bad(p, "blobs", "is missing or too long");
-    n = json_array_size(a);
+    if (relied != NULL && (!json_is_array(relied) || json_array_size(relied) > AL_META_BLOBS_MAX))
+        return bad(p, "relies_on", "is not a list");
+    nr = relied ? json_array_size(relied) : 0;
+    n = json_array_size(a) + nr;
     m->blobs = calloc(n + 1, sizeof(*m->blobs));
     m->by_digest = calloc(n + 1, sizeof(size_t));
     if (m->blobs == NULL || m->by_digest == NULL)
         return al_err_set(p->e, AL_ENOMEM, "out of memory");
-    for (i = 0; i < n && rc == 0; i++) {
+    for (i = 0; i < json_array_size(a) && rc == 0; i++) {
         rc = parse_blob(p, json_array_get(a, i), i, &m->blobs[i]);
         m->n_blobs++;
         m->by_digest[i] = i;
+    }
+    m->n_carried = m->n_blobs;
+    for (i = 0; i < nr && rc == 0; i++) {
+        rc = parse_relied(p, json_array_get(relied, i), i, &m->blobs[m->n_blobs]);
+        m->by_digest[m->n_blobs] = m->n_blobs;
+        m->n_blobs++;
     }
     if (rc != 0)
         return rc;
@@ -348,7 +374,7 @@ static int parse_doc(struct parse *p, json_t *doc, struct al_bundle_meta *m)
     if (rc == 0)
         rc = parse_release(p, json_object_get(doc, "release"), m);
     if (rc == 0)
-        rc = parse_blobs(p, json_object_get(doc, "blobs"), m);
+        rc = parse_blobs(p, json_object_get(doc, "blobs"), json_object_get(doc, "relies_on"), m);
     if (rc == 0)
         rc = parse_failed(p, json_object_get(doc, "failed"), m);
     if (rc != 0)
@@ -426,8 +452,11 @@ void al_bundle_meta_release(struct al_bundle_meta *m)
         free(m->failed[i].reason);
         strings_free(m->failed[i].tags, m->failed[i].n_tags);
     }
-    for (i = 0; i < m->n_blobs; i++)
+    for (i = 0; i < m->n_blobs; i++) {
         free(m->blobs[i].media_type);
+        free(m->blobs[i].bundle_id);
+        strings_free(m->blobs[i].repos, m->blobs[i].n_repos);
+    }
     free(m->images);
     free(m->failed);
     free(m->blobs);

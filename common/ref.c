@@ -58,7 +58,7 @@ static int repo_valid(const char *s)
     }
 }
 
-static int registry_valid(const char *s, size_t n)
+int al_registry_name_valid(const char *s, size_t n)
 {
     size_t i;
 
@@ -112,7 +112,7 @@ static int split_registry(const char *name, struct al_ref *r)
 
     if (slash != NULL && looks_like_registry(name, (size_t)(slash - name))) {
         rn = (size_t)(slash - name);
-        if (!registry_valid(name, rn))
+        if (!al_registry_name_valid(name, rn))
             return -1;
         r->registry = strndup(name, rn);
         r->repo = strdup(slash + 1);

@@ -1,6 +1,8 @@
 /* Orchestration: inputs -> resolve every manifest -> plan unique blobs ->
  * signed bundle.json -> stream every blob through SHA-256 into the tar. */
 #include "export.h"
+#include "cache.h"
+#include "since.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -30,6 +32,7 @@ struct blob {
     enum blob_kind kind;
     const struct ex_image *from;     /* an image whose repository has it */
     const struct ex_manifest *data;  /* manifests only: bytes in memory */
+    const struct ex_held_blob *held; /* carried by a --since bundle: left out */
 };
 
 struct plan {
@@ -38,6 +41,7 @@ struct plan {
     struct al_manifest *parsed;      /* parsed image manifests (own the media
                                         type strings the blobs borrow) */
     size_t n_parsed;
+    const struct ex_held *held;      /* what --since bundles carried */
 };
 
 struct run {
@@ -51,6 +55,9 @@ struct run {
     struct al_bundle_writer *w;
     struct ex_images images;
     struct plan plan;
+    struct ex_held held;
+    struct ex_cache *cache;
+    size_t cache_hits;
     time_t created;
     char id[33];
     /* release */
@@ -372,6 +379,8 @@ static int plan_add(struct plan *p, const char *digest, long long size,
     p->v[p->n].kind = kind;
     p->v[p->n].from = from;
     p->v[p->n].data = data;
+    if (kind != BLOB_MANIFEST && p->held != NULL)
+        p->v[p->n].held = ex_held_find(p->held, digest);
     p->n++;
     return 0;
 }
@@ -561,7 +570,7 @@ static json_t *release_json(const struct run *r)
 static char *metadata_text(const struct run *r)
 {
     json_t *doc = json_object(), *images = json_array(), *failed = json_array();
-    json_t *blobs = json_array();
+    json_t *blobs = json_array(), *relies = NULL;
     char created[32];
     char *text;
     size_t i;
@@ -571,12 +580,24 @@ static char *metadata_text(const struct run *r)
         json_array_append_new(r->images.v[i].failed ? failed : images,
                               r->images.v[i].failed ? failed_json(&r->images.v[i])
                                                     : image_json(&r->images.v[i]));
-    for (i = 0; i < r->plan.n; i++)
-        json_array_append_new(blobs, json_pack("{s:s, s:I, s:s, s:s}", "digest",
-                                               r->plan.v[i].digest, "size",
-                                               (json_int_t)r->plan.v[i].size,
-                                               "media_type", r->plan.v[i].media_type,
-                                               "kind", kind_name(r->plan.v[i].kind)));
+    for (i = 0; i < r->plan.n; i++) {
+        const struct blob *b = &r->plan.v[i];
+        json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "digest", b->digest, "size",
+                              (json_int_t)b->size, "media_type", b->media_type, "kind",
+                              kind_name(b->kind));
+        if (b->held == NULL) {
+            json_array_append_new(blobs, o);
+            continue;
+        }
+        json_object_set_new(o, "bundle_id", json_string(b->held->bundle_id));
+        json_object_set_new(o, "repositories",
+                            json_strings(b->held->repos, b->held->n_repos));
+        if (relies == NULL)
+            relies = json_array();
+        json_array_append_new(relies, o);
+    }
+    if (relies != NULL)
+        json_object_set_new(doc, "relies_on", relies);
     json_object_set_new(doc, "format", json_string(AL_BUNDLE_FORMAT));
     json_object_set_new(doc, "version", json_integer(AL_BUNDLE_VERSION));
     json_object_set_new(doc, "id", json_string(r->id));
@@ -655,6 +676,44 @@ static void blob_entry_name(const struct blob *b, char *out, size_t n)
 /* Streams one blob from its registry into the bundle, hashing each byte as
  * it passes; a download that breaks off resumes where it stopped (Range),
  * and the bundle is abandoned when the bytes are not the digest's. */
+/* A cached copy: verified whole first (a bad entry is dropped and the blob
+ * downloaded instead), then copied into the bundle. Returns 1 when it was
+ * used. */
+static int copy_cached(struct run *r, const struct blob *b, struct al_sha256 *h,
+                       char *chunk, int *used, struct al_err *e)
+{
+    char name[128], got[AL_DIGEST_STR_MAX];
+    FILE *f = r->cache ? ex_cache_get(r->cache, b->digest, b->size) : NULL;
+    size_t n;
+    int rc = 0;
+
+    *used = 0;
+    if (f == NULL)
+        return 0;
+    while ((n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+        al_sha256_update(h, chunk, n);
+    al_sha256_final(h, got);
+    if (ferror(f) || strcmp(got, b->digest) != 0) {
+        fclose(f);
+        ex_cache_drop(r->cache, b->digest);
+        r->report(r->ud, "cached blob %s is damaged: fetching it again", b->digest);
+        return 0;
+    }
+    rewind(f);
+    blob_entry_name(b, name, sizeof(name));
+    rc = al_bundle_writer_begin(r->w, name, b->size, e);
+    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+        rc = al_bundle_writer_write(r->w, chunk, n, e);
+    if (rc == 0 && ferror(f))
+        rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s", b->digest);
+    fclose(f);
+    if (rc == 0)
+        rc = al_bundle_writer_end(r->w, e);
+    *used = rc == 0;
+    r->cache_hits++;
+    return rc;
+}
+
 static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
                      char *chunk, struct al_err *e)
 {
@@ -662,9 +721,15 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
     char name[128], got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n = 0;
-    int rc, resumes = 0;
+    int rc, resumes = 0, used;
+    FILE *tee = NULL;
 
+    rc = copy_cached(r, b, h, chunk, &used, e);
+    if (rc != 0 || used)
+        return rc;
     blob_entry_name(b, name, sizeof(name));
+    if (r->cache)
+        tee = ex_cache_begin(r->cache, b->digest);
     rc = al_registry_open_blob(r->reg, b->from->ref.registry, b->from->ref.repo,
                                b->digest, &s, e);
     if (rc == 0)
@@ -690,11 +755,18 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
             break;
         al_sha256_update(h, chunk, n);
         rc = al_bundle_writer_write(r->w, chunk, n, e);
+        if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
+            ex_cache_commit(r->cache, tee, b->digest, 0);   /* a full cache is no error */
+            tee = NULL;
+        }
     }
     al_http_stream_close(s);
+    al_sha256_final(h, got);
+    if (tee != NULL)
+        ex_cache_commit(r->cache, tee, b->digest,
+                        rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
     if (rc != 0)
         return al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
-    al_sha256_final(h, got);
     if (total != b->size || strcmp(got, b->digest) != 0)
         return al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %s%lld "
                           "bytes with digest %s, expected %lld bytes", b->digest,
@@ -715,6 +787,8 @@ static int write_blobs(struct run *r, struct al_err *e)
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
     for (i = 0; rc == 0 && i < r->plan.n; i++) {
         const struct blob *b = &r->plan.v[i];
+        if (b->held != NULL)
+            continue;
         if (b->kind != BLOB_MANIFEST) {
             rc = copy_blob(r, b, h, chunk, e);
             continue;
@@ -823,32 +897,6 @@ static int new_bundle_id(char id[33], struct al_err *e)
     return 0;
 }
 
-/* Writes a small file whole: FILE.partial, then renamed. */
-int ex_write_file(const char *path, const void *data, size_t len, struct al_err *e)
-{
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    FILE *f;
-    int rc = 0;
-
-    if (tmp == NULL)
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.partial", path);
-    f = fopen(tmp, "wb");
-    if (f == NULL)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot create '%s'", tmp);
-    if (rc == 0 && (fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0))
-        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
-    if (f != NULL && fclose(f) != 0 && rc == 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s'", tmp);
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static void remove_parts(const struct al_bundle_parts *p)
 {
     size_t i;
@@ -895,9 +943,9 @@ static int write_parts_list(struct run *r, struct ex_result *res, struct al_err 
         rc = al_sig_sign(r->key, text, strlen(text), &sig, e);
     }
     if (rc == 0)
-        rc = ex_write_file(path, text, strlen(text), e);
+        rc = al_file_write_atomic(path, text, strlen(text), e);
     if (rc == 0)
-        rc = ex_write_file(sig_path, sig.data, sig.len, e);
+        rc = al_file_write_atomic(sig_path, sig.data, sig.len, e);
     if (rc != 0 && path != NULL)
         unlink(path);
     if (rc == 0)
@@ -946,6 +994,8 @@ static char *summary_json(const struct run *r, const struct ex_result *res, int 
     json_object_set_new(doc, "failed", failed);
     json_object_set_new(doc, "blobs", json_integer((json_int_t)res->blobs));
     json_object_set_new(doc, "blob_bytes", json_integer(res->blob_bytes));
+    json_object_set_new(doc, "relied_on", json_integer((json_int_t)res->relied));
+    json_object_set_new(doc, "cache_hits", json_integer((json_int_t)res->cache_hits));
     json_object_set_new(doc, "bundle_bytes", json_integer(rc == 0 ? res->bundle_bytes : 0));
     json_object_set_new(doc, "parts", parts);
     if (res->parts_list)
@@ -985,9 +1035,17 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
                         r->images.n);
     if (rc == 0)
         rc = plan_blobs(r, e);
-    for (i = 0; rc == 0 && i < r->plan.n; i++)
+    for (i = 0; rc == 0 && i < r->plan.n; i++) {
+        if (r->plan.v[i].held != NULL) {
+            res->relied++;
+            continue;
+        }
         res->blob_bytes += r->plan.v[i].size;
-    res->blobs = r->plan.n;
+        res->blobs++;
+    }
+    if (rc == 0 && res->relied > 0)
+        r->report(r->ud, "leaving out %zu blobs that earlier bundles carried (--since)",
+                  res->relied);
     if (rc == 0)
         r->report(r->ud, "writing %zu blobs (%lld bytes)", res->blobs, res->blob_bytes);
     if (rc == 0)
@@ -1017,6 +1075,11 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
     rc = new_bundle_id(r.id, e);
     if (rc == 0)
         rc = al_lock_acquire(&lock, cfg->output, "writing", e);
+    if (rc == 0 && cfg->n_since > 0)
+        rc = ex_held_load(&r.held, cfg->since, cfg->n_since, e);
+    if (rc == 0 && cfg->cache_dir != NULL)
+        rc = ex_cache_open(&r.cache, cfg->cache_dir, cfg->cache_max, e);
+    r.plan.held = &r.held;
     if (rc == 0)
         rc = al_sig_key_load_private(&r.key, cfg->sign_key, e);
     if (rc == 0)
@@ -1050,11 +1113,20 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
         al_bundle_writer_abort(r.w);
     }
     snprintf(res->bundle_id, sizeof(res->bundle_id), "%s", r.id);
+    if (r.cache != NULL) {
+        long long trimmed = ex_cache_trim(r.cache);
+        if (rc == 0 && r.report)
+            r.report(r.ud, "cache: %zu blobs reused%s", r.cache_hits,
+                     trimmed > 0 ? ", least recently used entries removed" : "");
+        res->cache_hits = r.cache_hits;
+        ex_cache_close(r.cache);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     res->json = summary_json(&r, res, rc, e,
                              (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     al_lock_release(lock);
     plan_release(&r.plan);
+    ex_held_release(&r.held);
     ex_images_release(&r.images);
     free(r.release_source);
     al_registry_free(r.reg);

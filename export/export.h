@@ -33,6 +33,10 @@ struct ex_config {
     int zstd_level;
     int retries;                  /* --retries; -1: the library's default */
     long long split_size;         /* --split-size; 0: one file */
+    const char *cache_dir;        /* --cache DIR */
+    long long cache_max;          /* --cache-max; 0: no limit */
+    const char **since;           /* --since PREV, repeatable */
+    size_t n_since;
     int verify_written;           /* --verify-written */
 };
 
@@ -43,8 +47,10 @@ const char *const *ex_partial_paths(size_t *n);
 struct ex_result {
     size_t images_exported;
     size_t images_failed;
-    size_t blobs;
+    size_t blobs;                 /* carried */
     long long blob_bytes;
+    size_t relied;                /* left out: earlier bundles carried them */
+    size_t cache_hits;            /* blobs taken from --cache */
     long long bundle_bytes;
     char bundle_id[40];
     struct al_bundle_parts parts;   /* what was written (release with
@@ -55,8 +61,6 @@ struct ex_result {
 
 void ex_result_release(struct ex_result *res);
 
-/* Writes a small file as FILE.partial, flushed, then renamed to FILE. */
-int ex_write_file(const char *path, const void *data, size_t len, struct al_err *e);
 
 /* Reporter for per-image failures and progress; `common/` never prints,
  * and neither does this module: main() passes a function that does. */

@@ -42,6 +42,10 @@ static const char usage_text[] =
     "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
     "                                signed list of them, FILE.parts\n"
     "      --verify-written          read what was written back and check it\n"
+    "      --cache DIR               keep downloaded blobs here, verified when reused\n"
+    "      --cache-max SIZE          then remove the least recently used beyond SIZE\n"
+    "      --since PREV              an increment: leave out the blobs that the earlier\n"
+    "                                bundle PREV (or its bundle.json) carried\n"
     "      --json                    print a JSON summary on standard output\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
@@ -56,7 +60,7 @@ enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
-    OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON,
+    OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
 };
 
 static const struct option long_options[] = {
@@ -77,6 +81,9 @@ static const struct option long_options[] = {
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"json", no_argument, NULL, OPT_JSON},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"cache-max", required_argument, NULL, OPT_CACHE_MAX},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -86,7 +93,7 @@ static const struct option long_options[] = {
 
 struct options {
     struct cli_list configmaps, imagestreams, components, images, arches;
-    struct cli_list pull_from, ca_files;
+    struct cli_list pull_from, ca_files, since;
     struct ex_config cfg;
     int quiet;
     int json;
@@ -130,6 +137,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_IMAGESTREAMS: rc = cli_list_add(&o->imagestreams, arg); break;
     case OPT_COMPONENT: rc = cli_list_add(&o->components, arg); break;
     case OPT_IMAGE: rc = cli_list_add(&o->images, arg); break;
+    case OPT_SINCE: rc = cli_list_add(&o->since, arg); break;
     case OPT_PULL_FROM: rc = cli_list_add(&o->pull_from, arg); break;
     case OPT_CA_FILE: rc = cli_list_add(&o->ca_files, arg); break;
     case OPT_ARCH: rc = cli_list_add_split(&o->arches, arg); break;
@@ -150,6 +158,11 @@ static int take_option(struct options *o, int c, const char *arg)
                                    "(K/M/G/T) or fat32, dvd, bd25", arg);
         break;
     case OPT_VERIFY_WRITTEN: cfg->verify_written = 1; break;
+    case OPT_CACHE: cfg->cache_dir = arg; break;
+    case OPT_CACHE_MAX:
+        if (cli_parse_size(arg, &cfg->cache_max) != 0)
+            return cli_usage_error("--cache-max '%s': give a size (K/M/G/T)", arg);
+        break;
     case OPT_JSON: o->json = 1; break;
     case OPT_RETRIES:
         if (cli_parse_retries(arg, &cfg->retries) != 0)
@@ -170,6 +183,8 @@ static int check_options(const struct options *o)
 {
     const struct ex_config *c = &o->cfg;
 
+    if (c->cache_max > 0 && c->cache_dir == NULL)
+        return cli_usage_error("--cache-max bounds a --cache: give --cache DIR too");
     if (c->output == NULL)
         return cli_usage_error("no output: give -o FILE");
     if (strcmp(c->output, "-") == 0)
@@ -204,25 +219,25 @@ static void fill_config(struct options *o)
     c->n_ca_files = o->ca_files.n;
     c->arches = o->arches.v;
     c->n_arches = o->arches.n;
+    c->since = o->since.v;
+    c->n_since = o->since.n;
+}
+
+static int take_option_cb(void *ud, int c, const char *arg)
+{
+    return take_option(ud, c, arg);
 }
 
 static int parse_args(struct options *o, int argc, char **argv)
 {
-    int c, rc;
+    int rc;
 
     o->cfg.zstd_level = 3;
     o->cfg.retries = -1;
     o->cfg.certs_d = "/etc/containers/certs.d";
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qh", long_options, NULL)) != -1) {
-        if (c == '?')
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
-        if (c == ':')
-            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
-        rc = take_option(o, c, optarg);
-        if (rc != 0 || o->done)
-            return rc;
-    }
+    rc = cli_getopt(argc, argv, ":o:qh", long_options, take_option_cb, o, &o->done);
+    if (rc != 0 || o->done)
+        return rc;
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
     fill_config(o);
@@ -237,6 +252,7 @@ static void free_options(struct options *o)
     cli_list_release(&o->images);
     cli_list_release(&o->pull_from);
     cli_list_release(&o->ca_files);
+    cli_list_release(&o->since);
     cli_list_free_owned(&o->arches);
 }
 
@@ -246,6 +262,8 @@ static int summarise(const struct options *o, const struct ex_result *res)
         cli_msg("wrote '%s': %zu images, %zu blobs (%lld bytes) in %lld bytes, "
                 "bundle id %s", o->cfg.output, res->images_exported, res->blobs,
                 res->blob_bytes, res->bundle_bytes, res->bundle_id);
+    if (!o->quiet && res->relied > 0)
+        cli_msg("an increment: %zu blobs are left to the --since bundles", res->relied);
     if (!o->quiet && res->parts_list != NULL)
         cli_msg("in %zu volumes of at most %lld bytes, listed in '%s'", res->parts.n,
                 o->cfg.split_size, res->parts_list);

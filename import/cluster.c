@@ -378,25 +378,10 @@ int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
 static int write_file(const char *dir, const char *name, const char *text,
                       struct al_err *e)
 {
-    char path[4096], tmp[4200];
-    FILE *f;
+    char path[4096];
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.partial", path);
-    f = fopen(tmp, "w");
-    if (f == NULL)
-        return al_err_sys(e, AL_EIO, errno, "cannot create '%s'", tmp);
-    if (fputs(text, f) == EOF || fclose(f) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return al_err_sys(e, AL_EIO, err, "cannot write '%s'", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        return al_err_sys(e, AL_EIO, err, "cannot rename '%s'", tmp);
-    }
-    return 0;
+    return al_file_write_atomic(path, text, strlen(text), e);
 }
 
 static int write_json(const char *dir, const char *name, json_t *doc, struct al_err *e)

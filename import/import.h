@@ -136,6 +136,14 @@ const struct im_counts *im_pusher_counts(const struct im_pusher *p);
 /* True when destination `i` of the plan could not be pushed. */
 int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
 
+/* ---- receipt ---- */
+
+/* Writes what the mirror holds for the images that landed (all of them
+ * when `p` is NULL), signed into PATH.sig when `key` is given. */
+int im_receipt_write(const char *path, const struct al_sig_key *key,
+                     const struct im_plan *plan, const struct im_pusher *p,
+                     const struct al_bundle_meta *m, struct al_err *e);
+
 /* ---- the whole run ---- */
 
 struct im_config {
@@ -157,6 +165,8 @@ struct im_config {
     int dry_run;
     const char *manifests_dir;
     const char *sa_dir;           /* service account dir (tests override) */
+    const char *receipt;          /* --receipt FILE */
+    const char *receipt_key;      /* --receipt-key FILE (private) */
 };
 
 struct im_result {

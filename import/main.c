@@ -34,6 +34,10 @@ static const char usage_text[] =
     "      --retries N                tries again after transient failures (429, 5xx,\n"
     "                                 resets, timeouts; default 5)\n"
     "\n"
+    "      --receipt FILE             write what the mirror now holds, for\n"
+    "                                 airlock-export --since FILE on the other side\n"
+    "      --receipt-key FILE         sign the receipt with this private key\n"
+    "\n"
     "The cluster (after the push; see README):\n"
     "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
     "                                 service account\n"
@@ -58,7 +62,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
-    OPT_RETRIES,
+    OPT_RETRIES, OPT_RECEIPT, OPT_RECEIPT_KEY,
 };
 
 static const struct option long_options[] = {
@@ -71,6 +75,8 @@ static const struct option long_options[] = {
     {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"receipt", required_argument, NULL, OPT_RECEIPT},
+    {"receipt-key", required_argument, NULL, OPT_RECEIPT_KEY},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
@@ -91,6 +97,14 @@ struct options {
 
 static int g_quiet;
 
+static void vreport(const char *fmt, va_list ap)
+{
+    cli_stamp();
+    fputs("airlock-import: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 static void report(void *ud, const char *fmt, ...)
 {
     va_list ap;
@@ -98,12 +112,9 @@ static void report(void *ud, const char *fmt, ...)
     (void)ud;
     if (g_quiet)
         return;
-    cli_stamp();
-    fputs("airlock-import: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vreport(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* Failures of single images are always shown, even with -q. */
@@ -112,12 +123,9 @@ static void report_always(void *ud, const char *fmt, ...)
     va_list ap;
 
     (void)ud;
-    cli_stamp();
-    fputs("airlock-import: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vreport(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 static int take_option(struct options *o, int c, const char *arg)
@@ -143,6 +151,8 @@ static int take_option(struct options *o, int c, const char *arg)
             return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
         break;
     case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
+    case OPT_RECEIPT: cfg->receipt = arg; break;
+    case OPT_RECEIPT_KEY: cfg->receipt_key = arg; break;
     case OPT_CONTEXT: cfg->context = arg; break;
     case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
@@ -171,6 +181,10 @@ static int check_options(struct options *o)
     if (cfg->registry == NULL && !cfg->verify_only)
         return cli_usage_error("--registry is required (the mirror, host[:port]), "
                                "unless --verify-only");
+    if (cfg->receipt_key != NULL && cfg->receipt == NULL)
+        return cli_usage_error("--receipt-key signs a --receipt: give --receipt FILE too");
+    if (cfg->receipt != NULL && cfg->verify_only)
+        return cli_usage_error("--verify-only pushes nothing, so there is no receipt");
     if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1)
         return cli_usage_error("--skip-cluster, --manifests-dir and --dry-run exclude "
                                "each other");
@@ -182,22 +196,20 @@ static int check_options(struct options *o)
     return 0;
 }
 
+static int take_option_cb(void *ud, int c, const char *arg)
+{
+    return take_option(ud, c, arg);
+}
+
 static int parse_args(struct options *o, int argc, char **argv)
 {
-    int c, rc;
+    int rc;
 
     o->cfg.certs_d = "/etc/containers/certs.d";
     o->cfg.retries = -1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {
-        if (c == '?')
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
-        if (c == ':')
-            return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
-        rc = take_option(o, c, optarg);
-        if (rc != 0 || o->done)
-            return rc;
-    }
+    rc = cli_getopt(argc, argv, ":qh", long_options, take_option_cb, o, &o->done);
+    if (rc != 0 || o->done)
+        return rc;
     if (optind < argc)
         o->cfg.bundle = argv[optind++];
     if (optind < argc)

@@ -4,25 +4,11 @@
  * meet in one mirror repository). */
 #include "import.h"
 
+#include "airlock/ref.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int host_valid(const char *s, size_t n)
-{
-    size_t i;
-
-    if (n == 0 || n > 255)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
-              c == '[' || c == ']'))
-            return 0;
-    }
-    return 1;
-}
 
 static int prefix_valid(const char *s)
 {
@@ -46,7 +32,8 @@ static int split_mirror(struct im_plan *p, const char *mirror, struct al_err *e)
     if (strstr(mirror, "://") != NULL)
         return al_err_set(e, AL_EINVAL, "invalid --registry '%s': give host[:port] "
                           "without a scheme, e.g. mirror.example.com:5000", mirror);
-    if (!host_valid(mirror, hn) || (slash && !prefix_valid(slash + 1)))
+    if (hn == 0 || hn > 255 || !al_registry_name_valid(mirror, hn) ||
+        (slash && !prefix_valid(slash + 1)))
         return al_err_set(e, AL_EINVAL, "invalid --registry '%s': expected "
                           "host[:port][/path], e.g. mirror.example.com:5000", mirror);
     p->mirror_host = strndup(mirror, hn);

@@ -56,10 +56,121 @@ const struct im_counts *im_pusher_counts(const struct im_pusher *p)
     return &p->counts;
 }
 
+static int copy_within(struct im_pusher *p, const char *from, const char *to,
+                       struct al_err *e);
+
+/* The mirror repository name of an original repository path. */
+static char *mirror_repo(const struct im_plan *plan, const char *repo)
+{
+    size_t n = strlen(plan->prefix) + strlen(repo) + 2;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "%s%s%s", plan->prefix, plan->prefix[0] ? "/" : "", repo);
+    return s;
+}
+
+/* Where the mirror has relied-on blob `b`: first the repositories that need
+ * it, then those the earlier bundle put it in. *where is owned. */
+static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_err *e)
+{
+    const struct al_meta_blob *mb = &p->meta->blobs[b];
+    const char *host = p->plan->mirror_host;
+    size_t i;
+    int rc = 0, exists = 0;
+
+    *where = NULL;
+    for (i = 0; rc == 0 && !exists && i < p->plan->n_blob_repos[b]; i++) {
+        rc = al_registry_blob_exists(p->reg, host, p->plan->blob_repos[b][i], mb->digest,
+                                     &exists, e);
+        if (rc == 0 && exists && (*where = strdup(p->plan->blob_repos[b][i])) == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    for (i = 0; rc == 0 && !exists && i < mb->n_repos; i++) {
+        char *repo = mirror_repo(p->plan, mb->repos[i]);
+        if (repo == NULL)
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        rc = al_registry_blob_exists(p->reg, host, repo, mb->digest, &exists, e);
+        if (rc == 0 && exists)
+            *where = repo;
+        else
+            free(repo);
+    }
+    return rc;
+}
+
+/* Puts relied-on blob `b` (found in `from`) into every repository that
+ * needs it. */
+static int spread_relied(struct im_pusher *p, size_t b, const char *from,
+                         struct al_err *e)
+{
+    char **repos = p->plan->blob_repos[b];
+    const char *host = p->plan->mirror_host, *digest = p->meta->blobs[b].digest;
+    size_t i;
+    int rc = 0, exists, mounted;
+
+    p->blob = b;
+    for (i = 0; rc == 0 && i < p->plan->n_blob_repos[b]; i++) {
+        if (strcmp(repos[i], from) == 0)
+            continue;
+        rc = al_registry_blob_exists(p->reg, host, repos[i], digest, &exists, e);
+        if (rc != 0 || exists) {
+            p->counts.blobs_skipped += rc == 0;
+            continue;
+        }
+        rc = al_registry_blob_mount(p->reg, host, repos[i], digest, from, &mounted, e);
+        if (rc == 0 && mounted)
+            p->counts.blobs_mounted++;
+        else if (rc == 0)
+            rc = copy_within(p, from, repos[i], e);
+    }
+    return rc;
+}
+
+/* An increment needs what earlier bundles carried: all of it must already
+ * be in the mirror, or nothing is pushed and the missing bundles are named. */
+static int check_relied(struct im_pusher *p, struct al_err *e)
+{
+    const struct al_bundle_meta *m = p->meta;
+    char **where = calloc(m->n_blobs + 1, sizeof(char *));
+    char missing_ids[400] = "";
+    size_t i, missing = 0;
+    const char *example = NULL;
+    int rc = where ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+
+    for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++) {
+        rc = find_relied(p, i, &where[i], e);
+        if (rc != 0 || where[i] != NULL)
+            continue;
+        missing++;
+        example = example ? example : m->blobs[i].digest;
+        if (strstr(missing_ids, m->blobs[i].bundle_id) == NULL &&
+            strlen(missing_ids) + strlen(m->blobs[i].bundle_id) + 3 < sizeof(missing_ids))
+            snprintf(missing_ids + strlen(missing_ids),
+                     sizeof(missing_ids) - strlen(missing_ids), "%s%s",
+                     missing_ids[0] ? ", " : "", m->blobs[i].bundle_id);
+    }
+    if (rc == 0 && missing > 0)
+        rc = al_err_set(e, AL_ENOTFOUND, "this bundle is an increment: the mirror lacks "
+                        "%zu blobs it relies on (e.g. %s), carried by bundle %s: import "
+                        "that first; nothing was pushed", missing, example, missing_ids);
+    for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++)
+        rc = spread_relied(p, i, where[i], e);
+    for (i = 0; where != NULL && i < m->n_blobs; i++)
+        free(where[i]);
+    free(where);
+    return rc;
+}
+
 int im_pusher_start(struct im_pusher *p, struct al_err *e)
 {
+    int rc;
+
     al_registry_set_push(p->reg, 1);
-    return al_registry_probe(p->reg, p->plan->mirror_host, e);
+    rc = al_registry_probe(p->reg, p->plan->mirror_host, e);
+    if (rc == 0 && p->meta->n_blobs > p->meta->n_carried)
+        rc = check_relied(p, e);
+    return rc;
 }
 
 static int sink_begin(void *ud, size_t blob, struct al_err *e)

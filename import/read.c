@@ -188,7 +188,7 @@ static int wrong_entry(struct reader *r, size_t i, const char *name,
         snprintf(digest, sizeof(digest), "sha256:%s", name + 13);
         at = al_bundle_meta_find_blob(m, digest);
     }
-    if (at < 0)
+    if (at < 0 || (size_t)at >= m->n_carried)
         return al_err_set(e, AL_EINVAL, "%s: entry '%s' is not listed in bundle.json: "
                           "refused", r->label, name);
     if ((size_t)at < i)
@@ -211,7 +211,7 @@ static int next_blob(struct reader *r, size_t i, struct al_err *e)
         return rc;
     if (rc == 0)
         return al_err_set(e, AL_EINVAL, "%s ends after %zu of its %zu blobs: it is "
-                          "truncated; copy it again", r->label, i, r->b->meta.n_blobs);
+                          "truncated; copy it again", r->label, i, r->b->meta.n_carried);
     snprintf(want, sizeof(want), "blobs/sha256/%s", mb->digest + 7);
     if (strcmp(name, want) != 0)
         return wrong_entry(r, i, name, e);
@@ -292,7 +292,7 @@ static int read_blobs(struct reader *r, struct al_err *e)
     size_t i;
     int rc = 0;
 
-    for (i = 0; rc == 0 && i < r->b->meta.n_blobs; i++) {
+    for (i = 0; rc == 0 && i < r->b->meta.n_carried; i++) {
         rc = next_blob(r, i, e);
         if (rc == 0 && r->b->meta.blobs[i].kind == AL_BLOB_MANIFEST)
             rc = read_manifest_blob(r, i, e);

@@ -81,15 +81,18 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
     size_t i;
     int rc;
 
-    for (i = 0; i < m->n_blobs; i++)
+    for (i = 0; i < m->n_carried; i++)
         bytes += m->blobs[i].size;
     r->total_bytes = bytes;
     if (b->key_id[0])
         r->report(r->ud, "bundle %s signed by key %s: %zu images, %zu blobs "
-                  "(%lld bytes)", m->id, b->key_id, m->n_images, m->n_blobs, bytes);
+                  "(%lld bytes)", m->id, b->key_id, m->n_images, m->n_carried, bytes);
     else
         r->report(r->ud, "bundle %s (signature NOT checked): %zu images, %zu blobs "
-                  "(%lld bytes)", m->id, m->n_images, m->n_blobs, bytes);
+                  "(%lld bytes)", m->id, m->n_images, m->n_carried, bytes);
+    if (m->n_blobs > m->n_carried)
+        r->report(r->ud, "an increment: it relies on %zu blobs of earlier bundles",
+                  m->n_blobs - m->n_carried);
     if (r->cfg->verify_only)
         return 0;
     rc = im_pusher_new(&r->pusher, r->reg, &r->plan, m, e);
@@ -132,7 +135,7 @@ static void fill_result(struct run *r, struct im_bundle *b)
     struct im_result *res = r->res;
 
     res->images = b->meta.n_images;
-    res->blobs = b->meta.n_blobs;
+    res->blobs = b->meta.n_carried;
     res->blob_bytes = b->blob_bytes;
     snprintf(res->key_id, sizeof(res->key_id), "%s", b->key_id);
     snprintf(res->bundle_id, sizeof(res->bundle_id), "%s", b->meta.id ? b->meta.id : "");
@@ -293,6 +296,23 @@ static int configure_cluster(struct run *r, struct al_err *e)
     return rc;
 }
 
+static int write_receipt(struct run *r, struct al_err *e)
+{
+    struct al_sig_key *key = NULL;
+    int rc = 0;
+
+    if (r->cfg->receipt_key)
+        rc = al_sig_key_load_private(&key, r->cfg->receipt_key, e);
+    if (rc == 0)
+        rc = im_receipt_write(r->cfg->receipt, key, &r->plan, r->pusher,
+                              &r->res->bundle.meta, e);
+    if (rc == 0)
+        r->report(r->ud, "wrote the receipt '%s'%s", r->cfg->receipt,
+                  key ? " (signed)" : "");
+    al_sig_key_free(key);
+    return rc;
+}
+
 int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn report,
            im_report_fn warn, void *ud, struct al_err *e)
 {
@@ -322,6 +342,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn repo
         r.report(r.ud, "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, NULL, e);
     }
+    if (rc == 0 && r.pusher != NULL && cfg->receipt)
+        rc = write_receipt(&r, e);
     if (rc == 0 && r.pusher != NULL && (r.have_creds || cfg->manifests_dir))
         rc = configure_cluster(&r, e);
     fill_result(&r, &res->bundle);

@@ -20,6 +20,11 @@ struct al_meta_blob {
     long long size;
     char *media_type;
     enum al_blob_kind kind;
+    /* relied on, not carried (an incremental bundle): */
+    int relied;
+    char *bundle_id;          /* the earlier bundle that carried it */
+    char **repos;             /* repositories it went to then */
+    size_t n_repos;
 };
 
 struct al_meta_manifest {
@@ -63,8 +68,10 @@ struct al_bundle_meta {
     size_t n_images;
     struct al_meta_failed *failed;
     size_t n_failed;
-    struct al_meta_blob *blobs;   /* in tar order */
+    struct al_meta_blob *blobs;   /* carried blobs in tar order, then the
+                                     relied-on ones */
     size_t n_blobs;
+    size_t n_carried;         /* blobs[0 .. n_carried) are in the bundle */
     size_t *by_digest;        /* blob indexes sorted by digest */
 };
 

@@ -6,6 +6,7 @@ what it pushed (name -> manifest digest, every blob) for the assertions.
 
   seed.py fixtures HOST CA USER PASS OUT.json SHARED_DIR
   seed.py samples  HOST CA USER PASS OUT.json CONFIGMAP IMAGESTREAM_DIR
+  seed.py update   HOST CA USER PASS OUT.json   (a new build of one fixture)
 """
 import base64
 import gzip
@@ -263,11 +264,25 @@ def samples(reg, configmap, isdir, out):
         json.dump(rec, f, indent=1)
 
 
+def update(reg, out):
+    """A new build of ubi8/nodejs-16:1: the same base and large layers (so
+    an increment can rely on them) plus one new layer."""
+    base = Layer({"etc/os-release": b"ID=test\n", "usr/lib/base.bin": noise(1, 300_000)})
+    plain = Layer({"opt/node": noise(3, 50_000)}, compress=False)
+    big = Layer({"opt/big.bin": noise(2, 6 * 1024 * 1024)})
+    fix = Layer({"opt/node-security-fix": noise("fix", 20_000)}, oci=True)
+    d, _, _ = push_image(reg, "ubi8/nodejs-16", "1", [base, plain, big, fix], oci=True)
+    with open(out, "w") as f:
+        json.dump({"images": {"ubi8/nodejs-16:1": d}}, f, indent=1)
+
+
 def main():
     mode, host, ca, user, pw, out = sys.argv[1:7]
     reg = Registry(host, ca, user, pw)
     if mode == "fixtures":
         fixtures(reg, sys.argv[7], out)
+    elif mode == "update":
+        update(reg, out)
     elif mode == "samples":
         samples(reg, sys.argv[7], sys.argv[8], out)
     else:

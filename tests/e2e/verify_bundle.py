@@ -86,7 +86,10 @@ def main():
         if "config" in m:
             refs.append(m["config"]["digest"])
         refs += [x["digest"] for x in m.get("layers", [])]
+        relied = {b["digest"] for b in meta.get("relies_on", [])}
         for r in refs:
+            if r in relied:
+                continue   # an increment: an earlier bundle carried it
             if r not in position:
                 fail(f"manifest {d} references {r}, which the bundle lacks")
             if position[r] > position[d]:

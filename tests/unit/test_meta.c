@@ -222,3 +222,60 @@ TEST(plan_checks_the_registry_option)
     CHECK(im_mirror_check("mirror/A", &e) < 0);
     CHECK_INT(im_mirror_check("mirror/", &e), 0);   /* a trailing slash is harmless */
 }
+
+static void relies_on_layer(json_t *d)
+{
+    /* the shared layer left to an earlier bundle */
+    json_t *blobs = json_object_get(d, "blobs");
+    json_t *layer = json_deep_copy(json_array_get(blobs, 0));
+    json_object_set_new(layer, "bundle_id", json_string("0123abcd"));
+    json_object_set_new(layer, "repositories", json_pack("[s]", "ubi8/ruby-31"));
+    json_array_remove(blobs, 0);
+    json_object_set_new(d, "relies_on", json_pack("[o]", layer));
+}
+
+TEST(meta_reads_an_increment)
+{
+    struct al_bundle_meta m;
+    struct al_err e;
+    json_t *doc = valid_doc();
+    long at;
+
+    relies_on_layer(doc);
+    if (parse_doc(doc, &m, &e) != 0) {
+        fprintf(stderr, "  %s\n", e.msg);
+        CHECK(!"increment refused");
+        return;
+    }
+    CHECK_INT(m.n_carried, 4);
+    CHECK_INT(m.n_blobs, 5);
+    at = al_bundle_meta_find_blob(&m, D("a"));
+    CHECK_INT(at, 4);
+    CHECK(m.blobs[at].relied);
+    CHECK_STR(m.blobs[at].bundle_id, "0123abcd");
+    CHECK_STR(m.blobs[at].repos[0], "ubi8/ruby-31");
+    CHECK_INT(m.images[1].blobs[0], 4);    /* images still name it */
+    al_bundle_meta_release(&m);
+}
+
+static void relies_on_manifest(json_t *d)
+{
+    relies_on_layer(d);
+    json_object_set_new(json_array_get(json_object_get(d, "relies_on"), 0), "kind",
+                        json_string("manifest"));
+    json_object_set_new(json_array_get(json_object_get(d, "relies_on"), 0), "size",
+                        json_integer(10));
+}
+
+static void relies_on_carried_twice(json_t *d)
+{
+    relies_on_layer(d);
+    json_array_append(json_object_get(d, "blobs"),
+                      json_array_get(json_object_get(d, "relies_on"), 0));
+}
+
+TEST(meta_refuses_bad_increments)
+{
+    expect_refused(relies_on_manifest, "is a manifest (manifests are always carried)");
+    expect_refused(relies_on_carried_twice, "is listed twice");
+}

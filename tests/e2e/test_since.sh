@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Incremental bundles: an export --since an earlier bundle leaves out the
+# blobs that one carried and says it relies on them; the increment imports
+# on top of the first, and alone into an empty mirror it is refused before
+# anything is pushed, naming the bundle to import first.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+start_registry src tester s3cret
+start_registry mirror admin m1rr0r
+python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
+    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
+authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+IMAGES=(--image registry.redhat.io/ubi8/nodejs-16:1 --image registry.redhat.io/ubi8/ruby-31:latest)
+run_export() { # NAME ARGS...
+    local name=$1
+    shift
+    airlock_export "${IMAGES[@]}" --pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/src-auth.json" \
+        --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
+        -o "$WORK/$name.tar.zst" --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err"
+    RC=$?
+}
+run_import() { # NAME BUNDLE PREFIX [ARGS...]
+    local name=$1 bundle=$2 prefix=$3
+    shift 3
+    airlock_import "$WORK/$bundle.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST$prefix" \
+        --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err"
+    RC=$?
+}
+meta() { zstd -dc "$WORK/$1.tar.zst" | tar -xOf - bundle.json | jq -r "$2"; }
+
+run_export first
+check_eq "the first export exits 0" 0 "$RC"
+run_import first first "" --receipt "$WORK/receipt.json" --receipt-key "$WORK/export.key"
+check_eq "and imports, writing a receipt" 0 "$RC"
+check_eq "the receipt lists every layer and config of the bundle" \
+    "$(meta first '[.blobs[] | select(.kind != "manifest") | .digest] | sort | join(" ")')" \
+    "$(jq -r '[.blobs[].digest] | sort | join(" ")' "$WORK/receipt.json")"
+jq -r .signature "$WORK/receipt.json.sig" | base64 -d >"$WORK/receipt.sig.bin"
+openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub.pem" 2>/dev/null
+check "the receipt is signed" openssl pkeyutl -verify -pubin -inkey "$WORK/export.pub.pem" -rawin \
+    -in "$WORK/receipt.json" -sigfile "$WORK/receipt.sig.bin"
+
+echo "# an unchanged source: an increment of metadata only"
+run_export same --since "$WORK/first.tar.zst"
+check_eq "exit 0" 0 "$RC"
+check_eq "no layer or config is carried" 0 "$(meta same '[.blobs[] | select(.kind != "manifest")] | length')"
+check_eq "every one of them is relied on, from the first bundle" "$(meta first '[.blobs[] | select(.kind != "manifest")] | length') $(meta first .id)" \
+    "$(meta same '"\(.relies_on | length) \([.relies_on[].bundle_id] | unique | join(","))"')"
+check "the increment is small" test "$(stat -c %s "$WORK/same.tar.zst")" -lt 20000
+check "it passes the independent check" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/same.tar.zst" "$WORK/export.pub" "$WORK/same.d"
+
+echo "# a few images change at the source"
+python3 "$E2E_DIR/seed.py" update "$src_HOST" "$src_CA" tester s3cret "$WORK/update.json" >/dev/null
+run_export incr --since "$WORK/first.tar.zst"
+check_eq "exit 0" 0 "$RC"
+check_eq "only the new layer and config are carried" 2 "$(meta incr '[.blobs[] | select(.kind != "manifest")] | length')"
+check "the increment is much smaller than the first bundle" \
+    test "$(stat -c %s "$WORK/incr.tar.zst")" -lt "$(( $(stat -c %s "$WORK/first.tar.zst") / 10 ))"
+check_eq "the JSON summary counts what was left out" "$(meta incr '.relies_on | length')" "$(jq .relied_on "$WORK/incr.json")"
+run_export incr2 --since "$WORK/incr.tar.zst"
+check_eq "--since an increment also leaves out what it relied on" 0 \
+    "$(meta incr2 '[.blobs[] | select(.kind != "manifest")] | length')"
+check_eq "naming the bundle that carried each blob" "$(printf '%s\n' "$(meta first .id)" "$(meta incr .id)" | sort | paste -sd,)" \
+    "$(meta incr2 '[.relies_on[].bundle_id] | unique | sort | join(",")')"
+
+echo "# the increment imports on top of the first"
+run_import incr incr ""
+check_eq "exit 0" 0 "$RC"
+check_grep "it says it is an increment" "an increment: it relies on" "$WORK/incr.err"
+mkdir -p "$WORK/certs" && cp "$mirror_CA" "$WORK/certs/ca.crt"
+check_eq "nodejs in the mirror is the new build" "$(jq -r '.images["ubi8/nodejs-16:1"]' "$WORK/update.json")" \
+    "sha256:$(skopeo inspect --raw --creds admin:m1rr0r --cert-dir "$WORK/certs" \
+        "docker://$mirror_HOST/ubi8/nodejs-16:1" | sha256sum | cut -d' ' -f1)"
+check "skopeo can copy the new nodejs out of the mirror" skopeo copy -q --src-creds admin:m1rr0r \
+    --src-cert-dir "$WORK/certs" "docker://$mirror_HOST/ubi8/nodejs-16:1" "oci:$WORK/node-oci:n"
+
+echo "# the increment alone, into an empty mirror path"
+run_import alone incr "/empty"
+check_eq "refused with exit 1" 1 "$RC"
+check_grep "naming the bundle to import first" "carried by bundle $(meta first .id): import that first; nothing was pushed" "$WORK/alone.err"
+check_eq "no repository was created under the path" 0 \
+    "$(curl -s --cacert "$mirror_CA" -u admin:m1rr0r "https://$mirror_HOST/v2/_catalog" | jq '[.repositories[] | select(startswith("empty/"))] | length')"
+
+echo "# --since a receipt: what was lost in transit is sent again"
+run_export fromreceipt --since "$WORK/receipt.json"
+check_eq "exit 0" 0 "$RC"
+check_eq "with the mirror holding everything, only the new nodejs build is carried" 2 \
+    "$(meta fromreceipt '[.blobs[] | select(.kind != "manifest")] | length')"
+ruby_config=$(meta first '.images[] | select(.name | contains("ruby")) | .manifests[0].digest')
+jq --arg r ubi8/ruby-31 '.blobs |= map(select(any(.repositories[]; . == $r) | not))' "$WORK/receipt.json" \
+    >"$WORK/lost-receipt.json"
+run_export lost --since "$WORK/lost-receipt.json"
+check_eq "a receipt without ruby (it did not land): exit 0" 0 "$RC"
+check "ruby's own layers are carried again" test \
+    "$(meta lost '[.blobs[] | select(.kind != "manifest")] | length')" -gt 2
+check_eq "the import refuses --receipt-key without --receipt" 2 \
+    "$(airlock_import "$WORK/first.tar.zst" --verify-key "$WORK/export.pub" --registry x --receipt-key k >/dev/null 2>&1; echo $?)"
+
+echo "# a --since that is not a bundle"
+echo '{}' >"$WORK/not.json"
+run_export bad --since "$WORK/not.json"
+check_eq "is a failure" 1 "$RC"
+check_grep "naming it" "bundle.json of --since '$WORK/not.json'" "$WORK/bad.err"
+
+e2e_finish
