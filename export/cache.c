@@ -119,7 +119,7 @@ static int by_use(const void *a, const void *b)
 
 long long ex_cache_trim(struct ex_cache *c)
 {
-    char dir[4096], path[4200];
+    char dir[4096], path[4096 + 300];
     struct entry *v = NULL, *grown;
     size_t n = 0, i;
     long long total = 0, removed = 0;
@@ -140,7 +140,7 @@ long long ex_cache_trim(struct ex_cache *c)
         if (stat(path, &st) != 0 || (grown = realloc(v, (n + 1) * sizeof(*v))) == NULL)
             continue;
         v = grown;
-        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1);
         v[n].size = (long long)st.st_size;
         v[n].used = st.st_mtime;
         total += v[n].size;

@@ -58,6 +58,8 @@ struct run {
     struct ex_held held;
     struct ex_cache *cache;
     size_t cache_hits;
+    long long done_bytes, total_bytes;
+    struct timespec last_tick;
     time_t created;
     char id[33];
     /* release */
@@ -676,6 +678,23 @@ static void blob_entry_name(const struct blob *b, char *out, size_t n)
 /* Streams one blob from its registry into the bundle, hashing each byte as
  * it passes; a download that breaks off resumes where it stopped (Range),
  * and the bundle is abandoned when the bytes are not the digest's. */
+static void tick(struct run *r, size_t n)
+{
+    struct timespec now;
+    long long ms;
+
+    r->done_bytes += (long long)n;
+    if (r->cfg->progress == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - r->last_tick.tv_sec) * 1000 +
+         (now.tv_nsec - r->last_tick.tv_nsec) / 1000000;
+    if (ms < 250 && r->done_bytes < r->total_bytes)
+        return;
+    r->last_tick = now;
+    r->cfg->progress(r->cfg->progress_ud, r->done_bytes, r->total_bytes);
+}
+
 /* A cached copy: verified whole first (a bad entry is dropped and the blob
  * downloaded instead), then copied into the bundle. Returns 1 when it was
  * used. */
@@ -702,8 +721,10 @@ static int copy_cached(struct run *r, const struct blob *b, struct al_sha256 *h,
     rewind(f);
     blob_entry_name(b, name, sizeof(name));
     rc = al_bundle_writer_begin(r->w, name, b->size, e);
-    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0) {
         rc = al_bundle_writer_write(r->w, chunk, n, e);
+        tick(r, n);
+    }
     if (rc == 0 && ferror(f))
         rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s", b->digest);
     fclose(f);
@@ -755,6 +776,7 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
             break;
         al_sha256_update(h, chunk, n);
         rc = al_bundle_writer_write(r->w, chunk, n, e);
+        tick(r, n);
         if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
             ex_cache_commit(r->cache, tee, b->digest, 0);   /* a full cache is no error */
             tee = NULL;
@@ -795,6 +817,7 @@ static int write_blobs(struct run *r, struct al_err *e)
         }
         blob_entry_name(b, name, sizeof(name));
         rc = al_bundle_writer_add(r->w, name, b->data->data, b->data->len, e);
+        tick(r, b->data->len);
     }
     al_sha256_free(h);
     free(chunk);
@@ -1048,6 +1071,7 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
                   res->relied);
     if (rc == 0)
         r->report(r->ud, "writing %zu blobs (%lld bytes)", res->blobs, res->blob_bytes);
+    r->total_bytes = res->blob_bytes;
     if (rc == 0)
         rc = write_metadata(r, e);
     if (rc == 0)

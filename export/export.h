@@ -33,6 +33,10 @@ struct ex_config {
     int zstd_level;
     int retries;                  /* --retries; -1: the library's default */
     long long split_size;         /* --split-size; 0: one file */
+    /* Called while blobs are written, at most 4 times a second, and once
+     * at the end (done == total); NULL for none. */
+    void (*progress)(void *ud, long long done, long long total);
+    void *progress_ud;
     const char *cache_dir;        /* --cache DIR */
     long long cache_max;          /* --cache-max; 0: no limit */
     const char **since;           /* --since PREV, repeatable */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../cli/cli.h"
 #include "export.h"
@@ -113,6 +115,28 @@ static void report(void *ud, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* On a terminal: one line redrawn in place; elsewhere nothing (the
+ * timestamped step lines are enough for a log). */
+static void progress(void *ud, long long done, long long total)
+{
+    static struct timespec start;
+    struct timespec now;
+    double secs, rate;
+
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (start.tv_sec == 0)
+        start = now;
+    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    rate = secs > 0 ? (double)done / secs : 0;
+    fprintf(stderr, "\rairlock-export: writing %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
+            total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
+            total / 1048576.0, rate / 1048576.0,
+            rate > 0 ? (int)((double)(total - done) / rate) : 0);
+    if (done >= total)
+        fputc('\n', stderr);
 }
 
 static int parse_level(const char *s, int *level)
@@ -241,6 +265,10 @@ static int parse_args(struct options *o, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
     fill_config(o);
+    if (!o->quiet && isatty(STDERR_FILENO)) {
+        o->cfg.progress = progress;
+        o->cfg.progress_ud = o;
+    }
     return check_options(o);
 }
 
