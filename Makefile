@@ -93,6 +93,11 @@ lint:
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|gets)\s*\(' common/*.c export/*.c import/*.c cli/*.c include/airlock/*.h \
 	    || (echo "lint: use snprintf/strncat-free code instead of the calls above" >&2; false)
 
+# Not part of check: airlock against the skopeo workflow (BENCH_SCALE=0.25
+# for a smaller corpus).
+bench: all
+	BUILD=$(BUILD) tests/bench/bench.sh
+
 # The whole journey on one machine; installs its packages first when needed.
 demo:
 	BUILD=$(BUILD) tests/demo.sh

@@ -154,15 +154,20 @@ int cli_parse_size(const char *s, long long *out)
     return 0;
 }
 
-int cli_parse_retries(const char *s, int *n)
+int cli_parse_count(const char *s, int min, int max, int *n)
 {
     char *end;
     long v = strtol(s, &end, 10);
 
-    if (*s == '\0' || *end != '\0' || v < 0 || v > 100)
+    if (*s == '\0' || *end != '\0' || v < min || v > max)
         return -1;
     *n = (int)v;
     return 0;
+}
+
+int cli_parse_retries(const char *s, int *n)
+{
+    return cli_parse_count(s, 0, 100, n);
 }
 
 void cli_list_release(struct cli_list *l)

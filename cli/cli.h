@@ -65,6 +65,9 @@ void cli_list_release(struct cli_list *l);
  * Returns -1 when it is none of those. */
 int cli_parse_size(const char *s, long long *out);
 
+/* Parses a whole number from `min` to `max` into *n; -1 when it is not one. */
+int cli_parse_count(const char *s, int min, int max, int *n);
+
 /* Parses a --retries value (0..100) into *n; -1 when it is not one. */
 int cli_parse_retries(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);

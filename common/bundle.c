@@ -172,10 +172,10 @@ static void writer_free(struct al_bundle_writer *w)
 
 int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
                                 time_t mtime, int zstd_level, long long split_size,
-                                struct al_err *e)
+                                int zstd_threads, struct al_err *e)
 {
     struct al_bundle_writer *w;
-    char opt[64];
+    char opt[96];
 
     *out = NULL;
     w = calloc(1, sizeof(*w));
@@ -203,7 +203,9 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
         writer_free(w);
         return rc;
     }
-    snprintf(opt, sizeof(opt), "zstd:compression-level=%d", zstd_level);
+    /* zstd's own worker threads: compression keeps up with the network */
+    snprintf(opt, sizeof(opt), "zstd:compression-level=%d,zstd:threads=%d", zstd_level,
+             zstd_threads > 0 ? zstd_threads : 1);
     if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(w->a) != ARCHIVE_OK ||
         archive_write_set_options(w->a, opt) != ARCHIVE_OK ||
@@ -220,7 +222,7 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
 int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
                           time_t mtime, int zstd_level, struct al_err *e)
 {
-    return al_bundle_writer_open_split(out, path, mtime, zstd_level, 0, e);
+    return al_bundle_writer_open_split(out, path, mtime, zstd_level, 0, 1, e);
 }
 
 static int write_header(struct al_bundle_writer *w, const char *name,

@@ -606,7 +606,9 @@ int al_http_upload_write(struct al_http_stream *s, const void *p, size_t n,
         }
         space = UPLOAD_BUF_SIZE - s->uend;
         if (space == 0) {
-            rc = pump(s->h, 1, e);
+            rc = pump(s->h, 0, e);
+            if (rc == 0 && s->uend - s->ustart == UPLOAD_BUF_SIZE)
+                rc = pump(s->h, 1, e);
             if (rc != 0)
                 return rc;
             continue;
@@ -743,7 +745,11 @@ int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
             if (s->start != s->end)
                 break;
         }
-        rc = pump(s->h, 1, e);
+        /* Drive curl without waiting first: after an unpause it may hold
+         * data already, and a wait on the socket would stall for nothing. */
+        rc = pump(s->h, 0, e);
+        if (rc == 0 && s->start == s->end && !s->done)
+            rc = pump(s->h, 1, e);
         if (rc != 0)
             return rc;
     }

@@ -1110,7 +1110,7 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
         rc = open_clients(&r, e);
     if (rc == 0)
         rc = al_bundle_writer_open_split(&r.w, cfg->output, r.created, cfg->zstd_level,
-                                         cfg->split_size, e);
+                                         cfg->split_size, cfg->zstd_threads, e);
     if (rc == 0)
         g_writer = r.w;
     if (rc == 0)

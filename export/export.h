@@ -31,6 +31,7 @@ struct ex_config {
     size_t n_arches;
     const char *output;
     int zstd_level;
+    int zstd_threads;             /* --zstd-threads; default: the CPUs */
     int retries;                  /* --retries; -1: the library's default */
     long long split_size;         /* --split-size; 0: one file */
     /* Called while blobs are written, at most 4 times a second, and once

@@ -40,6 +40,7 @@ static const char usage_text[] =
     "                                when complete)\n"
     "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
     "      --zstd-level N            compression level 1-19 (default 3)\n"
+    "      --zstd-threads N          compression threads (default: the CPUs)\n"
     "      --split-size SIZE         write volumes FILE.000, FILE.001, ... of at most\n"
     "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
     "                                signed list of them, FILE.parts\n"
@@ -63,6 +64,7 @@ enum {
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
+    OPT_ZSTD_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -79,6 +81,7 @@ static const struct option long_options[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
     {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
+    {"zstd-threads", required_argument, NULL, OPT_ZSTD_THREADS},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
@@ -182,6 +185,10 @@ static int take_option(struct options *o, int c, const char *arg)
                                    "(K/M/G/T) or fat32, dvd, bd25", arg);
         break;
     case OPT_VERIFY_WRITTEN: cfg->verify_written = 1; break;
+    case OPT_ZSTD_THREADS:
+        if (cli_parse_count(arg, 1, 100, &cfg->zstd_threads) != 0)
+            return cli_usage_error("--zstd-threads '%s': give a number from 1 to 100", arg);
+        break;
     case OPT_CACHE: cfg->cache_dir = arg; break;
     case OPT_CACHE_MAX:
         if (cli_parse_size(arg, &cfg->cache_max) != 0)
@@ -257,6 +264,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     int rc;
 
     o->cfg.zstd_level = 3;
+    o->cfg.zstd_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     o->cfg.retries = -1;
     o->cfg.certs_d = "/etc/containers/certs.d";
     rc = cli_getopt(argc, argv, ":o:qh", long_options, take_option_cb, o, &o->done);

@@ -64,10 +64,11 @@ struct al_bundle_parts {
     char digest[AL_DIGEST_STR_MAX];  /* SHA-256 of the whole bundle */
 };
 
-/* split_size 0 is al_bundle_writer_open(). */
+/* split_size 0 is al_bundle_writer_open(); zstd_threads > 1 compresses
+ * with that many zstd worker threads (the output stays one zstd frame). */
 int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
                                 time_t mtime, int zstd_level, long long split_size,
-                                struct al_err *e);
+                                int zstd_threads, struct al_err *e);
 
 /* Commits and describes what was written (parts may be NULL). */
 int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
