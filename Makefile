@@ -31,6 +31,10 @@ EXPORT_SRC := $(filter-out export/main.c,$(wildcard export/*.c))
 IMPORT_SRC := $(filter-out import/main.c,$(wildcard import/*.c))
 CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(BUILD)/fuzz-,$(FUZZ_TARGETS))
+FUZZ_MUTATIONS ?= 3000
+FUZZ_SECONDS ?= 60
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -39,12 +43,12 @@ LIBEXPORT := $(BUILD)/libexport.a
 LIBIMPORT := $(BUILD)/libimport.a
 LIBCLI := $(BUILD)/libcli.a
 
-.PHONY: all check unit e2e asan valgrind lint clean demo bench fuzz
+.PHONY: all check unit e2e asan valgrind lint clean demo bench fuzz fuzz-replay
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
 Q := $(if $(V),,@)
-$(BUILD)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h import/*.h cli/*.h tests/unit/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h import/*.h cli/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -75,10 +79,34 @@ $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(LIBEXPORT) $(LIBIMPORT) $(LIBCLI)
 unit: $(BUILD)/unit-tests
 	$(BUILD)/unit-tests
 
+# Fuzz targets replayed without libFuzzer: the saved corpus and a fixed
+# number of repeatable mutations of it, under whatever sanitizers the build has.
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBEXPORT) $(LIBCOMMON)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lpthread
+
+fuzz-replay: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    $(WRAP) $(BUILD)/fuzz-$$t -n $(FUZZ_MUTATIONS) tests/fuzz/corpus/$$t >/dev/null || \
+	        { echo "fuzz-replay: $$t failed" >&2; exit 1; }; \
+	done; echo "fuzz-replay: $(words $(FUZZ_TARGETS)) targets, $(FUZZ_MUTATIONS) mutations each: ok"
+
+# Coverage-guided fuzzing with clang's libFuzzer (apt-get install clang).
+FUZZ_CC ?= clang
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang (apt-get install clang)" >&2; exit 1; }
+	@mkdir -p $(BUILD)/libfuzzer
+	@for t in $(FUZZ_TARGETS); do \
+	    $(FUZZ_CC) -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 \
+	        -fsanitize=fuzzer,address,undefined -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) \
+	        tests/fuzz/fuzz_$$t.c common/*.c $(EXPORT_SRC) -o $(BUILD)/libfuzzer/$$t $(LIBS) -lpthread || exit 1; \
+	    mkdir -p $(BUILD)/libfuzzer/corpus-$$t; \
+	    $(BUILD)/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) $(BUILD)/libfuzzer/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 e2e: all
 	BUILD=$(BUILD) tests/e2e/run-all.sh
 
-check: all unit e2e
+check: all unit fuzz-replay e2e
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" check

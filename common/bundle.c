@@ -204,8 +204,11 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
         return rc;
     }
     /* zstd's own worker threads: compression keeps up with the network */
-    snprintf(opt, sizeof(opt), "zstd:compression-level=%d,zstd:threads=%d", zstd_level,
-             zstd_threads > 0 ? zstd_threads : 1);
+    if (zstd_threads > 1)
+        snprintf(opt, sizeof(opt), "zstd:compression-level=%d,zstd:threads=%d",
+                 zstd_level, zstd_threads);
+    else
+        snprintf(opt, sizeof(opt), "zstd:compression-level=%d", zstd_level);
     if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
         archive_write_add_filter_zstd(w->a) != ARCHIVE_OK ||
         archive_write_set_options(w->a, opt) != ARCHIVE_OK ||

@@ -310,8 +310,9 @@ static int check_trailer(struct al_bundle_reader *r, struct al_err *e)
                           r->label);
     for (;;) {
         if (decode_block(r, &len) != 0) {
-            *e = r->src_err;
-            return e->code;
+            if (e)
+                *e = r->src_err;
+            return r->src_err.code;
         }
         if (len == 0)
             return 0;

@@ -40,7 +40,8 @@ static const char usage_text[] =
     "                                when complete)\n"
     "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
     "      --zstd-level N            compression level 1-19 (default 3)\n"
-    "      --zstd-threads N          compression threads (default: the CPUs)\n"
+    "      --zstd-threads N          compression threads (default 1; each further\n"
+    "                                one costs about 50 MiB of memory)\n"
     "      --split-size SIZE         write volumes FILE.000, FILE.001, ... of at most\n"
     "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
     "                                signed list of them, FILE.parts\n"
@@ -264,7 +265,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     int rc;
 
     o->cfg.zstd_level = 3;
-    o->cfg.zstd_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    o->cfg.zstd_threads = 1;
     o->cfg.retries = -1;
     o->cfg.certs_d = "/etc/containers/certs.d";
     rc = cli_getopt(argc, argv, ":o:qh", long_options, take_option_cb, o, &o->done);
