@@ -18,7 +18,8 @@ void cli_init(const char *progname)
     g_prog = progname;
 }
 
-void cli_stamp(void)
+/* Off a terminal (cron, systemd, a pipe) every line starts with a UTC time. */
+static void stamp(void)
 {
     static int tty = -1;
     char when[32];
@@ -33,9 +34,9 @@ void cli_stamp(void)
     fputs(when, stderr);
 }
 
-static void vmsg(const char *fmt, va_list ap)
+void cli_vmsg(const char *fmt, va_list ap)
 {
-    cli_stamp();
+    stamp();
     fprintf(stderr, "%s: ", g_prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -46,7 +47,7 @@ void cli_msg(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vmsg(fmt, ap);
+    cli_vmsg(fmt, ap);
     va_end(ap);
 }
 
@@ -63,7 +64,7 @@ int cli_usage_error(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vmsg(fmt, ap);
+    cli_vmsg(fmt, ap);
     va_end(ap);
     fprintf(stderr, "Try '%s --help' for more information.\n", g_prog);
     return CLI_EXIT_USAGE;

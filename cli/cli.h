@@ -3,6 +3,7 @@
 #ifndef AIRLOCK_CLI_H
 #define AIRLOCK_CLI_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "airlock/err.h"
@@ -20,12 +21,10 @@ enum cli_exit {
 /* Sets the program name used as the prefix of every message. */
 void cli_init(const char *progname);
 
-/* When stderr is not a terminal (cron, systemd, a pipe), a UTC timestamp
- * starts every line: writes it. */
-void cli_stamp(void);
-
-/* "<prog>: <message>" on stderr. */
+/* "<prog>: <message>" on stderr; when stderr is not a terminal (cron,
+ * systemd, a pipe) the line starts with a UTC timestamp. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Prints an error and returns the exit code for it. */
 int cli_fail(const struct al_err *e);

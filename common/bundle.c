@@ -28,8 +28,9 @@ struct al_bundle_writer {
     struct al_bundle_part *parts;   /* AL_BUNDLE_PARTS_MAX slots, never moved */
     const char **partials;  /* their .partial names, for a signal handler */
     volatile size_t n_parts;
-    struct al_sha256 *part_sha, *all_sha;
-    char all_digest[AL_DIGEST_STR_MAX];
+    struct al_sha256 *part_sha;
+    struct al_sha256 *all_sha;      /* the whole bundle; only when split (one
+                                       part is the whole bundle otherwise) */
 };
 
 static char *part_name(const struct al_bundle_writer *w, size_t i, const char *suffix)
@@ -100,7 +101,8 @@ static int write_all(struct al_bundle_writer *w, const char *c, size_t n)
         done += (size_t)k;
     }
     al_sha256_update(w->part_sha, c, n);
-    al_sha256_update(w->all_sha, c, n);
+    if (w->all_sha != NULL)
+        al_sha256_update(w->all_sha, c, n);
     w->parts[w->n_parts - 1].size += (long long)n;
     w->bytes += (long long)n;
     return 0;
@@ -189,9 +191,9 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
     w->parts = calloc(AL_BUNDLE_PARTS_MAX + 1, sizeof(*w->parts));
     w->partials = calloc(AL_BUNDLE_PARTS_MAX + 1, sizeof(*w->partials));
     w->part_sha = al_sha256_new();
-    w->all_sha = al_sha256_new();
+    w->all_sha = w->split ? al_sha256_new() : NULL;
     if (w->path == NULL || w->a == NULL || w->parts == NULL || w->partials == NULL ||
-        w->part_sha == NULL || w->all_sha == NULL) {
+        w->part_sha == NULL || (w->split && w->all_sha == NULL)) {
         writer_free(w);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
@@ -332,10 +334,13 @@ int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
     if (rc == 0 && close_part(w) != 0)
         rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot flush '%s'",
                         w->partials[w->n_parts - 1]);
-    for (i = 0; rc == 0 && i < w->n_parts; i++, renamed++)
+    for (i = 0; rc == 0 && i < w->n_parts; i++) {
         if (rename(w->partials[i], w->parts[i].name) != 0)
             rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s' to '%s'",
                             w->partials[i], w->parts[i].name);
+        else
+            renamed++;   /* only what this writer created is removed on failure */
+    }
     if (rc == 0 && parts != NULL) {
         parts->v = calloc(w->n_parts + 1, sizeof(*parts->v));
         if (parts->v == NULL)
@@ -345,7 +350,10 @@ int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
             w->parts[i].name = NULL;     /* handed over */
             parts->n++;
         }
-        al_sha256_final(w->all_sha, parts->digest);
+        if (w->all_sha != NULL)
+            al_sha256_final(w->all_sha, parts->digest);
+        else if (rc == 0)
+            memcpy(parts->digest, parts->v[0].digest, sizeof(parts->digest));
         parts->size = w->bytes;
         parts->split = w->split;
     }

@@ -6,7 +6,8 @@
 
 void al_err_init(struct al_err *e)
 {
-    memset(e, 0, sizeof(*e));
+    if (e != NULL)
+        memset(e, 0, sizeof(*e));
 }
 
 static void set_msg(struct al_err *e, const char *fmt, va_list ap)

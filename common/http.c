@@ -1,9 +1,10 @@
 #include "airlock/http.h"
 
+#include "airlock/auth.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -75,51 +76,52 @@ void al_http_url_for_message(const char *url, char *out, size_t n)
              host + skip);
 }
 
-static int load_pem_certs(STACK_OF(X509) *stack, const char *path,
-                          struct al_err *e)
+/* Adds every PEM certificate `bio` holds to `stack`; `what` names the source. */
+static int load_pem_bio(STACK_OF(X509) *stack, BIO *bio, const char *what,
+                        struct al_err *e)
 {
-    FILE *f = fopen(path, "r");
     X509 *cert;
     int count = 0;
 
-    if (f == NULL)
-        return al_err_sys(e, AL_EINVAL, errno, "cannot open CA file '%s'", path);
-    while ((cert = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         if (!sk_X509_push(stack, cert)) {
             X509_free(cert);
-            fclose(f);
             return al_err_set(e, AL_ENOMEM, "out of memory");
         }
         count++;
     }
     ERR_clear_error();
-    fclose(f);
-    if (count == 0)
-        return al_err_set(e, AL_EINVAL,
-                          "no PEM certificate in CA file '%s'", path);
-    return 0;
+    return count ? 0 : al_err_set(e, AL_EINVAL, "no PEM certificate in %s", what);
+}
+
+static int load_pem_certs(STACK_OF(X509) *stack, const char *path,
+                          struct al_err *e)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    char what[4200];
+    int rc;
+
+    if (bio == NULL) {
+        ERR_clear_error();
+        return al_err_sys(e, AL_EINVAL, errno, "cannot open CA file '%s'", path);
+    }
+    snprintf(what, sizeof(what), "CA file '%s'", path);
+    rc = load_pem_bio(stack, bio, what, e);
+    BIO_free(bio);
+    return rc;
 }
 
 static int load_pem_memory(STACK_OF(X509) *stack, const char *pem,
                            struct al_err *e)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    X509 *cert;
-    int count = 0;
+    int rc;
 
     if (bio == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        if (!sk_X509_push(stack, cert)) {
-            X509_free(cert);
-            BIO_free(bio);
-            return al_err_set(e, AL_ENOMEM, "out of memory");
-        }
-        count++;
-    }
-    ERR_clear_error();
+    rc = load_pem_bio(stack, bio, "the CA data", e);
     BIO_free(bio);
-    return count ? 0 : al_err_set(e, AL_EINVAL, "no PEM certificate in the CA data");
+    return rc;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -256,10 +258,7 @@ void al_http_free(struct al_http *h)
     free(h->certs_d);
     free(h->user_agent);
     free(h->client_cert_pem);
-    if (h->client_key_pem != NULL) {
-        OPENSSL_cleanse(h->client_key_pem, strlen(h->client_key_pem));
-        free(h->client_key_pem);
-    }
+    al_secret_free(h->client_key_pem);
     free(h);
 }
 
@@ -724,13 +723,6 @@ const struct al_http_head *al_http_stream_head(const struct al_http_stream *s)
     return &s->head;
 }
 
-void al_http_stream_take_head(struct al_http_stream *s, struct al_http_head *out)
-{
-    *out = s->head;
-    memset(&s->head, 0, sizeof(s->head));
-    s->head.content_length = -1;
-}
-
 int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
                         size_t *got, struct al_err *e)
 {
@@ -784,20 +776,15 @@ void al_http_stream_close(struct al_http_stream *s)
     free(s);
 }
 
-int al_http_do(struct al_http *h, const struct al_http_req *req,
-               struct al_http_resp *resp, size_t max_body, struct al_err *e)
+int al_http_stream_finish(struct al_http_stream *s, struct al_http_resp *resp,
+                          size_t max_body, struct al_err *e)
 {
-    struct al_http_stream *s = NULL;
     char chunk[16384];
     size_t got;
     int rc;
 
-    memset(&resp->head, 0, sizeof(resp->head));
-    resp->head.content_length = -1;
+    al_buf_release(&resp->body);
     al_buf_init(&resp->body, max_body);
-    rc = al_http_stream_open(h, req, &s, e);
-    if (rc != 0)
-        return rc;
     do {
         rc = al_http_stream_read(s, chunk, sizeof(chunk), &got, e);
         if (rc == 0 && got > 0)
@@ -805,10 +792,27 @@ int al_http_do(struct al_http *h, const struct al_http_req *req,
     } while (rc == 0 && got > 0);
     if (rc == 0 && resp->body.data == NULL)
         rc = al_buf_append(&resp->body, "", 0, s->url_msg, e);
+    head_release(&resp->head);
     resp->head = s->head;
     memset(&s->head, 0, sizeof(s->head));
     al_http_stream_close(s);
     return rc;
+}
+
+int al_http_do(struct al_http *h, const struct al_http_req *req,
+               struct al_http_resp *resp, size_t max_body, struct al_err *e)
+{
+    struct al_http_stream *s = NULL;
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    resp->head.content_length = -1;
+    resp->head.retry_after = -1;
+    al_buf_init(&resp->body, max_body);
+    rc = al_http_stream_open(h, req, &s, e);
+    if (rc != 0)
+        return rc;
+    return al_http_stream_finish(s, resp, max_body, e);
 }
 
 void al_http_resp_release(struct al_http_resp *resp)

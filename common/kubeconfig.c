@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <libgen.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "airlock/auth.h"
 #include "airlock/buf.h"
 
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -322,14 +322,6 @@ int al_kube_in_cluster(struct al_kube_creds *c, const char *sa_dir, struct al_er
     return rc;
 }
 
-static void secret_free(char *s)
-{
-    if (s != NULL) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 void al_kube_creds_release(struct al_kube_creds *c)
 {
     free(c->server);
@@ -337,8 +329,8 @@ void al_kube_creds_release(struct al_kube_creds *c)
     free(c->ca_pem);
     free(c->cert_pem);
     free(c->username);
-    secret_free(c->token);
-    secret_free(c->key_pem);
-    secret_free(c->password);
+    al_secret_free(c->token);
+    al_secret_free(c->key_pem);
+    al_secret_free(c->password);
     memset(c, 0, sizeof(*c));
 }

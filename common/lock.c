@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airlock/digest.h"
@@ -48,6 +49,7 @@ int al_lock_acquire(struct al_lock **out, const char *what, const char *purpose,
     char abs_path[PATH_MAX + 1], digest[AL_DIGEST_STR_MAX], path[PATH_MAX + 100];
     char pid_text[32] = "";
     struct al_lock *l;
+    struct stat st;
     ssize_t k;
 
     *out = NULL;
@@ -59,11 +61,19 @@ int al_lock_acquire(struct al_lock **out, const char *what, const char *purpose,
     l = calloc(1, sizeof(*l));
     if (l == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* /tmp is shared: never follow a link planted there, and never write to a
+     * file someone else owns */
+    l->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (l->fd < 0) {
         int err = errno;
         free(l);
         return al_err_sys(e, AL_EIO, err, "cannot create the lock '%s'", path);
+    }
+    if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(l->fd);
+        free(l);
+        return al_err_set(e, AL_EIO, "the lock '%s' is not a file of this user's: "
+                          "remove it, or set XDG_RUNTIME_DIR", path);
     }
     if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
         k = pread(l->fd, pid_text, sizeof(pid_text) - 1, 0);

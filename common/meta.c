@@ -124,6 +124,7 @@ static int parse_blob(struct parse *p, json_t *o, size_t i, struct al_meta_blob 
 static int parse_relied(struct parse *p, json_t *o, size_t i, struct al_meta_blob *b)
 {
     char field[64];
+    size_t j;
     int rc;
 
     snprintf(field, sizeof(field), "relies_on[%zu]", i);
@@ -134,6 +135,9 @@ static int parse_relied(struct parse *p, json_t *o, size_t i, struct al_meta_blo
         rc = get_string(p, o, "bundle_id", 1, &b->bundle_id, field);
     if (rc == 0)
         rc = get_strings(p, o, "repositories", &b->repos, &b->n_repos, field);
+    for (j = 0; rc == 0 && j < b->n_repos; j++)
+        if (!al_repo_valid(b->repos[j]))
+            rc = bad(p, field, "names an invalid repository");
     b->relied = 1;
     return rc;
 }

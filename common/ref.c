@@ -43,7 +43,7 @@ static int path_component_valid(const char *s, size_t n)
     return 1;
 }
 
-static int repo_valid(const char *s)
+int al_repo_valid(const char *s)
 {
     const char *p = s;
 
@@ -186,7 +186,7 @@ int al_ref_parse(const char *s, struct al_ref *r, struct al_err *e)
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
-    if (split != 0 || !repo_valid(r->repo)) {
+    if (split != 0 || !al_repo_valid(r->repo)) {
         rc = al_err_set(e, AL_EINVAL,
                         "invalid image reference '%s' (expected "
                         "[registry/]repository[:tag][@digest], lowercase)", s);

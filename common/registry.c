@@ -85,6 +85,19 @@ static int transient_status(long st)
     return st == 429 || st == 500 || st == 502 || st == 503 || st == 504;
 }
 
+/* A transport failure or a transient status, with tries left. */
+static int try_again(const struct al_registry *r, int attempt, int rc, long status)
+{
+    return attempt < r->retries &&
+           (rc == AL_ENET || (rc == 0 && transient_status(status)));
+}
+
+/* What a read asks for: pull, plus push once pushing (one token serves). */
+static const char *read_actions(const struct al_registry *r)
+{
+    return r->push ? "pull,push" : "pull";
+}
+
 int al_registry_new(struct al_registry **out, struct al_http *http,
                     const struct al_authfile *auth, struct al_err *e)
 {
@@ -110,8 +123,7 @@ static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
 
     for (attempt = 0;; attempt++) {
         rc = al_http_do(r->http, req, resp, max, e);
-        if (attempt >= r->retries ||
-            !(rc == AL_ENET || (rc == 0 && transient_status(resp->head.status))))
+        if (!try_again(r, attempt, rc, resp->head.status))
             return rc;
         al_registry_backoff(r, attempt, rc == 0 ? resp->head.retry_after : -1);
         al_http_resp_release(resp);
@@ -543,23 +555,17 @@ static int open_call(struct al_registry *r, const struct call *c,
     int attempt, rc;
 
     for (attempt = 0;; attempt++) {
-        long status, after;
+        long status, after = -1;
         rc = open_call_once(r, c, out, e);
-        if (c->upload_size >= 0 || attempt >= r->retries)
+        status = rc == 0 ? al_http_stream_head(*out)->status : 0;
+        if (c->upload_size >= 0 || !try_again(r, attempt, rc, status))
             return rc;
-        if (rc == AL_ENET) {
-            al_registry_backoff(r, attempt, -1);
-            al_err_init(e);
-            continue;
+        if (rc == 0) {
+            after = al_http_stream_head(*out)->retry_after;
+            al_http_stream_close(*out);
+            *out = NULL;
         }
-        if (rc != 0)
-            return rc;
-        status = al_http_stream_head(*out)->status;
-        if (!transient_status(status))
-            return 0;
-        after = al_http_stream_head(*out)->retry_after;
-        al_http_stream_close(*out);
-        *out = NULL;
+        al_err_init(e);
         al_registry_backoff(r, attempt, after);
     }
 }
@@ -571,7 +577,7 @@ static int open_request(struct al_registry *r, const char *registry,
 {
     char tail[300];
     struct call c = {.registry = registry, .repo = repo, .method = method,
-                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .tail = tail, .actions = read_actions(r),
                      .accept = accept, .upload_size = -1};
 
     snprintf(tail, sizeof(tail), "%s/%s", kind, reference);
@@ -668,7 +674,7 @@ int al_registry_open_blob_at(struct al_registry *r, const char *registry,
     struct al_http_stream *s = NULL;
     char what[200], tail[100], skip[16384];
     struct call c = {.registry = registry, .repo = repo, .method = "GET", .tail = tail,
-                     .actions = r->push ? "pull,push" : "pull", .range_from = offset,
+                     .actions = read_actions(r), .range_from = offset,
                      .upload_size = -1};
     char *source;
     long st;
@@ -720,29 +726,26 @@ void al_registry_set_push(struct al_registry *r, int push)
     r->push = push;
 }
 
-/* Where a message says the thing is: "host/path" of the endpoint. */
-static char *where(const struct al_registry *r, const char *registry,
-                   const char *repo)
+static void resp_init(struct al_http_resp *resp)
 {
-    return al_registry_source(r, registry, repo);
+    memset(resp, 0, sizeof(*resp));
+    resp->head.content_length = -1;
+    resp->head.retry_after = -1;
+    al_buf_init(&resp->body, ERROR_BODY_MAX);
 }
 
-static int finish_stream(struct al_http_stream **sp, struct al_http_resp *resp,
-                         struct al_err *e);
-
+/* A request whose whole (small) answer is wanted. */
 static int simple_call(struct al_registry *r, struct call *c,
                        struct al_http_resp *resp, struct al_err *e)
 {
     struct al_http_stream *s = NULL;
     int rc;
 
-    memset(resp, 0, sizeof(*resp));
-    resp->head.content_length = -1;
-    al_buf_init(&resp->body, ERROR_BODY_MAX);
+    resp_init(resp);
     rc = open_call(r, c, &s, e);
     if (rc != 0)
         return rc;
-    return finish_stream(&s, resp, e);
+    return al_http_stream_finish(s, resp, ERROR_BODY_MAX, e);
 }
 
 /* An absolute URL for a Location header sent by the endpoint of `repo`. */
@@ -779,7 +782,7 @@ static int push_status_error(struct al_registry *r, const struct al_http_resp *r
                              const char *repo, struct al_err *e)
 {
     char said[256];
-    char *at = where(r, registry, repo);
+    char *at = al_registry_source(r, registry, repo);
     int rc;
 
     registry_said(&resp->body, said, sizeof(said));
@@ -796,7 +799,7 @@ int al_registry_blob_exists(struct al_registry *r, const char *registry,
 {
     char tail[100], what[100];
     struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
-                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .tail = tail, .actions = read_actions(r),
                      .upload_size = -1};
     struct al_http_resp resp;
     int rc;
@@ -859,12 +862,10 @@ struct al_blob_upload {
     char *registry, *repo;
     char *session;                /* the upload's URL */
     struct al_http_stream *s;     /* the PATCH carrying the bytes */
-    long long size;
 };
 
 static int upload_new(struct al_blob_upload **out, struct al_registry *r,
-                      const char *registry, const char *repo, long long size,
-                      struct al_err *e)
+                      const char *registry, const char *repo, struct al_err *e)
 {
     struct al_blob_upload *up = calloc(1, sizeof(*up));
 
@@ -872,7 +873,6 @@ static int upload_new(struct al_blob_upload **out, struct al_registry *r,
     if (up == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     up->r = r;
-    up->size = size;
     up->registry = strdup(registry);
     up->repo = strdup(repo);
     if (up->registry == NULL || up->repo == NULL) {
@@ -922,7 +922,7 @@ int al_registry_upload_open(struct al_registry *r, const char *registry,
     int rc;
 
     *out = NULL;
-    rc = upload_new(&up, r, registry, repo, size, e);
+    rc = upload_new(&up, r, registry, repo, e);
     if (rc != 0)
         return rc;
     rc = simple_call(r, &c, &resp, e);
@@ -952,28 +952,6 @@ int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
     return al_http_upload_write(up->s, p, n, e);
 }
 
-/* Reads what is left of a response into `resp` and closes the stream. */
-static int finish_stream(struct al_http_stream **sp, struct al_http_resp *resp,
-                         struct al_err *e)
-{
-    struct al_http_stream *s = *sp;
-    char chunk[4096];
-    size_t got;
-    int rc;
-
-    al_buf_release(&resp->body);
-    al_buf_init(&resp->body, ERROR_BODY_MAX);
-    do {
-        rc = al_http_stream_read(s, chunk, sizeof(chunk), &got, e);
-        if (rc == 0 && got > 0 && resp->body.len + got <= resp->body.max)
-            rc = al_buf_append(&resp->body, chunk, got, "response", e);
-    } while (rc == 0 && got > 0);
-    al_http_stream_take_head(s, &resp->head);
-    al_http_stream_close(s);
-    *sp = NULL;
-    return rc;
-}
-
 int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
                               struct al_err *e)
 {
@@ -983,10 +961,12 @@ int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
     int rc;
 
     snprintf(what, sizeof(what), "upload of blob %s", digest);
-    memset(&resp, 0, sizeof(resp));
+    resp_init(&resp);
     rc = al_http_upload_finish(up->s, e);
-    if (rc == 0)
-        rc = finish_stream(&up->s, &resp, e);
+    if (rc == 0) {
+        rc = al_http_stream_finish(up->s, &resp, ERROR_BODY_MAX, e);
+        up->s = NULL;
+    }
     if (rc == 0 && resp.head.status != 202 && resp.head.status != 204)
         rc = push_status_error(up->r, &resp, what, up->registry, up->repo, e);
     if (rc == 0 && resp.head.location != NULL)
@@ -1043,7 +1023,7 @@ int al_registry_manifest_head(struct al_registry *r, const char *registry,
 {
     char tail[300], what[400];
     struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
-                     .tail = tail, .actions = r->push ? "pull,push" : "pull",
+                     .tail = tail, .actions = read_actions(r),
                      .accept = AL_MANIFEST_ACCEPT, .upload_size = -1};
     struct al_http_resp resp;
     int rc;

@@ -113,12 +113,9 @@ static void report(void *ud, const char *fmt, ...)
 
     if (o->quiet)
         return;
-    cli_stamp();
-    fputs("airlock-export: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    cli_vmsg(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* On a terminal: one line redrawn in place; elsewhere nothing (the

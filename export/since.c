@@ -8,6 +8,7 @@
 
 #include "airlock/bundle.h"
 #include "airlock/meta.h"
+#include "airlock/ref.h"
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -134,9 +135,13 @@ static int add_receipt(struct ex_held *h, json_t *doc, const char *path, struct 
         x = held_get(h, &b, id);
         if (x == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
-        json_array_foreach(json_object_get(o, "repositories"), j, r)
-            if (json_is_string(r) && held_add_repo(x, json_string_value(r)) != 0)
+        json_array_foreach(json_object_get(o, "repositories"), j, r) {
+            if (!json_is_string(r) || !al_repo_valid(json_string_value(r)))
+                return al_err_set(e, AL_EINVAL, "--since '%s': blobs[%zu] names an "
+                                  "invalid repository", path, i);
+            if (held_add_repo(x, json_string_value(r)) != 0)
                 return al_err_set(e, AL_ENOMEM, "out of memory");
+        }
     }
     return 0;
 }

@@ -218,17 +218,6 @@ static int apply_trust(struct cl *c, struct al_err *e)
 
 /* ---- 3: the samples operator ---- */
 
-static int in_list(json_t *list, const char *s)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(list, i, v)
-        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-            return 1;
-    return 0;
-}
-
 static int want_samples(struct cl *c, json_t *obj, json_t **patch, struct al_err *e)
 {
     json_t *spec = json_object_get(obj, "spec");
@@ -241,7 +230,7 @@ static int want_samples(struct cl *c, json_t *obj, json_t **patch, struct al_err
 
     (void)e;
     for (i = 0; i < c->o->n_skipped; i++)
-        if (!in_list(grown, c->o->skipped[i]))
+        if (!im_json_has_string(grown, c->o->skipped[i]))
             json_array_append_new(grown, json_string(c->o->skipped[i]));
     if (json_array_size(grown) != json_array_size(skipped))
         json_object_set(want, "skippedImagestreams", grown);

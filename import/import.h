@@ -50,6 +50,10 @@ int im_plan_build(struct im_plan *p, const char *mirror,
                   const struct al_bundle_meta *m, struct al_err *e);
 void im_plan_release(struct im_plan *p);
 
+/* The mirror repository for an original repository path: the prefix, if
+ * any, then the path; owned. */
+char *im_plan_mirror_repo(const struct im_plan *p, const char *repo);
+
 /* "mirror:5000/ubi8/ruby-31:latest" (or @digest) for messages; owned. */
 char *im_dest_name(const struct im_plan *p, const struct im_dest *d);
 
@@ -77,6 +81,8 @@ struct im_bundle {
     struct im_manifest *manifests;  /* by blob index; NULL data for non-manifests */
     char key_id[AL_KEY_ID_LEN];     /* the signer, "" when unchecked */
     long long blob_bytes;       /* uncompressed bytes of blobs verified */
+    int sink_failed;            /* reading stopped because the sink (or the
+                                   ready callback) failed, not the bundle */
 };
 
 struct im_read_opts {
@@ -87,10 +93,10 @@ struct im_read_opts {
     /* Called once the metadata is trusted and planned, before any blob. */
     int (*ready)(void *ud, struct im_bundle *b, struct al_err *e);
     void *ready_ud;
-    const struct im_sink *sink;       /* NULL: verify only */
+    const struct im_sink *sink;       /* NULL: verify only; read only after
+                                         ready() returned */
     /* Called after each blob with the bytes verified so far. */
     void (*progress)(void *ud, long long done, size_t blobs_done);
-    volatile const int *stop;         /* set by a signal handler */
 };
 
 /* Reads and verifies the whole bundle. On success `b` holds the metadata and
@@ -122,14 +128,14 @@ int im_pusher_start(struct im_pusher *p, struct al_err *e);
 /* The sink that pushes blobs. */
 void im_pusher_sink(struct im_pusher *p, struct im_sink *out);
 
+
 /* Pushes manifests (children, then roots, by digest) and then tags, for
  * every image. Failures of one image are reported through `report` and
  * counted; the return is an error only for what stops everything. */
 typedef void (*im_report_fn)(void *ud, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
-                     im_report_fn report, void *ud, volatile const int *stop,
-                     struct al_err *e);
+                     im_report_fn report, void *ud, struct al_err *e);
 
 const struct im_counts *im_pusher_counts(const struct im_pusher *p);
 
@@ -137,6 +143,10 @@ const struct im_counts *im_pusher_counts(const struct im_pusher *p);
 int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
 
 /* ---- receipt ---- */
+
+struct json_t;
+/* True when the JSON array `a` holds the string `s`. */
+int im_json_has_string(struct json_t *a, const char *s);
 
 /* Writes what the mirror holds for the images that landed (all of them
  * when `p` is NULL), signed into PATH.sig when `key` is given. */

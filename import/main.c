@@ -97,14 +97,6 @@ struct options {
 
 static int g_quiet;
 
-static void vreport(const char *fmt, va_list ap)
-{
-    cli_stamp();
-    fputs("airlock-import: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
 static void report(void *ud, const char *fmt, ...)
 {
     va_list ap;
@@ -113,7 +105,7 @@ static void report(void *ud, const char *fmt, ...)
     if (g_quiet)
         return;
     va_start(ap, fmt);
-    vreport(fmt, ap);
+    cli_vmsg(fmt, ap);
     va_end(ap);
 }
 
@@ -124,7 +116,7 @@ static void report_always(void *ud, const char *fmt, ...)
 
     (void)ud;
     va_start(ap, fmt);
-    vreport(fmt, ap);
+    cli_vmsg(fmt, ap);
     va_end(ap);
 }
 

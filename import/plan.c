@@ -10,20 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int prefix_valid(const char *s)
-{
-    const char *p;
-
-    if (*s == '\0')
-        return 1;
-    for (p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' ||
-              *p == '_' || *p == '-' || *p == '/'))
-            return 0;
-    return s[0] != '/' && s[strlen(s) - 1] != '/' && strstr(s, "//") == NULL &&
-           strstr(s, "..") == NULL;
-}
-
 static int split_mirror(struct im_plan *p, const char *mirror, struct al_err *e)
 {
     const char *slash = strchr(mirror, '/');
@@ -33,7 +19,7 @@ static int split_mirror(struct im_plan *p, const char *mirror, struct al_err *e)
         return al_err_set(e, AL_EINVAL, "invalid --registry '%s': give host[:port] "
                           "without a scheme, e.g. mirror.example.com:5000", mirror);
     if (hn == 0 || hn > 255 || !al_registry_name_valid(mirror, hn) ||
-        (slash && !prefix_valid(slash + 1)))
+        (slash && slash[1] != '\0' && !al_repo_valid(slash + 1)))
         return al_err_set(e, AL_EINVAL, "invalid --registry '%s': expected "
                           "host[:port][/path], e.g. mirror.example.com:5000", mirror);
     p->mirror_host = strndup(mirror, hn);
@@ -65,18 +51,23 @@ char *im_dest_name(const struct im_plan *p, const struct im_dest *d)
     return s;
 }
 
+char *im_plan_mirror_repo(const struct im_plan *p, const char *repo)
+{
+    size_t n = strlen(p->prefix) + strlen(repo) + 2;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "%s%s%s", p->prefix, p->prefix[0] ? "/" : "", repo);
+    return s;
+}
+
 static int dest_init(struct im_plan *p, struct im_dest *d,
                      const struct al_meta_image *img)
 {
-    size_t n = strlen(p->prefix) + strlen(img->repository) + 2;
-
     d->img = img;
-    d->repo = malloc(n);
+    d->repo = im_plan_mirror_repo(p, img->repository);
     d->reference = strdup(img->tag ? img->tag : img->digest);
-    if (d->repo == NULL || d->reference == NULL)
-        return -1;
-    snprintf(d->repo, n, "%s%s%s", p->prefix, p->prefix[0] ? "/" : "", img->repository);
-    return 0;
+    return d->repo != NULL && d->reference != NULL ? 0 : -1;
 }
 
 static int dest_cmp(const void *a, const void *b)

@@ -18,8 +18,7 @@ struct im_pusher {
     size_t blob;
     int *present;            /* per repository of the blob */
     size_t n_present_cap;
-    struct al_blob_upload *up;
-    size_t up_repo;
+    struct al_blob_upload *up;   /* into the blob's first repository */
     char *img_failed;        /* per destination */
 };
 
@@ -59,15 +58,20 @@ const struct im_counts *im_pusher_counts(const struct im_pusher *p)
 static int copy_within(struct im_pusher *p, const char *from, const char *to,
                        struct al_err *e);
 
-/* The mirror repository name of an original repository path. */
-static char *mirror_repo(const struct im_plan *plan, const char *repo)
+/* Puts blob p->blob, which the mirror has in `from`, into `to`: a
+ * cross-repository mount, or a copy within the mirror where it refuses. */
+static int mount_or_copy(struct im_pusher *p, const char *from, const char *to,
+                         struct al_err *e)
 {
-    size_t n = strlen(plan->prefix) + strlen(repo) + 2;
-    char *s = malloc(n);
+    int mounted, rc = al_registry_blob_mount(p->reg, p->plan->mirror_host, to,
+                                             p->meta->blobs[p->blob].digest, from,
+                                             &mounted, e);
 
-    if (s != NULL)
-        snprintf(s, n, "%s%s%s", plan->prefix, plan->prefix[0] ? "/" : "", repo);
-    return s;
+    if (rc == 0 && mounted)
+        p->counts.blobs_mounted++;
+    else if (rc == 0)
+        rc = copy_within(p, from, to, e);
+    return rc;
 }
 
 /* Where the mirror has relied-on blob `b`: first the repositories that need
@@ -87,7 +91,7 @@ static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_er
             rc = al_err_set(e, AL_ENOMEM, "out of memory");
     }
     for (i = 0; rc == 0 && !exists && i < mb->n_repos; i++) {
-        char *repo = mirror_repo(p->plan, mb->repos[i]);
+        char *repo = im_plan_mirror_repo(p->plan, mb->repos[i]);
         if (repo == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
         rc = al_registry_blob_exists(p->reg, host, repo, mb->digest, &exists, e);
@@ -107,7 +111,7 @@ static int spread_relied(struct im_pusher *p, size_t b, const char *from,
     char **repos = p->plan->blob_repos[b];
     const char *host = p->plan->mirror_host, *digest = p->meta->blobs[b].digest;
     size_t i;
-    int rc = 0, exists, mounted;
+    int rc = 0, exists;
 
     p->blob = b;
     for (i = 0; rc == 0 && i < p->plan->n_blob_repos[b]; i++) {
@@ -118,11 +122,7 @@ static int spread_relied(struct im_pusher *p, size_t b, const char *from,
             p->counts.blobs_skipped += rc == 0;
             continue;
         }
-        rc = al_registry_blob_mount(p->reg, host, repos[i], digest, from, &mounted, e);
-        if (rc == 0 && mounted)
-            p->counts.blobs_mounted++;
-        else if (rc == 0)
-            rc = copy_within(p, from, repos[i], e);
+        rc = mount_or_copy(p, from, repos[i], e);
     }
     return rc;
 }
@@ -199,7 +199,6 @@ static int sink_begin(void *ud, size_t blob, struct al_err *e)
     p->counts.blobs_skipped += have;
     if (have > 0)
         return 0;
-    p->up_repo = 0;
     return al_registry_upload_open(p->reg, host, repos[0], p->meta->blobs[blob].size,
                                    &p->up, e);
 }
@@ -259,8 +258,7 @@ static int mount_missing(struct im_pusher *p, struct al_err *e)
 {
     char **repos = p->plan->blob_repos[p->blob];
     size_t i, n = p->plan->n_blob_repos[p->blob], from = n;
-    const char *digest = p->meta->blobs[p->blob].digest;
-    int rc = 0, mounted;
+    int rc = 0;
 
     for (i = 0; i < n && from == n; i++)
         if (p->present[i])
@@ -268,12 +266,7 @@ static int mount_missing(struct im_pusher *p, struct al_err *e)
     for (i = 0; rc == 0 && from < n && i < n; i++) {
         if (p->present[i])
             continue;
-        rc = al_registry_blob_mount(p->reg, p->plan->mirror_host, repos[i], digest,
-                                    repos[from], &mounted, e);
-        if (rc == 0 && mounted)
-            p->counts.blobs_mounted++;
-        else if (rc == 0)
-            rc = copy_within(p, repos[from], repos[i], e);
+        rc = mount_or_copy(p, repos[from], repos[i], e);
         if (rc == 0)
             p->present[i] = 1;
     }
@@ -298,7 +291,7 @@ static int sink_end(void *ud, int verified, struct al_err *e)
             return rc;
         p->counts.blobs_pushed++;
         p->counts.bytes_pushed += b->size;
-        p->present[p->up_repo] = 1;
+        p->present[0] = 1;
     }
     return p->plan->n_blob_repos[p->blob] ? mount_missing(p, e) : 0;
 }
@@ -369,8 +362,7 @@ static int push_tag(struct im_pusher *p, const struct im_bundle *b,
 static int each_image(struct im_pusher *p, const struct im_bundle *b,
                       int (*step)(struct im_pusher *, const struct im_bundle *,
                                   const struct im_dest *, struct al_err *),
-                      im_report_fn report, void *ud, volatile const int *stop,
-                      struct al_err *e)
+                      im_report_fn report, void *ud, struct al_err *e)
 {
     size_t i;
     int rc;
@@ -379,8 +371,6 @@ static int each_image(struct im_pusher *p, const struct im_bundle *b,
         const struct im_dest *d = &p->plan->dests[i];
         if (d->duplicate || p->img_failed[i])
             continue;
-        if (stop && *stop)
-            return al_err_set(e, AL_EINTR, "interrupted");
         rc = step(p, b, d, e);
         if (rc != 0 && stops_everything(rc))
             return rc;
@@ -398,14 +388,13 @@ static int each_image(struct im_pusher *p, const struct im_bundle *b,
 }
 
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
-                     im_report_fn report, void *ud, volatile const int *stop,
-                     struct al_err *e)
+                     im_report_fn report, void *ud, struct al_err *e)
 {
     size_t i;
-    int rc = each_image(p, b, push_image_manifests, report, ud, stop, e);
+    int rc = each_image(p, b, push_image_manifests, report, ud, e);
 
     if (rc == 0)
-        rc = each_image(p, b, push_tag, report, ud, stop, e);
+        rc = each_image(p, b, push_tag, report, ud, e);
     for (i = 0; rc == 0 && i < p->plan->n_dests; i++)
         if (!p->plan->dests[i].duplicate && !p->img_failed[i])
             p->counts.images_done++;

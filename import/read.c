@@ -122,6 +122,15 @@ static int check_parts_list(struct reader *r, struct al_err *e)
     return rc;
 }
 
+/* A sink failure is the registry's, not the bundle's: noted in the bundle
+ * so that the caller can tell the two apart. */
+static int sink_result(struct reader *r, int rc)
+{
+    if (rc != 0)
+        r->b->sink_failed = 1;
+    return rc;
+}
+
 static int read_metadata(struct reader *r, struct al_err *e)
 {
     char what[400];
@@ -142,7 +151,7 @@ static int read_metadata(struct reader *r, struct al_err *e)
     if (rc == 0)
         rc = check_manifest_budget(r, e);
     if (rc == 0 && r->o->ready != NULL)
-        rc = r->o->ready(r->o->ready_ud, r->b, e);
+        rc = sink_result(r, r->o->ready(r->o->ready_ud, r->b, e));
     return rc;
 }
 
@@ -259,18 +268,16 @@ static int stream_blob(struct reader *r, size_t i, struct al_err *e)
     char got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n;
-    int rc = sink ? sink->begin(sink->ud, i, e) : 0;
+    int rc = sink ? sink_result(r, sink->begin(sink->ud, i, e)) : 0;
 
     while (rc == 0) {
         rc = al_bundle_reader_read(r->br, r->chunk, CHUNK, &n, e);
         if (rc != 0 || n == 0)
             break;
-        if (r->o->stop && *r->o->stop)
-            rc = al_err_set(e, AL_EINTR, "interrupted");
         al_sha256_update(r->sha, r->chunk, n);
         total += (long long)n;
-        if (rc == 0 && sink)
-            rc = sink->data(sink->ud, r->chunk, n, e);
+        if (sink)
+            rc = sink_result(r, sink->data(sink->ud, r->chunk, n, e));
     }
     al_sha256_final(r->sha, got);
     if (rc == 0 && (total != mb->size || strcmp(got, mb->digest) != 0))
@@ -278,7 +285,7 @@ static int stream_blob(struct reader *r, size_t i, struct al_err *e)
     if (sink) {
         int end_rc = sink->end(sink->ud, rc == 0, rc == 0 ? e : NULL);
         if (rc == 0)
-            rc = end_rc;
+            rc = sink_result(r, end_rc);
     }
     if (rc == 0)
         r->b->blob_bytes += total;

@@ -10,13 +10,13 @@
 #include <string.h>
 #include <time.h>
 
-static int has_string(json_t *a, const char *s)
+int im_json_has_string(json_t *a, const char *s)
 {
     size_t i;
     json_t *v;
 
     json_array_foreach(a, i, v)
-        if (strcmp(json_string_value(v), s) == 0)
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
             return 1;
     return 0;
 }
@@ -42,7 +42,7 @@ static int collect(const struct im_plan *plan, const struct im_pusher *p,
                     return -1;
             }
             repos = json_object_get(o, "repositories");
-            if (!has_string(repos, img->repository))
+            if (!im_json_has_string(repos, img->repository))
                 json_array_append_new(repos, json_string(img->repository));
         }
     }

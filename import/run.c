@@ -19,9 +19,7 @@ struct run {
     struct al_registry *reg;
     struct im_pusher *pusher;
     struct im_plan plan;
-    struct im_sink sink;   /* what im_read calls: the trampolines */
-    struct im_sink inner;  /* the pusher's */
-    int sink_failed;       /* the registry side failed, not the bundle */
+    struct im_sink sink;   /* the pusher's, filled by on_ready */
     struct im_result *res;
     long long total_bytes;
     int last_tenth;
@@ -41,34 +39,6 @@ static void on_progress(void *ud, long long done, size_t blobs_done)
     r->report(r->ud, "%d%% verified%s (%zu blobs, %lld of %lld bytes)", tenth * 10,
               r->cfg->verify_only ? "" : " and pushed", blobs_done, done,
               r->total_bytes);
-}
-
-/* The pusher's sink, noting whether a failure was the registry's. */
-static int tramp_begin(void *ud, size_t blob, struct al_err *e)
-{
-    struct run *r = ud;
-    int rc = r->inner.begin(r->inner.ud, blob, e);
-
-    r->sink_failed |= rc != 0;
-    return rc;
-}
-
-static int tramp_data(void *ud, const void *p, size_t n, struct al_err *e)
-{
-    struct run *r = ud;
-    int rc = r->inner.data(r->inner.ud, p, n, e);
-
-    r->sink_failed |= rc != 0;
-    return rc;
-}
-
-static int tramp_end(void *ud, int verified, struct al_err *e)
-{
-    struct run *r = ud;
-    int rc = r->inner.end(r->inner.ud, verified, e);
-
-    r->sink_failed |= rc != 0;
-    return rc;
 }
 
 /* Called by im_read once bundle.json is trusted: only now may the mirror
@@ -97,10 +67,8 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
         return 0;
     rc = im_pusher_new(&r->pusher, r->reg, &r->plan, m, e);
     if (rc == 0) {
-        im_pusher_sink(r->pusher, &r->inner);
-        r->sink = (struct im_sink){tramp_begin, tramp_data, tramp_end, r};
+        im_pusher_sink(r->pusher, &r->sink);
         rc = im_pusher_start(r->pusher, e);
-        r->sink_failed = rc != 0;
     }
     return rc;
 }
@@ -336,11 +304,11 @@ int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn repo
     ro.key = key;
     if (rc == 0) {
         rc = im_read(&ro, &res->bundle, e);
-        res->bundle_refused = rc != 0 && is_bundle_fault(rc) && !r.sink_failed;
+        res->bundle_refused = rc != 0 && is_bundle_fault(rc) && !res->bundle.sink_failed;
     }
     if (rc == 0 && r.pusher != NULL) {
         r.report(r.ud, "every blob verified; pushing manifests and tags");
-        rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, NULL, e);
+        rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, e);
     }
     if (rc == 0 && r.pusher != NULL && cfg->receipt)
         rc = write_receipt(&r, e);

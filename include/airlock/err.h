@@ -36,7 +36,8 @@ struct al_err {
     char msg[AL_ERR_MSG_MAX];
 };
 
-/* Clears `e` to "no error". */
+/* Clears `e` to "no error". Accepts NULL, like al_err_set(): best-effort
+ * calls (cancelling an upload) pass no error struct at all. */
 void al_err_init(struct al_err *e);
 
 /* Sets code and message (printf-style) and returns `code`, so that

@@ -65,10 +65,6 @@ int al_http_stream_open(struct al_http *h, const struct al_http_req *req,
 /* The response head of an open stream. */
 const struct al_http_head *al_http_stream_head(const struct al_http_stream *s);
 
-/* Moves the response head out of the stream into `out` (which the caller
- * later frees with the response it belongs to). */
-void al_http_stream_take_head(struct al_http_stream *s, struct al_http_head *out);
-
 /* Reads up to `n` body bytes into `p`; *got = 0 means the body ended cleanly.
  * A transport failure mid-body is an error. */
 int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
@@ -108,6 +104,14 @@ struct al_http_resp {
 int al_http_do(struct al_http *h, const struct al_http_req *req,
                struct al_http_resp *resp, size_t max_body, struct al_err *e);
 void al_http_resp_release(struct al_http_resp *resp);
+
+/* Reads the rest of an open stream's body into resp->body (at most
+ * `max_body` bytes: a longer body is AL_ETOOBIG and the transfer is
+ * abandoned, so an endless body cannot hold the caller), moves the head into
+ * resp->head and closes `s`, whatever happens. `resp` must be initialised
+ * (al_http_do() does it; or zero it with content_length = -1). */
+int al_http_stream_finish(struct al_http_stream *s, struct al_http_resp *resp,
+                          size_t max_body, struct al_err *e);
 
 /* Copies `url` into out without userinfo or query string, for messages. */
 void al_http_url_for_message(const char *url, char *out, size_t n);

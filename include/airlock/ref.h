@@ -40,6 +40,9 @@ char *al_ref_format_digest(const struct al_ref *r, const char *digest);
  * as long as `registry` is. */
 const char *al_registry_api_host(const char *registry);
 
+/* True when `s` is a valid repository path ("ubi8/ruby-31"). */
+int al_repo_valid(const char *s);
+
 /* True when the `n` bytes at `s` are a valid registry host[:port]. */
 int al_registry_name_valid(const char *s, size_t n);
 

@@ -44,10 +44,17 @@ make_ca() {
 
 # make_server_cert CA NAME: a certificate for 127.0.0.1 and localhost.
 make_server_cert() {
+    make_signed_cert "$1" "$2" "/CN=$2" \
+        'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
+}
+
+# make_signed_cert CA NAME SUBJECT EXTENSIONS: $WORK/pki/NAME.{key,crt}, an
+# EC P-256 key and a certificate from CA's test CA.
+make_signed_cert() {
     local ca=$1 name=$2 d="$WORK/pki"
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "$3" \
         -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/$name.ext"
+    printf "$4" >"$d/$name.ext"
     openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca-ca.crt" -CAkey "$d/$ca-ca.key" \
         -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
 }
@@ -168,6 +175,31 @@ YML
     printf -v "${name}_DIR" %s "$dir"
 }
 
+# seed_source: a registry "src" (user tester, password s3cret) holding the
+# fixtures of seed.py; writes $WORK/seed.json and $WORK/src-auth.json.
+seed_source() {
+    start_registry src tester s3cret
+    python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" \
+        "$SHARED" >/dev/null || { echo "seeding failed" >&2; exit 1; }
+    authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
+}
+
+# start_mirror: an empty registry "mirror" (admin, m1rr0r) and
+# $WORK/mirror-auth.json.
+start_mirror() {
+    start_registry mirror admin m1rr0r
+    authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
+}
+
+# make_keys NAME...: Ed25519 key pairs $WORK/NAME.key and $WORK/NAME.pub.
+make_keys() {
+    local n
+    for n in "$@"; do
+        openssl genpkey -algorithm ed25519 -out "$WORK/$n.key" 2>/dev/null
+        openssl pkey -in "$WORK/$n.key" -pubout -out "$WORK/$n.pub"
+    done
+}
+
 # authfile HOST USER PASSWORD FILE
 authfile() {
     printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$1" "$(printf '%s:%s' "$2" "$3" | base64 -w0)" >"$4"
@@ -244,12 +276,7 @@ YAML
 
 # make_client_cert CA NAME: a TLS client certificate (system:admin).
 make_client_cert() {
-    local ca=$1 name=$2 d="$WORK/pki"
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=system:masters/CN=system:admin" \
-        -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
-    printf 'extendedKeyUsage=clientAuth\n' >"$d/$name.ext"
-    openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca-ca.crt" -CAkey "$d/$ca-ca.key" \
-        -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
+    make_signed_cert "$1" "$2" "/O=system:masters/CN=system:admin" 'extendedKeyUsage=clientAuth\n'
 }
 
 # api_get NAME PATH: an object from the test apiserver.

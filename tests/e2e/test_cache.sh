@@ -5,11 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
-start_registry src tester s3cret
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
-openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+seed_source
+make_keys export
 # blob downloads go through the redirector, which logs each one
 start_redirector cdn src tester s3cret
 authfile "$cdn_HOST" tester s3cret "$WORK/auth.json"

@@ -4,15 +4,11 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
-start_registry src tester s3cret
-start_registry mirror admin m1rr0r
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
+seed_source
+start_mirror
 start_redirector slow src tester s3cret 0.05
 authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
-authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
-openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+make_keys export
 EXPORT=("$BUILD/airlock-export" --image registry.redhat.io/ubi8/nodejs-16:1 --image registry.redhat.io/ubi8/ruby-31:latest
         --pull-from "registry.redhat.io=$slow_HOST" --authfile "$WORK/slow-auth.json" --ca-file "$src_CA"
         --certs-dir "$WORK/none" --sign-key "$WORK/export.key")

@@ -5,13 +5,10 @@ source "$(dirname "$0")/lib.sh"
 e2e_init
 command -v script >/dev/null || { echo "missing test tool: script (bsdutils)" >&2; exit 1; }
 
-start_registry src tester s3cret
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
-authfile "$src_HOST" tester s3cret "$WORK/auth.json"
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+seed_source
+make_keys export
 ARGS="--image registry.redhat.io/ubi8/nodejs-16:1 --pull-from registry.redhat.io=$src_HOST \
---authfile $WORK/auth.json --ca-file $src_CA --certs-dir $WORK/none --sign-key $WORK/export.key"
+--authfile $WORK/src-auth.json --ca-file $src_CA --certs-dir $WORK/none --sign-key $WORK/export.key"
 
 # script(1) gives the program a pseudo-terminal
 script -qec "$BUILD/airlock-export $ARGS -o $WORK/tty.tar.zst" /dev/null >"$WORK/tty.out" 2>&1

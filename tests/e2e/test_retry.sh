@@ -6,12 +6,9 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
-start_registry src tester s3cret
-start_registry mirror admin m1rr0r
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
-openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+seed_source
+start_mirror
+make_keys export
 export_via() { # NAME HOST [ARGS...]
     local name=$1 host=$2
     shift 2
@@ -66,7 +63,6 @@ airlock_import "$WORK/busy.tar.zst" --verify-key "$WORK/export.pub" --registry "
     >"$WORK/import.out" 2>"$WORK/import.err"
 check_eq "the import exits 0" 0 "$?"
 check_grep "and lands both images" "images: 2 landed" "$WORK/import.out"
-authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
 airlock_export --image "registry.redhat.io/ubi8/ruby-31:latest" --pull-from "registry.redhat.io=$mirror_HOST" \
     --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
     --sign-key "$WORK/export.key" -o "$WORK/back.tar.zst" 2>/dev/null

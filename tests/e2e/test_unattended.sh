@@ -5,17 +5,14 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
-start_registry src tester s3cret
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
-authfile "$src_HOST" tester s3cret "$WORK/auth.json"
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
+seed_source
+make_keys export
 cat >"$WORK/cm.json" <<JSON
 {"kind": "ConfigMap", "data": {"ruby_3.1-ubi8": "registry.redhat.io/ubi8/ruby-31:latest",
  "ghost_1.0": "registry.redhat.io/ubi8/ghost:1.0"}}
 JSON
 echo '{"kind": "List", "items": []}' >"$WORK/is.json"
-COMMON=(--pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/auth.json" --ca-file "$src_CA"
+COMMON=(--pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/src-auth.json" --ca-file "$src_CA"
         --certs-dir "$WORK/none" --sign-key "$WORK/export.key")
 
 echo "# --json and timestamps"
@@ -64,7 +61,7 @@ printf '#!/bin/sh\nexec %s "$@" --pull-from "registry.redhat.io=%s" --ca-file "%
     "$BUILD/airlock-export" "$src_HOST" "$src_CA" "$WORK/none" >"$export_wrapper"
 chmod +x "$export_wrapper"
 PATH="$WORK/bin:$PATH" AIRLOCK_OUT_DIR="$WORK/out" AIRLOCK_INPUT_DIR="$WORK/in" \
-    AIRLOCK_SIGN_KEY="$WORK/export.key" AIRLOCK_AUTHFILE="$WORK/auth.json" AIRLOCK_SPLIT=1M AIRLOCK_KEEP=2 \
+    AIRLOCK_SIGN_KEY="$WORK/export.key" AIRLOCK_AUTHFILE="$WORK/src-auth.json" AIRLOCK_SPLIT=1M AIRLOCK_KEEP=2 \
     sh "$TOP/contrib/nightly-export.sh" 2>"$WORK/nightly.err"
 check_eq "the nightly script passes on exit 3 (a missing upstream image)" 3 "$?"
 today=$(date -u +%Y-%m-%d)

@@ -5,14 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
-start_registry src tester s3cret
-start_registry mirror admin m1rr0r
-python3 "$E2E_DIR/seed.py" fixtures "$src_HOST" "$src_CA" tester s3cret "$WORK/seed.json" "$SHARED" \
-    >/dev/null || { echo "seeding failed" >&2; exit 1; }
-authfile "$src_HOST" tester s3cret "$WORK/src-auth.json"
-authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"
-openssl genpkey -algorithm ed25519 -out "$WORK/export.key" 2>/dev/null
-openssl pkey -in "$WORK/export.key" -pubout -out "$WORK/export.pub"
+seed_source
+start_mirror
+make_keys export
 run_export() { # NAME ARGS...
     local name=$1
     shift
