@@ -43,7 +43,10 @@ LIBEXPORT := $(BUILD)/libexport.a
 LIBIMPORT := $(BUILD)/libimport.a
 LIBCLI := $(BUILD)/libcli.a
 
-.PHONY: all check unit e2e asan valgrind lint clean demo bench fuzz fuzz-replay
+# Objects made along pattern chains (fuzz targets) are kept between runs.
+.SECONDARY:
+
+.PHONY: all check unit e2e asan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
@@ -90,26 +93,45 @@ fuzz-replay: $(FUZZ_BINS)
 	        { echo "fuzz-replay: $$t failed" >&2; exit 1; }; \
 	done; echo "fuzz-replay: $(words $(FUZZ_TARGETS)) targets, $(FUZZ_MUTATIONS) mutations each: ok"
 
-# Coverage-guided fuzzing with clang's libFuzzer (apt-get install clang).
+# Coverage-guided fuzzing with clang's libFuzzer (apt-get install clang
+# libclang-rt-14-dev): every target for FUZZ_SECONDS, new inputs kept in
+# $(BUILD)/libfuzzer/corpus-*. make check runs each for a few seconds where
+# clang is installed (.ci/run installs it).
 FUZZ_CC ?= clang
+FZ := $(BUILD)/libfuzzer
+FZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 -Iinclude \
+            $(shell $(PKG_CONFIG) --cflags $(PKGS))
+FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC))
+$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(FZ)/fuzz-%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ_OBJ)
+	$(Q)$(FUZZ_CC) $(FZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS) -lpthread
 fuzz:
-	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang (apt-get install clang)" >&2; exit 1; }
-	@mkdir -p $(BUILD)/libfuzzer
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(addprefix $(FZ)/fuzz-,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
-	    $(FUZZ_CC) -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 \
-	        -fsanitize=fuzzer,address,undefined -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) \
-	        tests/fuzz/fuzz_$$t.c common/*.c $(EXPORT_SRC) -o $(BUILD)/libfuzzer/$$t $(LIBS) -lpthread || exit 1; \
-	    mkdir -p $(BUILD)/libfuzzer/corpus-$$t; \
-	    $(BUILD)/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) $(BUILD)/libfuzzer/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	    mkdir -p $(FZ)/corpus-$$t; \
+	    $(FZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        $(FZ)/corpus-$$t tests/fuzz/corpus/$$t 2>$(FZ)/$$t.log || \
+	        { tail -40 $(FZ)/$$t.log >&2; echo "fuzz: $$t failed (crash input saved in the current directory)" >&2; exit 1; }; \
+	    echo "fuzz: $$t: $$(grep -o 'Done [0-9]* runs' $(FZ)/$$t.log | tail -1) in $(FUZZ_SECONDS) s, no crash"; \
 	done
+
+# A few seconds of libFuzzer per target in make check, where clang can link it.
+fuzz-short:
+	@if command -v $(FUZZ_CC) >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; return (int)(n & 0); }' | \
+	        $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
+	    $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SHORT_SECONDS:-3}; \
+	else echo "fuzz-short: skipped (no clang with libFuzzer; the replay above ran)"; fi
 
 e2e: all
 	BUILD=$(BUILD) tests/e2e/run-all.sh
 
-check: all unit fuzz-replay e2e
+check: all unit fuzz-replay fuzz-short e2e
 
 asan:
-	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" check
+	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" all unit fuzz-replay e2e
 
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 valgrind: all $(BUILD)/unit-tests

@@ -24,22 +24,25 @@ static void stamp(void)
     static int tty = -1;
     char when[32];
     time_t now;
+    struct tm tm;
 
     if (tty < 0)
         tty = isatty(STDERR_FILENO);
     if (tty)
         return;
     now = time(NULL);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ ", gmtime(&now));
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ ", gmtime_r(&now, &tm));
     fputs(when, stderr);
 }
 
 void cli_vmsg(const char *fmt, va_list ap)
 {
+    flockfile(stderr);   /* one whole line, whichever thread reports */
     stamp();
     fprintf(stderr, "%s: ", g_prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 void cli_msg(const char *fmt, ...)
@@ -169,6 +172,21 @@ int cli_parse_count(const char *s, int min, int max, int *n)
 int cli_parse_retries(const char *s, int *n)
 {
     return cli_parse_count(s, 0, 100, n);
+}
+
+int cli_parse_timeout(const char *s, long *seconds)
+{
+    int n;
+
+    if (cli_parse_count(s, 1, 3600, &n) != 0)
+        return -1;
+    *seconds = n;
+    return 0;
+}
+
+int cli_parse_jobs(const char *s, int *n)
+{
+    return cli_parse_count(s, 1, 32, n);
 }
 
 void cli_list_release(struct cli_list *l)

@@ -69,6 +69,11 @@ int cli_parse_count(const char *s, int min, int max, int *n);
 
 /* Parses a --retries value (0..100) into *n; -1 when it is not one. */
 int cli_parse_retries(const char *s, int *n);
+
+/* --timeout SECONDS (1 to 3600) and --jobs N (1 to 32), the same for both
+ * programs; 0 or -1 (not valid). */
+int cli_parse_timeout(const char *s, long *seconds);
+int cli_parse_jobs(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);
 
 /* On SIGINT, SIGTERM and SIGHUP: unlink the paths `partials()` returns (if

@@ -80,6 +80,7 @@ const char *al_code_name(int code)
     case AL_EIO: return "I/O error";
     case AL_ENOMEM: return "out of memory";
     case AL_ENET: return "network error";
+    case AL_ETLS: return "TLS verification failed";
     case AL_EHTTP: return "unexpected HTTP status";
     case AL_ENOTFOUND: return "not found";
     case AL_EDENIED: return "access denied";

@@ -16,6 +16,7 @@
 
 #define STREAM_BUF_SIZE (512 * 1024)
 #define UPLOAD_BUF_SIZE (256 * 1024)
+#define CURL_BUFFER_SIZE (512 * 1024)   /* curl's maximum for downloads */
 #define DEFAULT_CERTS_D "/etc/containers/certs.d"
 
 struct host_trust {
@@ -443,6 +444,9 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout_s);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_timeout_s);
+    /* fewer, larger hand-overs between curl and us (measured: about 5% less
+     * time for an export) */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)CURL_BUFFER_SIZE);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, s);
     if (h->client_cert_pem != NULL) {
@@ -460,6 +464,12 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (s->uploading) {
+        /* Request bodies go over HTTP/1.1: over HTTP/2 they travel in 16 KiB
+         * frames under the server's flow-control window (1 MiB a stream for
+         * Go's registries, so at most 25 MB/s at 40 ms), and cost twice the
+         * CPU here (make bench). Everything else may use HTTP/2. */
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, (long)CURL_BUFFER_SIZE);
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)s->usize);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
@@ -512,15 +522,17 @@ static int transport_error(struct al_http_stream *s, struct al_err *e)
 {
     const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result);
     const char *hint = "";
+    int code = AL_ENET;
 
     if (s->result == CURLE_PEER_FAILED_VERIFICATION ||
-        s->result == CURLE_SSL_CACERT_BADFILE)
+        s->result == CURLE_SSL_CACERT_BADFILE) {
         hint = " (TLS verification failed: give the registry's CA with "
                "--ca-file or /etc/containers/certs.d)";
-    else if (s->result == CURLE_OPERATION_TIMEDOUT)
+        code = AL_ETLS;
+    } else if (s->result == CURLE_OPERATION_TIMEDOUT) {
         hint = " (no data moved before the timeout)";
-    return al_err_set(e, AL_ENET, "cannot transfer '%s': %s%s", s->url_msg, why,
-                      hint);
+    }
+    return al_err_set(e, code, "cannot transfer '%s': %s%s", s->url_msg, why, hint);
 }
 
 /* Creates and starts a transfer; uploads when size >= 0. */

@@ -1,5 +1,6 @@
 #include "airlock/registry.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,104 @@ void al_registry_free(struct al_registry *r)
     free(r);
 }
 
+static char *dup_or_null(const char *s, int *failed)
+{
+    char *d = s ? strdup(s) : NULL;
+
+    if (s != NULL && d == NULL)
+        *failed = 1;
+    return d;
+}
+
+/* Copies what `src` learnt of endpoint `from` (challenge, tokens) into a
+ * new endpoint, so a clone does not ask the token service again. */
+static struct endpoint *endpoint_copy(const struct endpoint *from)
+{
+    struct endpoint *ep = calloc(1, sizeof(*ep));
+    const struct token *t;
+    struct token **tail;
+    int failed = ep == NULL;
+
+    if (failed)
+        return NULL;
+    ep->host = dup_or_null(from->host, &failed);
+    ep->probed = from->probed;
+    ep->ch.scheme = from->ch.scheme;
+    ep->ch.realm = dup_or_null(from->ch.realm, &failed);
+    ep->ch.service = dup_or_null(from->ch.service, &failed);
+    ep->ch.scope = dup_or_null(from->ch.scope, &failed);
+    tail = &ep->tokens;
+    for (t = from->tokens; t != NULL && !failed; t = t->next) {
+        struct token *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            failed = 1;
+            break;
+        }
+        *tail = c;
+        tail = &c->next;
+        c->scope = dup_or_null(t->scope, &failed);
+        c->header = dup_or_null(t->header, &failed);
+    }
+    if (failed) {
+        tokens_free(ep->tokens);
+        al_challenge_release(&ep->ch);
+        free(ep->host);
+        free(ep);
+        return NULL;
+    }
+    return ep;
+}
+
+int al_registry_clone(struct al_registry **out, const struct al_registry *src,
+                      struct al_http *http, struct al_err *e)
+{
+    const struct endpoint *ep;
+    const struct mapping *m;
+    struct mapping **tail;
+    struct al_registry *r;
+    int rc = al_registry_new(&r, http, src->auth, e);
+
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    r->push = src->push;
+    r->retries = src->retries;
+    r->delay_ms = src->delay_ms;
+    r->seed = src->seed ^ (unsigned)(uintptr_t)r;
+    tail = &r->mappings;   /* in the same order: the first match wins */
+    for (m = src->mappings; m != NULL; m = m->next) {
+        struct mapping *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            rc = AL_ENOMEM;
+            break;
+        }
+        *tail = c;
+        tail = &c->next;
+        c->from = strdup(m->from);
+        c->host = strdup(m->host);
+        c->prefix = strdup(m->prefix);
+        if (c->from == NULL || c->host == NULL || c->prefix == NULL) {
+            rc = AL_ENOMEM;
+            break;
+        }
+    }
+    for (ep = src->endpoints; rc == 0 && ep != NULL; ep = ep->next) {
+        struct endpoint *c = endpoint_copy(ep);
+        if (c == NULL) {
+            rc = AL_ENOMEM;
+            break;
+        }
+        c->next = r->endpoints;
+        r->endpoints = c;
+    }
+    if (rc != 0) {
+        al_registry_free(r);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
 int al_registry_add_mapping(struct al_registry *r, const char *spec,
                             struct al_err *e)
 {
@@ -257,6 +356,48 @@ static struct endpoint *get_endpoint(struct al_registry *r, const char *host)
     ep->next = r->endpoints;
     r->endpoints = ep;
     return ep;
+}
+
+void al_registry_absorb(struct al_registry *into, const struct al_registry *from)
+{
+    const struct endpoint *src;
+    const struct token *t;
+
+    for (src = from->endpoints; src != NULL; src = src->next) {
+        struct endpoint *dst = get_endpoint(into, src->host);
+        if (dst == NULL)
+            return;   /* out of memory: the cache is only an optimisation */
+        if (!dst->probed && src->probed) {
+            struct endpoint *copy = endpoint_copy(src);
+            if (copy == NULL)
+                return;
+            al_challenge_release(&dst->ch);
+            dst->ch = copy->ch;
+            memset(&copy->ch, 0, sizeof(copy->ch));
+            dst->probed = 1;
+            tokens_free(copy->tokens);
+            free(copy->host);
+            free(copy);
+        }
+        for (t = src->tokens; t != NULL; t = t->next) {
+            const struct token *have;
+            struct token *c;
+            int failed = 0;
+            for (have = dst->tokens; have != NULL; have = have->next)
+                if (strcmp(have->scope, t->scope) == 0)
+                    break;
+            if (have != NULL || (c = calloc(1, sizeof(*c))) == NULL)
+                continue;
+            c->scope = dup_or_null(t->scope, &failed);
+            c->header = dup_or_null(t->header, &failed);
+            if (failed) {
+                tokens_free(c);
+                continue;
+            }
+            c->next = dst->tokens;
+            dst->tokens = c;
+        }
+    }
 }
 
 static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)

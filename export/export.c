@@ -2,11 +2,13 @@
  * signed bundle.json -> stream every blob through SHA-256 into the tar. */
 #include "export.h"
 #include "cache.h"
+#include "fetch.h"
 #include "since.h"
 
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,10 @@
 #include "airlock/sign.h"
 
 #define COPY_CHUNK (256 * 1024)
+/* Bytes each download thread may hold ahead of the writer: at 500 Mbit/s
+ * and 40 ms round trips a connection has about 2.5 MB in flight, which a
+ * paused download resumes from without a gap. */
+#define FETCH_AHEAD (4 * 1024 * 1024)
 
 enum blob_kind { BLOB_LAYER, BLOB_CONFIG, BLOB_MANIFEST };
 
@@ -49,6 +55,7 @@ struct run {
     ex_report_fn report;
     void *ud;
     struct al_http *http;
+    struct al_http_opts http_opts;   /* download threads open their own */
     struct al_authfile *auth;
     struct al_registry *reg;
     struct al_sig_key *key;
@@ -146,7 +153,7 @@ static int arch_wanted(const struct ex_config *cfg, const struct al_desc *d)
 }
 
 /* Fetches and parses one manifest of `img`; the bytes stay in `body`. */
-static int fetch_manifest(struct run *r, const struct ex_image *img,
+static int fetch_manifest(struct al_registry *reg, const struct ex_image *img,
                           const char *reference, struct al_buf *body,
                           char digest[AL_DIGEST_STR_MAX], struct al_manifest *m,
                           struct al_err *e)
@@ -156,7 +163,7 @@ static int fetch_manifest(struct run *r, const struct ex_image *img,
     int rc;
 
     snprintf(what, sizeof(what), "image '%s'", img->name);
-    rc = al_registry_get_manifest(r->reg, img->ref.registry, img->ref.repo,
+    rc = al_registry_get_manifest(reg, img->ref.registry, img->ref.repo,
                                   reference, body, &mt, digest, e);
     if (rc == 0)
         rc = al_manifest_parse(body->data, body->len, mt, what, m, e);
@@ -166,7 +173,7 @@ static int fetch_manifest(struct run *r, const struct ex_image *img,
 
 /* Fetches, checks and stores every wanted child of index `root`; returns
  * how many were kept in *kept. */
-static int fetch_children(struct run *r, struct ex_image *img,
+static int fetch_children(struct run *r, struct al_registry *reg, struct ex_image *img,
                           const struct al_manifest *root, size_t *kept,
                           struct al_err *e)
 {
@@ -183,7 +190,7 @@ static int fetch_children(struct run *r, struct ex_image *img,
             continue;
         (*kept)++;
         al_buf_init(&body, AL_MANIFEST_MAX);
-        rc = fetch_manifest(r, img, root->children[i].digest, &body, digest, &child, e);
+        rc = fetch_manifest(reg, img, root->children[i].digest, &body, digest, &child, e);
         if (rc == 0 && child.kind != AL_MANIFEST_IMAGE)
             rc = al_err_set(e, AL_EUNSUPPORTED, "image '%s': index %s inside an "
                             "index is not supported", img->name, digest);
@@ -275,7 +282,8 @@ static int store_index(struct run *r, struct ex_image *img, const struct al_buf 
 }
 
 /* Fetches an image's manifests: children first, the root last. */
-static int resolve_image(struct run *r, struct ex_image *img, struct al_err *e)
+static int resolve_image(struct run *r, struct al_registry *reg, struct ex_image *img,
+                         struct al_err *e)
 {
     struct al_manifest root = {0};
     struct al_buf body;
@@ -283,16 +291,16 @@ static int resolve_image(struct run *r, struct ex_image *img, struct al_err *e)
     size_t kept = 0;
     int rc;
 
-    img->source = al_registry_source(r->reg, img->ref.registry, img->ref.repo);
+    img->source = al_registry_source(reg, img->ref.registry, img->ref.repo);
     if (img->source == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     al_buf_init(&body, AL_MANIFEST_MAX);
-    rc = fetch_manifest(r, img, img->ref.digest ? img->ref.digest : img->ref.tag,
+    rc = fetch_manifest(reg, img, img->ref.digest ? img->ref.digest : img->ref.tag,
                         &body, digest, &root, e);
     if (rc == 0 && root.kind == AL_MANIFEST_IMAGE)
         rc = store_manifest(img, &body, root.media_type, digest, e);
     if (rc == 0 && root.kind == AL_MANIFEST_INDEX)
-        rc = fetch_children(r, img, &root, &kept, e);
+        rc = fetch_children(r, reg, img, &root, &kept, e);
     if (rc == 0 && root.kind == AL_MANIFEST_INDEX)
         rc = store_index(r, img, &body, &root, digest, kept, e);
     al_manifest_release(&root);
@@ -321,31 +329,80 @@ static void release_manifests(struct ex_image *img)
     img->n_manifests = 0;
 }
 
+/* What the resolving threads leave for the run, per image. */
+struct resolving {
+    struct run *r;
+    int *rc;
+    struct al_err *err;
+    char *before;       /* failed before resolving (an input's fault) */
+};
+
+static int resolve_one(void *ud, size_t i, struct al_registry *reg)
+{
+    struct resolving *x = ud;
+    struct ex_image *img = &x->r->images.v[i];
+
+    if (x->before[i])
+        return 0;
+    x->rc[i] = resolve_image(x->r, reg, img, &x->err[i]);
+    /* an error that ends the export: resolving more is pointless */
+    return x->rc[i] != 0 && (!is_per_image(x->rc[i]) || image_is_essential(img));
+}
+
+static int registry_seen_before(const struct run *r, size_t i)
+{
+    size_t k;
+
+    for (k = 0; k < i; k++)
+        if (!r->images.v[k].failed &&
+            strcmp(r->images.v[k].ref.registry, r->images.v[i].ref.registry) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every image's manifests, --jobs at a time (a registry far away costs a
+ * round trip or more per manifest); the outcomes are then taken in order. */
 static int resolve_all(struct run *r, struct al_err *e)
 {
-    size_t i;
+    struct resolving x = {.r = r};
+    size_t i, n = r->images.n;
+    int rc = 0;
 
-    for (i = 0; i < r->images.n; i++) {
+    x.rc = calloc(n + 1, sizeof(int));
+    x.err = calloc(n + 1, sizeof(struct al_err));
+    x.before = calloc(n + 1, 1);
+    if (x.rc == NULL || x.err == NULL || x.before == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    for (i = 0; rc == 0 && i < n; i++)
+        x.before[i] = (char)r->images.v[i].failed;
+    /* each registry once, here: one that is down is found (and retried) once,
+     * and the threads start with its challenge */
+    for (i = 0; rc == 0 && i < n; i++)
+        if (!x.before[i] && !registry_seen_before(r, i))
+            rc = al_registry_probe(r->reg, r->images.v[i].ref.registry, e);
+    if (rc == 0)
+        rc = ex_each((size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->http_opts, r->reg,
+                     n, resolve_one, &x, e);
+    for (i = 0; rc == 0 && i < n; i++) {
         struct ex_image *img = &r->images.v[i];
-        struct al_err ie;
-        int rc;
-
-        if (img->failed)
+        if (x.rc[i] == 0 && !img->failed)
             continue;
-        al_err_init(&ie);
-        rc = resolve_image(r, img, &ie);
-        if (rc == 0 && !img->failed)
-            continue;
+        if (x.before[i])
+            continue;   /* failed before resolving: already reported */
         release_manifests(img);
-        if (rc != 0 && (!is_per_image(rc) || image_is_essential(img))) {
-            *e = ie;
-            return rc;
+        if (x.rc[i] != 0 && (!is_per_image(x.rc[i]) || image_is_essential(img))) {
+            *e = x.err[i];
+            rc = x.rc[i];
+            break;
         }
-        if (rc != 0)
-            ex_image_fail(img, "%s", ie.msg);
+        if (x.rc[i] != 0)
+            ex_image_fail(img, "%s", x.err[i].msg);
         r->report(r->ud, "skipping '%s': %s", img->name, img->reason);
     }
-    return 0;
+    free(x.rc);
+    free(x.err);
+    free(x.before);
+    return rc;
 }
 
 /* Adds a blob to the plan unless it is there; the same digest with two
@@ -675,9 +732,6 @@ static void blob_entry_name(const struct blob *b, char *out, size_t n)
     snprintf(out, n, "blobs/sha256/%s", b->digest + strlen("sha256:"));
 }
 
-/* Streams one blob from its registry into the bundle, hashing each byte as
- * it passes; a download that breaks off resumes where it stopped (Range),
- * and the bundle is abandoned when the bytes are not the digest's. */
 static void tick(struct run *r, size_t n)
 {
     struct timespec now;
@@ -695,13 +749,22 @@ static void tick(struct run *r, size_t n)
     r->cfg->progress(r->cfg->progress_ud, r->done_bytes, r->total_bytes);
 }
 
+/* What the download threads share with the run: the blobs to fetch (plan
+ * indices, in bundle order) and a lock for the counters they touch. */
+struct fetch_list {
+    struct run *r;
+    size_t *plan_index;
+    size_t n;
+    pthread_mutex_t lock;
+};
+
 /* A cached copy: verified whole first (a bad entry is dropped and the blob
- * downloaded instead), then copied into the bundle. Returns 1 when it was
- * used. */
-static int copy_cached(struct run *r, const struct blob *b, struct al_sha256 *h,
-                       char *chunk, int *used, struct al_err *e)
+ * downloaded instead), then copied out. *used says whether it was. */
+static int fetch_cached(struct fetch_list *l, const struct blob *b, struct al_sha256 *h,
+                        char *chunk, struct al_pipe *out, int *used, struct al_err *e)
 {
-    char name[128], got[AL_DIGEST_STR_MAX];
+    struct run *r = l->r;
+    char got[AL_DIGEST_STR_MAX];
     FILE *f = r->cache ? ex_cache_get(r->cache, b->digest, b->size) : NULL;
     size_t n;
     int rc = 0;
@@ -719,53 +782,69 @@ static int copy_cached(struct run *r, const struct blob *b, struct al_sha256 *h,
         return 0;
     }
     rewind(f);
-    blob_entry_name(b, name, sizeof(name));
-    rc = al_bundle_writer_begin(r->w, name, b->size, e);
-    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0) {
-        rc = al_bundle_writer_write(r->w, chunk, n, e);
-        tick(r, n);
-    }
+    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+        rc = al_pipe_write(out, chunk, n, e);
     if (rc == 0 && ferror(f))
         rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s", b->digest);
     fclose(f);
-    if (rc == 0)
-        rc = al_bundle_writer_end(r->w, e);
-    *used = rc == 0;
+    *used = 1;
+    pthread_mutex_lock(&l->lock);
     r->cache_hits++;
+    pthread_mutex_unlock(&l->lock);
     return rc;
 }
 
-static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
-                     char *chunk, struct al_err *e)
+/* In a download thread: one blob from its registry (or the cache) into
+ * `out`, hashing each byte as it passes; a download that breaks off resumes
+ * where it stopped (Range). Ends in an error unless the bytes are the
+ * digest's, so the bundle is abandoned rather than carry them. */
+static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
+                      struct al_pipe *out, struct al_err *e)
 {
+    struct fetch_list *l = ud;
+    struct run *r = l->r;
+    const struct blob *b = &r->plan.v[l->plan_index[item]];
     struct al_http_stream *s = NULL;
-    char name[128], got[AL_DIGEST_STR_MAX];
+    struct al_sha256 *h = al_sha256_new();
+    char *chunk = malloc(COPY_CHUNK), got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n = 0;
-    int rc, resumes = 0, used;
+    int rc, resumes = 0, used = 0;
     FILE *tee = NULL;
 
-    rc = copy_cached(r, b, h, chunk, &used, e);
+    rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = fetch_cached(l, b, h, chunk, out, &used, e);
     if (rc != 0 || used)
-        return rc;
-    blob_entry_name(b, name, sizeof(name));
+        goto out;
+    al_sha256_free(h);
+    if ((h = al_sha256_new()) == NULL) {
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        goto out;
+    }
     if (r->cache)
         tee = ex_cache_begin(r->cache, b->digest);
-    rc = al_registry_open_blob(r->reg, b->from->ref.registry, b->from->ref.repo,
+    rc = al_registry_open_blob(reg, b->from->ref.registry, b->from->ref.repo,
                                b->digest, &s, e);
-    if (rc == 0)
-        rc = al_bundle_writer_begin(r->w, name, b->size, e);
     while (rc == 0) {
         rc = al_http_stream_read(s, chunk, COPY_CHUNK, &n, e);
-        if (rc == AL_ENET && resumes < al_registry_retries(r->reg) && total < b->size) {
-            if (r->report)
-                r->report(r->ud, "blob %s broke off after %lld bytes (%s): resuming",
-                          b->digest, total, e->msg);
+        if (rc == 0 && n == 0 && total < b->size) /* a clean end, too early */
+            rc = al_err_set(e, AL_ENET, "the body ended after %lld bytes", total);
+        if (rc == AL_ENET && total == b->size) {
+            /* every byte is here, the transport complained after (a wrong
+             * Content-Length): the digest decides */
+            al_err_init(e);
+            rc = 0;
+            break;
+        }
+        if (rc == AL_ENET && resumes < al_registry_retries(reg) && total < b->size) {
+            r->report(r->ud, "blob %s broke off after %lld bytes (%s): resuming",
+                      b->digest, total, e->msg);
             al_http_stream_close(s);
             s = NULL;
-            al_registry_backoff(r->reg, resumes++, -1);
+            al_registry_backoff(reg, resumes++, -1);
             al_err_init(e);
-            rc = al_registry_open_blob_at(r->reg, b->from->ref.registry,
+            rc = al_registry_open_blob_at(reg, b->from->ref.registry,
                                           b->from->ref.repo, b->digest, total, &s, e);
             continue;
         }
@@ -775,12 +854,11 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
         if (total > b->size)
             break;
         al_sha256_update(h, chunk, n);
-        rc = al_bundle_writer_write(r->w, chunk, n, e);
-        tick(r, n);
         if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
             ex_cache_commit(r->cache, tee, b->digest, 0);   /* a full cache is no error */
             tee = NULL;
         }
+        rc = al_pipe_write(out, chunk, n, e);
     }
     al_http_stream_close(s);
     al_sha256_final(h, got);
@@ -788,38 +866,88 @@ static int copy_blob(struct run *r, const struct blob *b, struct al_sha256 *h,
         ex_cache_commit(r->cache, tee, b->digest,
                         rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
     if (rc != 0)
-        return al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
-    if (total != b->size || strcmp(got, b->digest) != 0)
-        return al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %s%lld "
-                          "bytes with digest %s, expected %lld bytes", b->digest,
-                          b->from->name, b->from->source, total > b->size ? "over " : "",
-                          total, got, b->size);
-    return al_bundle_writer_end(r->w, e);
+        rc = al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
+    else if (total != b->size || strcmp(got, b->digest) != 0)
+        rc = al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %s%lld "
+                        "bytes with digest %s, expected %lld bytes", b->digest,
+                        b->from->name, b->from->source, total > b->size ? "over " : "",
+                        total, got, b->size);
+out:
+    al_sha256_free(h);
+    free(chunk);
+    return rc;
 }
 
+/* Copies one fetched blob from its pipe into the bundle. */
+static int write_fetched(struct run *r, const struct blob *b, struct al_pipe *in,
+                         char *chunk, struct al_err *e)
+{
+    char name[128];
+    size_t n;
+    int rc;
+
+    blob_entry_name(b, name, sizeof(name));
+    rc = al_bundle_writer_begin(r->w, name, b->size, e);
+    while (rc == 0) {
+        rc = al_pipe_read(in, chunk, COPY_CHUNK, &n, e);
+        if (rc != 0 || n == 0)
+            break;
+        rc = al_bundle_writer_write(r->w, chunk, n, e);
+        tick(r, n);
+    }
+    return rc == 0 ? al_bundle_writer_end(r->w, e) : rc;
+}
+
+/* The blobs go into the bundle in plan order; --jobs threads download
+ * ahead of the one being written, each into a bounded pipe. */
 static int write_blobs(struct run *r, struct al_err *e)
 {
-    struct al_sha256 *h = al_sha256_new();
+    struct fetch_list l = {.r = r};
+    struct ex_fetcher *f = NULL;
     char *chunk = malloc(COPY_CHUNK);
     char name[128];
-    size_t i;
+    size_t i, k = 0;
     int rc = 0;
 
-    if (h == NULL || chunk == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    l.plan_index = calloc(r->plan.n + 1, sizeof(size_t));
+    if (chunk == NULL || l.plan_index == NULL) {
+        free(chunk);
+        free(l.plan_index);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < r->plan.n; i++)
+        if (r->plan.v[i].held == NULL && r->plan.v[i].kind != BLOB_MANIFEST)
+            l.plan_index[l.n++] = i;
+    pthread_mutex_init(&l.lock, NULL);
+    if (l.n > 0) {
+        struct ex_fetch_cfg fc = {
+            .jobs = (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1),
+            .pipe_capacity = FETCH_AHEAD,
+            .http = &r->http_opts,
+            .reg = r->reg,
+            .n_items = l.n,
+            .fetch = fetch_blob,
+            .ud = &l,
+        };
+        rc = ex_fetch_start(&f, &fc, e);
+    }
     for (i = 0; rc == 0 && i < r->plan.n; i++) {
         const struct blob *b = &r->plan.v[i];
         if (b->held != NULL)
             continue;
         if (b->kind != BLOB_MANIFEST) {
-            rc = copy_blob(r, b, h, chunk, e);
+            rc = write_fetched(r, b, ex_fetch_take(f, k), chunk, e);
+            if (rc == 0)   /* on failure the thread is still writing: stop it */
+                ex_fetch_done(f, k++);
             continue;
         }
         blob_entry_name(b, name, sizeof(name));
         rc = al_bundle_writer_add(r->w, name, b->data->data, b->data->len, e);
         tick(r, b->data->len);
     }
-    al_sha256_free(h);
+    ex_fetch_stop(f);
+    pthread_mutex_destroy(&l.lock);
+    free(l.plan_index);
     free(chunk);
     return rc;
 }
@@ -887,18 +1015,19 @@ static int read_release(struct run *r, struct al_err *e)
 static int open_clients(struct run *r, struct al_err *e)
 {
     const struct ex_config *c = r->cfg;
-    struct al_http_opts o = {0};
+    struct al_http_opts *o = &r->http_opts;
     size_t i;
     int rc;
 
-    o.ca_files = c->ca_files;
-    o.n_ca_files = c->n_ca_files;
-    o.certs_d = c->certs_d;
-    o.insecure = c->insecure;
-    o.user_agent = "airlock-export/" AIRLOCK_VERSION;
+    o->ca_files = c->ca_files;
+    o->n_ca_files = c->n_ca_files;
+    o->certs_d = c->certs_d;
+    o->insecure = c->insecure;
+    o->stall_timeout_s = c->timeout_s;
+    o->user_agent = "airlock-export/" AIRLOCK_VERSION;
     rc = al_authfile_load(&r->auth, c->authfile, e);
     if (rc == 0)
-        rc = al_http_new(&r->http, &o, e);
+        rc = al_http_new(&r->http, o, e);
     if (rc == 0)
         rc = al_registry_new(&r->reg, r->http, r->auth, e);
     if (rc == 0 && c->retries >= 0)

@@ -33,6 +33,9 @@ struct ex_config {
     int zstd_level;
     int zstd_threads;             /* --zstd-threads; default: the CPUs */
     int retries;                  /* --retries; -1: the library's default */
+    int jobs;                     /* --jobs: blobs downloaded at once (>= 1) */
+    long timeout_s;               /* --timeout: no byte for this long ends a
+                                     transfer (retried); 0: the default */
     long long split_size;         /* --split-size; 0: one file */
     /* Called while blobs are written, at most 4 times a second, and once
      * at the end (done == total); NULL for none. */

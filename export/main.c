@@ -34,6 +34,10 @@ static const char usage_text[] =
     "      --insecure                do not verify TLS certificates (dangerous)\n"
     "      --retries N               tries again after transient failures (429, 5xx,\n"
     "                                resets, timeouts; default 5); downloads resume\n"
+    "      --timeout SECONDS         a transfer that moves no byte for this long is\n"
+    "                                broken off and retried (default 60)\n"
+    "  -j, --jobs N                  blobs downloaded at once (default 4; each holds\n"
+    "                                at most 4 MiB ahead of the bundle)\n"
     "\n"
     "Output:\n"
     "  -o, --output FILE             the bundle (written as FILE.partial, renamed\n"
@@ -63,7 +67,7 @@ static const char usage_text[] =
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
-    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES,
+    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES, OPT_TIMEOUT,
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
     OPT_ZSTD_THREADS,
 };
@@ -84,6 +88,8 @@ static const struct option long_options[] = {
     {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
     {"zstd-threads", required_argument, NULL, OPT_ZSTD_THREADS},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"jobs", required_argument, NULL, 'j'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"json", no_argument, NULL, OPT_JSON},
@@ -132,12 +138,14 @@ static void progress(void *ud, long long done, long long total)
         start = now;
     secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
     rate = secs > 0 ? (double)done / secs : 0;
+    flockfile(stderr);
     fprintf(stderr, "\rairlock-export: writing %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
             total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
             total / 1048576.0, rate / 1048576.0,
             rate > 0 ? (int)((double)(total - done) / rate) : 0);
     if (done >= total)
         fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 static int parse_level(const char *s, int *level)
@@ -186,6 +194,14 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_ZSTD_THREADS:
         if (cli_parse_count(arg, 1, 100, &cfg->zstd_threads) != 0)
             return cli_usage_error("--zstd-threads '%s': give a number from 1 to 100", arg);
+        break;
+    case OPT_TIMEOUT:
+        if (cli_parse_timeout(arg, &cfg->timeout_s) != 0)
+            return cli_usage_error("--timeout '%s': give seconds from 1 to 3600", arg);
+        break;
+    case 'j':
+        if (cli_parse_jobs(arg, &cfg->jobs) != 0)
+            return cli_usage_error("--jobs '%s': give a number from 1 to 32", arg);
         break;
     case OPT_CACHE: cfg->cache_dir = arg; break;
     case OPT_CACHE_MAX:
@@ -264,8 +280,9 @@ static int parse_args(struct options *o, int argc, char **argv)
     o->cfg.zstd_level = 3;
     o->cfg.zstd_threads = 1;
     o->cfg.retries = -1;
+    o->cfg.jobs = 4;
     o->cfg.certs_d = "/etc/containers/certs.d";
-    rc = cli_getopt(argc, argv, ":o:qh", long_options, take_option_cb, o, &o->done);
+    rc = cli_getopt(argc, argv, ":o:j:qh", long_options, take_option_cb, o, &o->done);
     if (rc != 0 || o->done)
         return rc;
     if (optind < argc)

@@ -116,7 +116,10 @@ struct im_counts {
 
 struct im_pusher;
 
+/* `jobs` upload threads, each with its own client made from `http_opts`
+ * and a clone of `reg` (which the main thread keeps using). */
 int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
+                  const struct al_http_opts *http_opts, size_t jobs,
                   const struct im_plan *plan, const struct al_bundle_meta *meta,
                   struct al_err *e);
 void im_pusher_free(struct im_pusher *p);
@@ -137,7 +140,8 @@ typedef void (*im_report_fn)(void *ud, const char *fmt, ...)
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
                      im_report_fn report, void *ud, struct al_err *e);
 
-const struct im_counts *im_pusher_counts(const struct im_pusher *p);
+/* The final counts: stops the upload threads first (call at the end). */
+const struct im_counts *im_pusher_counts(struct im_pusher *p);
 
 /* True when destination `i` of the plan could not be pushed. */
 int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
@@ -168,6 +172,8 @@ struct im_config {
     const char *certs_d;
     int insecure;
     int retries;                  /* -1: the library's default */
+    int jobs;                     /* --jobs: blobs uploaded at once */
+    long timeout_s;               /* --timeout; 0: the default */
     /* the cluster */
     const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
     const char *context;

@@ -33,6 +33,10 @@ static const char usage_text[] =
     "      --insecure                 do not verify TLS certificates (dangerous)\n"
     "      --retries N                tries again after transient failures (429, 5xx,\n"
     "                                 resets, timeouts; default 5)\n"
+    "      --timeout SECONDS          a transfer that moves no byte for this long is\n"
+    "                                 broken off (default 60)\n"
+    "  -j, --jobs N                   blobs uploaded at once (default 4; each holds\n"
+    "                                 at most 2 MiB of the bundle)\n"
     "\n"
     "      --receipt FILE             write what the mirror now holds, for\n"
     "                                 airlock-export --since FILE on the other side\n"
@@ -62,7 +66,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
-    OPT_RETRIES, OPT_RECEIPT, OPT_RECEIPT_KEY,
+    OPT_RETRIES, OPT_TIMEOUT, OPT_RECEIPT, OPT_RECEIPT_KEY,
 };
 
 static const struct option long_options[] = {
@@ -75,6 +79,8 @@ static const struct option long_options[] = {
     {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"jobs", required_argument, NULL, 'j'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"receipt", required_argument, NULL, OPT_RECEIPT},
     {"receipt-key", required_argument, NULL, OPT_RECEIPT_KEY},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -142,6 +148,14 @@ static int take_option(struct options *o, int c, const char *arg)
         if (cli_parse_retries(arg, &cfg->retries) != 0)
             return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
         break;
+    case OPT_TIMEOUT:
+        if (cli_parse_timeout(arg, &cfg->timeout_s) != 0)
+            return cli_usage_error("--timeout '%s': give seconds from 1 to 3600", arg);
+        break;
+    case 'j':
+        if (cli_parse_jobs(arg, &cfg->jobs) != 0)
+            return cli_usage_error("--jobs '%s': give a number from 1 to 32", arg);
+        break;
     case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
     case OPT_RECEIPT: cfg->receipt = arg; break;
     case OPT_RECEIPT_KEY: cfg->receipt_key = arg; break;
@@ -199,7 +213,8 @@ static int parse_args(struct options *o, int argc, char **argv)
 
     o->cfg.certs_d = "/etc/containers/certs.d";
     o->cfg.retries = -1;
-    rc = cli_getopt(argc, argv, ":qh", long_options, take_option_cb, o, &o->done);
+    o->cfg.jobs = 4;
+    rc = cli_getopt(argc, argv, ":j:qh", long_options, take_option_cb, o, &o->done);
     if (rc != 0 || o->done)
         return rc;
     if (optind < argc)

@@ -2,27 +2,62 @@
  * needs one, upload once (streamed, committed only once verified), then
  * cross-repository mounts into the rest. Manifests and tags come only after
  * the whole bundle has been verified: children, then roots by digest, and
- * tags last, so a damaged bundle never leaves a tag behind. */
+ * tags last, so a damaged bundle never leaves a tag behind.
+ *
+ * Blobs go to upload threads (--jobs), each with its own connection: the
+ * bundle is one stream, but while it flows into one upload the registry
+ * can still be committing and mounting the blobs before it. */
 #include "import.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "airlock/pipe.h"
+
+/* Bytes the reader may run ahead of an upload thread. */
+#define UPLOAD_AHEAD (2 * 1024 * 1024)
+
+struct im_pusher;
+
+/* One thread's side of pushing: its registry client, counts and the blob
+ * it is on. The main thread has one too (relied-on blobs, manifests). */
+struct uploader {
+    struct im_pusher *p;
+    struct al_registry *reg;
+    struct al_http *http;        /* upload threads own theirs */
+    struct im_counts counts;
+    size_t blob;
+    int *present;                /* per repository of the blob */
+    size_t n_present_cap;
+    /* upload threads */
+    pthread_t thread;
+    int started;
+    struct al_pipe *pipe;        /* the blob's bytes, from the reader */
+    int busy;                    /* a blob is assigned and not finished */
+};
 
 struct im_pusher {
     struct al_registry *reg;
     const struct im_plan *plan;
     const struct al_bundle_meta *meta;
-    struct im_counts counts;
-    /* the blob streaming by */
-    size_t blob;
-    int *present;            /* per repository of the blob */
-    size_t n_present_cap;
-    struct al_blob_upload *up;   /* into the blob's first repository */
-    char *img_failed;        /* per destination */
+    struct al_http_opts http_opts;
+    size_t jobs;
+    struct uploader main;
+    struct uploader *up;         /* upload threads */
+    size_t n_up;
+    struct uploader *cur;        /* where the streaming blob goes */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int stopping;
+    struct al_err failure;       /* the first upload thread's failure */
+    struct im_counts counts;     /* the sum, once every thread is idle */
+    char *img_failed;            /* per destination */
 };
 
 int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
+                  const struct al_http_opts *http_opts, size_t jobs,
                   const struct im_plan *plan, const struct al_bundle_meta *meta,
                   struct al_err *e)
 {
@@ -34,50 +69,132 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     p->reg = reg;
+    p->http_opts = *http_opts;
+    p->jobs = jobs > 0 ? jobs : 1;
     p->plan = plan;
     p->meta = meta;
+    p->main.p = p;
+    p->main.reg = reg;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->changed, NULL);
     *out = p;
     return 0;
 }
 
+/* Stops the upload threads: what they were on is abandoned (an upload
+ * never committed leaves nothing behind in the mirror). */
+static void stop_uploaders(struct im_pusher *p)
+{
+    size_t i;
+
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    for (i = 0; i < p->n_up; i++)
+        if (p->up[i].pipe != NULL)
+            al_pipe_cancel(p->up[i].pipe);
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    for (i = 0; i < p->n_up; i++) {
+        struct uploader *u = &p->up[i];
+        if (u->started)
+            pthread_join(u->thread, NULL);
+        u->started = 0;
+    }
+}
+
 void im_pusher_free(struct im_pusher *p)
 {
+    size_t i;
+
     if (p == NULL)
         return;
-    al_registry_upload_abort(p->up);
-    free(p->present);
+    stop_uploaders(p);
+    for (i = 0; i < p->n_up; i++) {
+        al_pipe_free(p->up[i].pipe);
+        al_registry_free(p->up[i].reg);
+        al_http_free(p->up[i].http);
+        free(p->up[i].present);
+    }
+    free(p->up);
+    free(p->main.present);
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
     free(p->img_failed);
     free(p);
 }
 
-const struct im_counts *im_pusher_counts(const struct im_pusher *p)
+static void add_counts(struct im_counts *to, const struct im_counts *c)
 {
+    to->blobs_pushed += c->blobs_pushed;
+    to->blobs_skipped += c->blobs_skipped;
+    to->blobs_mounted += c->blobs_mounted;
+    to->bytes_pushed += c->bytes_pushed;
+    to->manifests_pushed += c->manifests_pushed;
+    to->manifests_skipped += c->manifests_skipped;
+    to->tags_pushed += c->tags_pushed;
+    to->tags_skipped += c->tags_skipped;
+}
+
+static void sum_counts(struct im_pusher *p)
+{
+    size_t i, done = p->counts.images_done, failed = p->counts.images_failed;
+
+    memset(&p->counts, 0, sizeof(p->counts));
+    add_counts(&p->counts, &p->main.counts);
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->n_up; i++)
+        add_counts(&p->counts, &p->up[i].counts);
+    pthread_mutex_unlock(&p->lock);
+    p->counts.images_done = done;
+    p->counts.images_failed = failed;
+}
+
+const struct im_counts *im_pusher_counts(struct im_pusher *p)
+{
+    stop_uploaders(p);
+    sum_counts(p);
     return &p->counts;
 }
 
-static int copy_within(struct im_pusher *p, const char *from, const char *to,
+static int grow_present(struct uploader *u, size_t n, struct al_err *e)
+{
+    int *grown;
+
+    if (n <= u->n_present_cap)
+        return 0;
+    grown = realloc(u->present, n * sizeof(int));
+    if (grown == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    u->present = grown;
+    u->n_present_cap = n;
+    return 0;
+}
+
+static int copy_within(struct uploader *u, const char *from, const char *to,
                        struct al_err *e);
 
-/* Puts blob p->blob, which the mirror has in `from`, into `to`: a
+/* Puts blob u->blob, which the mirror has in `from`, into `to`: a
  * cross-repository mount, or a copy within the mirror where it refuses. */
-static int mount_or_copy(struct im_pusher *p, const char *from, const char *to,
+static int mount_or_copy(struct uploader *u, const char *from, const char *to,
                          struct al_err *e)
 {
-    int mounted, rc = al_registry_blob_mount(p->reg, p->plan->mirror_host, to,
-                                             p->meta->blobs[p->blob].digest, from,
+    const struct im_pusher *p = u->p;
+    int mounted, rc = al_registry_blob_mount(u->reg, p->plan->mirror_host, to,
+                                             p->meta->blobs[u->blob].digest, from,
                                              &mounted, e);
 
     if (rc == 0 && mounted)
-        p->counts.blobs_mounted++;
+        u->counts.blobs_mounted++;
     else if (rc == 0)
-        rc = copy_within(p, from, to, e);
+        rc = copy_within(u, from, to, e);
     return rc;
 }
 
 /* Where the mirror has relied-on blob `b`: first the repositories that need
  * it, then those the earlier bundle put it in. *where is owned. */
-static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_err *e)
+static int find_relied(struct uploader *u, size_t b, char **where, struct al_err *e)
 {
+    const struct im_pusher *p = u->p;
     const struct al_meta_blob *mb = &p->meta->blobs[b];
     const char *host = p->plan->mirror_host;
     size_t i;
@@ -85,7 +202,7 @@ static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_er
 
     *where = NULL;
     for (i = 0; rc == 0 && !exists && i < p->plan->n_blob_repos[b]; i++) {
-        rc = al_registry_blob_exists(p->reg, host, p->plan->blob_repos[b][i], mb->digest,
+        rc = al_registry_blob_exists(u->reg, host, p->plan->blob_repos[b][i], mb->digest,
                                      &exists, e);
         if (rc == 0 && exists && (*where = strdup(p->plan->blob_repos[b][i])) == NULL)
             rc = al_err_set(e, AL_ENOMEM, "out of memory");
@@ -94,7 +211,7 @@ static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_er
         char *repo = im_plan_mirror_repo(p->plan, mb->repos[i]);
         if (repo == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
-        rc = al_registry_blob_exists(p->reg, host, repo, mb->digest, &exists, e);
+        rc = al_registry_blob_exists(u->reg, host, repo, mb->digest, &exists, e);
         if (rc == 0 && exists)
             *where = repo;
         else
@@ -105,33 +222,34 @@ static int find_relied(struct im_pusher *p, size_t b, char **where, struct al_er
 
 /* Puts relied-on blob `b` (found in `from`) into every repository that
  * needs it. */
-static int spread_relied(struct im_pusher *p, size_t b, const char *from,
+static int spread_relied(struct uploader *u, size_t b, const char *from,
                          struct al_err *e)
 {
+    const struct im_pusher *p = u->p;
     char **repos = p->plan->blob_repos[b];
     const char *host = p->plan->mirror_host, *digest = p->meta->blobs[b].digest;
     size_t i;
     int rc = 0, exists;
 
-    p->blob = b;
+    u->blob = b;
     for (i = 0; rc == 0 && i < p->plan->n_blob_repos[b]; i++) {
         if (strcmp(repos[i], from) == 0)
             continue;
-        rc = al_registry_blob_exists(p->reg, host, repos[i], digest, &exists, e);
+        rc = al_registry_blob_exists(u->reg, host, repos[i], digest, &exists, e);
         if (rc != 0 || exists) {
-            p->counts.blobs_skipped += rc == 0;
+            u->counts.blobs_skipped += rc == 0;
             continue;
         }
-        rc = mount_or_copy(p, from, repos[i], e);
+        rc = mount_or_copy(u, from, repos[i], e);
     }
     return rc;
 }
 
 /* An increment needs what earlier bundles carried: all of it must already
  * be in the mirror, or nothing is pushed and the missing bundles are named. */
-static int check_relied(struct im_pusher *p, struct al_err *e)
+static int check_relied(struct uploader *u, struct al_err *e)
 {
-    const struct al_bundle_meta *m = p->meta;
+    const struct al_bundle_meta *m = u->p->meta;
     char **where = calloc(m->n_blobs + 1, sizeof(char *));
     char missing_ids[400] = "";
     size_t i, missing = 0;
@@ -139,7 +257,7 @@ static int check_relied(struct im_pusher *p, struct al_err *e)
     int rc = where ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
     for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++) {
-        rc = find_relied(p, i, &where[i], e);
+        rc = find_relied(u, i, &where[i], e);
         if (rc != 0 || where[i] != NULL)
             continue;
         missing++;
@@ -155,68 +273,20 @@ static int check_relied(struct im_pusher *p, struct al_err *e)
                         "%zu blobs it relies on (e.g. %s), carried by bundle %s: import "
                         "that first; nothing was pushed", missing, example, missing_ids);
     for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++)
-        rc = spread_relied(p, i, where[i], e);
+        rc = spread_relied(u, i, where[i], e);
     for (i = 0; where != NULL && i < m->n_blobs; i++)
         free(where[i]);
     free(where);
     return rc;
 }
 
-int im_pusher_start(struct im_pusher *p, struct al_err *e)
-{
-    int rc;
-
-    al_registry_set_push(p->reg, 1);
-    rc = al_registry_probe(p->reg, p->plan->mirror_host, e);
-    if (rc == 0 && p->meta->n_blobs > p->meta->n_carried)
-        rc = check_relied(p, e);
-    return rc;
-}
-
-static int sink_begin(void *ud, size_t blob, struct al_err *e)
-{
-    struct im_pusher *p = ud;
-    char **repos = p->plan->blob_repos[blob];
-    size_t i, n = p->plan->n_blob_repos[blob], have = 0;
-    const char *host = p->plan->mirror_host;
-    int rc = 0;
-
-    p->blob = blob;
-    if (n > p->n_present_cap) {
-        int *grown = realloc(p->present, n * sizeof(int));
-        if (grown == NULL)
-            return al_err_set(e, AL_ENOMEM, "out of memory");
-        p->present = grown;
-        p->n_present_cap = n;
-    }
-    for (i = 0; rc == 0 && i < n; i++) {
-        rc = al_registry_blob_exists(p->reg, host, repos[i],
-                                     p->meta->blobs[blob].digest, &p->present[i], e);
-        have += rc == 0 && p->present[i];
-    }
-    if (rc != 0 || n == 0)
-        return rc;
-    p->counts.blobs_skipped += have;
-    if (have > 0)
-        return 0;
-    return al_registry_upload_open(p->reg, host, repos[0], p->meta->blobs[blob].size,
-                                   &p->up, e);
-}
-
-static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
-{
-    struct im_pusher *p = ud;
-
-    return p->up ? al_registry_upload_write(p->up, data, n, e) : 0;
-}
-
 /* The registry would not mount: copy the blob over from where the mirror
  * already has it, verifying it again on the way. */
-static int copy_within(struct im_pusher *p, const char *from, const char *to,
+static int copy_within(struct uploader *u, const char *from, const char *to,
                        struct al_err *e)
 {
-    const struct al_meta_blob *b = &p->meta->blobs[p->blob];
-    const char *host = p->plan->mirror_host;
+    const struct al_meta_blob *b = &u->p->meta->blobs[u->blob];
+    const char *host = u->p->plan->mirror_host;
     struct al_http_stream *s = NULL;
     struct al_blob_upload *up = NULL;
     struct al_sha256 *sha = al_sha256_new();
@@ -226,9 +296,12 @@ static int copy_within(struct im_pusher *p, const char *from, const char *to,
 
     if (sha == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    rc = al_registry_open_blob(p->reg, host, from, b->digest, &s, e);
+    rc = al_registry_open_blob(u->reg, host, from, b->digest, &s, e);
+    if (rc == AL_ENOTFOUND)   /* we saw it there (HEAD or a commit) */
+        al_err_set(e, rc, "the mirror lost blob %s: it had it in '%s' a moment ago and "
+                   "now does not (a registry fault; run the import again)", b->digest, from);
     if (rc == 0)
-        rc = al_registry_upload_open(p->reg, host, to, b->size, &up, e);
+        rc = al_registry_upload_open(u->reg, host, to, b->size, &up, e);
     while (rc == 0) {
         rc = al_http_stream_read(s, buf, sizeof(buf), &n, e);
         if (rc != 0 || n == 0)
@@ -248,27 +321,207 @@ static int copy_within(struct im_pusher *p, const char *from, const char *to,
     al_http_stream_close(s);
     al_sha256_free(sha);
     if (rc == 0) {
-        p->counts.blobs_pushed++;
-        p->counts.bytes_pushed += b->size;
+        u->counts.blobs_pushed++;
+        u->counts.bytes_pushed += b->size;
     }
     return rc;
 }
 
-static int mount_missing(struct im_pusher *p, struct al_err *e)
+/* Mounts the blob from the first repository that has it into the rest. */
+static int mount_missing(struct uploader *u, struct al_err *e)
 {
-    char **repos = p->plan->blob_repos[p->blob];
-    size_t i, n = p->plan->n_blob_repos[p->blob], from = n;
+    char **repos = u->p->plan->blob_repos[u->blob];
+    size_t i, n = u->p->plan->n_blob_repos[u->blob], from = n;
     int rc = 0;
 
     for (i = 0; i < n && from == n; i++)
-        if (p->present[i])
+        if (u->present[i])
             from = i;
     for (i = 0; rc == 0 && from < n && i < n; i++) {
-        if (p->present[i])
+        if (u->present[i])
             continue;
-        rc = mount_or_copy(p, repos[from], repos[i], e);
+        rc = mount_or_copy(u, repos[from], repos[i], e);
         if (rc == 0)
-            p->present[i] = 1;
+            u->present[i] = 1;
+    }
+    return rc;
+}
+
+/* Reads the rest of the blob from the pipe into nowhere; 1 when it ended
+ * verified. */
+static int drain(struct uploader *u)
+{
+    char buf[65536];
+    size_t n;
+    int rc;
+
+    while ((rc = al_pipe_read(u->pipe, buf, sizeof(buf), &n, NULL)) == 0 && n > 0)
+        ;
+    return rc == 0;
+}
+
+/* In an upload thread: blob u->blob from the pipe into the mirror. The
+ * reader closes the pipe with an error when the bytes were not the
+ * digest's: the upload is then abandoned, which is no failure of ours. */
+static int upload_blob(struct uploader *u, struct al_err *e)
+{
+    struct im_pusher *p = u->p;
+    const struct al_meta_blob *b = &p->meta->blobs[u->blob];
+    char **repos = p->plan->blob_repos[u->blob];
+    size_t i, n = p->plan->n_blob_repos[u->blob], have = 0, got;
+    const char *host = p->plan->mirror_host;
+    struct al_blob_upload *up = NULL;
+    char buf[65536];
+    int rc = grow_present(u, n, e), verified;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = al_registry_blob_exists(u->reg, host, repos[i], b->digest, &u->present[i], e);
+        have += rc == 0 && u->present[i];
+    }
+    if (rc != 0 || n == 0 || have > 0) {
+        verified = drain(u);
+        u->counts.blobs_skipped += have;
+        return rc == 0 && verified && n > 0 ? mount_missing(u, e) : rc;
+    }
+    rc = al_registry_upload_open(u->reg, host, repos[0], b->size, &up, e);
+    while (rc == 0) {
+        int prc = al_pipe_read(u->pipe, buf, sizeof(buf), &got, NULL);
+        if (prc != 0) {   /* not verified: nothing may be committed */
+            al_registry_upload_abort(up);
+            return 0;
+        }
+        if (got == 0)
+            break;
+        rc = al_registry_upload_write(up, buf, got, e);
+    }
+    if (rc != 0) {
+        al_registry_upload_abort(up);
+        return rc;
+    }
+    rc = al_registry_upload_commit(up, b->digest, e);
+    if (rc != 0)
+        return rc;
+    u->counts.blobs_pushed++;
+    u->counts.bytes_pushed += b->size;
+    u->present[0] = 1;
+    return mount_missing(u, e);
+}
+
+static void *uploader_main(void *arg)
+{
+    struct uploader *u = arg;
+    struct im_pusher *p = u->p;
+    struct al_err e;
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!u->busy && !p->stopping)
+            pthread_cond_wait(&p->changed, &p->lock);
+        if (p->stopping)
+            break;
+        pthread_mutex_unlock(&p->lock);
+        al_err_init(&e);
+        rc = upload_blob(u, &e);
+        pthread_mutex_lock(&p->lock);
+        if (rc != 0 && p->failure.code == 0)
+            p->failure = e;
+        if (rc != 0)   /* the reader may be blocked writing to us */
+            al_pipe_cancel(u->pipe);
+        u->busy = 0;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static int start_uploaders(struct im_pusher *p, struct al_err *e)
+{
+    size_t i;
+    int rc = 0;
+
+    p->up = calloc(p->jobs, sizeof(*p->up));
+    if (p->up == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    p->n_up = p->jobs;
+    for (i = 0; rc == 0 && i < p->n_up; i++) {
+        struct uploader *u = &p->up[i];
+        u->p = p;
+        rc = al_http_new(&u->http, &p->http_opts, e);
+        if (rc == 0)
+            rc = al_registry_clone(&u->reg, p->reg, u->http, e);
+        if (rc == 0)
+            rc = al_pipe_new(&u->pipe, UPLOAD_AHEAD, e);
+    }
+    for (i = 0; rc == 0 && i < p->n_up; i++) {
+        if (pthread_create(&p->up[i].thread, NULL, uploader_main, &p->up[i]) != 0)
+            rc = al_err_set(e, AL_ENOMEM, "cannot start an upload thread");
+        else
+            p->up[i].started = 1;
+    }
+    return rc;
+}
+
+int im_pusher_start(struct im_pusher *p, struct al_err *e)
+{
+    int rc;
+
+    al_registry_set_push(p->reg, 1);
+    rc = al_registry_probe(p->reg, p->plan->mirror_host, e);
+    if (rc == 0 && p->meta->n_blobs > p->meta->n_carried)
+        rc = check_relied(&p->main, e);
+    if (rc == 0)
+        rc = start_uploaders(p, e);   /* after the probe: clones start authenticated */
+    return rc;
+}
+
+/* The first upload thread's failure, as the caller's error. Lock held. */
+static int failed_locked(struct im_pusher *p, struct al_err *e)
+{
+    if (p->failure.code == 0)
+        return 0;
+    if (e != NULL)
+        *e = p->failure;
+    return p->failure.code;
+}
+
+static int sink_begin(void *ud, size_t blob, struct al_err *e)
+{
+    struct im_pusher *p = ud;
+    struct uploader *u = NULL;
+    size_t i;
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    while ((rc = failed_locked(p, e)) == 0 && u == NULL) {
+        for (i = 0; i < p->n_up && u == NULL; i++)
+            if (!p->up[i].busy)
+                u = &p->up[i];
+        if (u == NULL)
+            pthread_cond_wait(&p->changed, &p->lock);
+    }
+    if (rc == 0) {
+        al_pipe_reset(u->pipe);
+        u->blob = blob;
+        u->busy = 1;
+        p->cur = u;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
+{
+    struct im_pusher *p = ud;
+    int rc = al_pipe_write(p->cur->pipe, data, n, NULL);
+
+    if (rc != 0) {   /* only an upload thread's failure cancels its pipe */
+        pthread_mutex_lock(&p->lock);
+        rc = failed_locked(p, e);
+        pthread_mutex_unlock(&p->lock);
+        if (rc == 0)
+            rc = al_err_set(e, AL_EINTR, "the upload stopped");
     }
     return rc;
 }
@@ -276,24 +529,17 @@ static int mount_missing(struct im_pusher *p, struct al_err *e)
 static int sink_end(void *ud, int verified, struct al_err *e)
 {
     struct im_pusher *p = ud;
-    const struct al_meta_blob *b = &p->meta->blobs[p->blob];
+    struct al_err bad;
     int rc;
 
-    if (!verified) {
-        al_registry_upload_abort(p->up);
-        p->up = NULL;
-        return 0;
-    }
-    if (p->up != NULL) {
-        rc = al_registry_upload_commit(p->up, b->digest, e);
-        p->up = NULL;
-        if (rc != 0)
-            return rc;
-        p->counts.blobs_pushed++;
-        p->counts.bytes_pushed += b->size;
-        p->present[0] = 1;
-    }
-    return p->plan->n_blob_repos[p->blob] ? mount_missing(p, e) : 0;
+    al_err_init(&bad);
+    if (!verified)
+        al_err_set(&bad, AL_EDIGEST, "not verified");
+    al_pipe_close(p->cur->pipe, &bad);
+    pthread_mutex_lock(&p->lock);
+    rc = failed_locked(p, e);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
 }
 
 void im_pusher_sink(struct im_pusher *p, struct im_sink *out)
@@ -304,10 +550,29 @@ void im_pusher_sink(struct im_pusher *p, struct im_sink *out)
     out->ud = p;
 }
 
+/* Waits until every upload thread is done with its blob. */
+static int wait_uploaders(struct im_pusher *p, struct al_err *e)
+{
+    size_t i;
+    int rc, busy = 1;
+
+    pthread_mutex_lock(&p->lock);
+    while (busy) {
+        busy = 0;
+        for (i = 0; i < p->n_up; i++)
+            busy |= p->up[i].busy;
+        if (busy)
+            pthread_cond_wait(&p->changed, &p->lock);
+    }
+    rc = failed_locked(p, e);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
 /* Errors after which pushing the next image is pointless. */
 static int stops_everything(int code)
 {
-    return code == AL_ENET || code == AL_EINTR || code == AL_ENOMEM;
+    return code == AL_ENET || code == AL_ETLS || code == AL_EINTR || code == AL_ENOMEM;
 }
 
 static int push_manifest(struct im_pusher *p, const struct im_bundle *b,
@@ -319,21 +584,21 @@ static int push_manifest(struct im_pusher *p, const struct im_bundle *b,
     char have[AL_DIGEST_STR_MAX];
     int exists, rc, is_tag = strcmp(reference, mf->digest) != 0;
 
-    rc = al_registry_manifest_head(p->reg, host, d->repo, reference, have, &exists, e);
+    rc = al_registry_manifest_head(p->main.reg, host, d->repo, reference, have, &exists, e);
     if (rc == 0 && exists && (!is_tag || strcmp(have, mf->digest) == 0)) {
         if (is_tag)
-            p->counts.tags_skipped++;
+            p->main.counts.tags_skipped++;
         else
-            p->counts.manifests_skipped++;
+            p->main.counts.manifests_skipped++;
         return 0;
     }
     if (rc == 0)
-        rc = al_registry_put_manifest(p->reg, host, d->repo, reference, mf->media_type,
+        rc = al_registry_put_manifest(p->main.reg, host, d->repo, reference, mf->media_type,
                                       data->data, data->len, e);
     if (rc == 0 && is_tag)
-        p->counts.tags_pushed++;
+        p->main.counts.tags_pushed++;
     else if (rc == 0)
-        p->counts.manifests_pushed++;
+        p->main.counts.manifests_pushed++;
     return rc;
 }
 
@@ -391,13 +656,18 @@ int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
                      im_report_fn report, void *ud, struct al_err *e)
 {
     size_t i;
-    int rc = each_image(p, b, push_image_manifests, report, ud, e);
+    int rc = wait_uploaders(p, e);
+
+    sum_counts(p);
+    if (rc == 0)
+        rc = each_image(p, b, push_image_manifests, report, ud, e);
 
     if (rc == 0)
         rc = each_image(p, b, push_tag, report, ud, e);
     for (i = 0; rc == 0 && i < p->plan->n_dests; i++)
         if (!p->plan->dests[i].duplicate && !p->img_failed[i])
             p->counts.images_done++;
+    sum_counts(p);
     return rc;
 }
 

@@ -15,6 +15,7 @@ struct run {
     im_report_fn report;
     void *ud;
     struct al_http *http;
+    struct al_http_opts http_opts;   /* upload threads open their own */
     struct al_authfile *auth;
     struct al_registry *reg;
     struct im_pusher *pusher;
@@ -65,7 +66,8 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
                   m->n_blobs - m->n_carried);
     if (r->cfg->verify_only)
         return 0;
-    rc = im_pusher_new(&r->pusher, r->reg, &r->plan, m, e);
+    rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
+                      (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->plan, m, e);
     if (rc == 0) {
         im_pusher_sink(r->pusher, &r->sink);
         rc = im_pusher_start(r->pusher, e);
@@ -75,12 +77,16 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
 
 static int setup_registry(struct run *r, struct al_err *e)
 {
-    struct al_http_opts ho = {.ca_files = r->cfg->ca_files,
-                              .n_ca_files = r->cfg->n_ca_files,
-                              .certs_d = r->cfg->certs_d,
-                              .insecure = r->cfg->insecure,
-                              .user_agent = "airlock-import/" AIRLOCK_VERSION};
-    int rc = al_http_new(&r->http, &ho, e);
+    struct al_http_opts *ho = &r->http_opts;
+    int rc;
+
+    ho->ca_files = r->cfg->ca_files;
+    ho->n_ca_files = r->cfg->n_ca_files;
+    ho->certs_d = r->cfg->certs_d;
+    ho->insecure = r->cfg->insecure;
+    ho->stall_timeout_s = r->cfg->timeout_s;
+    ho->user_agent = "airlock-import/" AIRLOCK_VERSION;
+    rc = al_http_new(&r->http, ho, e);
 
     if (rc == 0)
         rc = al_authfile_load(&r->auth, r->cfg->authfile, e);

@@ -25,6 +25,8 @@ enum al_code {
     AL_EINTR = -12,    /* interrupted by a signal */
     AL_ECONFLICT = -13, /* 409: changed by someone else meanwhile */
     AL_EBUSY = -14,    /* another run holds the lock */
+    AL_ETLS = -15,     /* the peer's certificate is not trusted: not
+                          transient, so never retried */
 };
 
 #define AL_ERR_MSG_MAX 512

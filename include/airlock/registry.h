@@ -23,6 +23,16 @@ int al_registry_new(struct al_registry **out, struct al_http *http,
                     const struct al_authfile *auth, struct al_err *e);
 void al_registry_free(struct al_registry *r);   /* accepts NULL */
 
+/* A second client over `http` that starts with what `src` has learnt
+ * (mappings, settings, each endpoint's challenge and tokens), for another
+ * thread: a registry is not thread-safe, its clone is independent. */
+int al_registry_clone(struct al_registry **out, const struct al_registry *src,
+                      struct al_http *http, struct al_err *e);
+
+/* Takes into `into` what `from` (a clone) learnt that `into` lacks: probed
+ * endpoints and tokens, so that the next clones start with them. */
+void al_registry_absorb(struct al_registry *into, const struct al_registry *from);
+
 /* Adds "FROM=TO": images of registry FROM are fetched from TO, which is
  * host[:port] optionally followed by a path prefix ("cache.local/redhat"). */
 int al_registry_add_mapping(struct al_registry *r, const char *spec,

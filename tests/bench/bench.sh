@@ -3,6 +3,10 @@
 # same corpus and the same registries, in one run; prints one table with
 # times, MB/s, bundle sizes, peak RSS and the ratios between the two.
 # BENCH_SCALE=0.25 for a quicker, smaller corpus (1.0: about 1 GiB).
+# Then the network profile: the export over a link of BENCH_RTT_MS (40) round
+# trip and BENCH_RATE_MBIT (500), with tc netem in a network namespace where
+# the kernel has it, else through tests/bench/linkproxy.py; printed against
+# the bandwidth floor (unique bytes / rate).
 set -u
 source "$(dirname "$0")/../e2e/lib.sh"
 e2e_init
@@ -77,3 +81,52 @@ printf '%-22s %12s %12s\n' "import MB/s" "$(mbs "$ai")" "$(mbs "$si")"
 printf '%-22s %12s %12s %12s\n' "bundle / unique blobs" "$(ratio "$asize" "$unique")" "$(ratio "$ssize" "$unique")" ""
 printf '%-22s %9s MiB %9s MiB\n' "peak RSS export" "$((arss / 1024))" "$((srss / 1024))"
 printf '%-22s %9s MiB %9s MiB\n' "peak RSS import" "$((irss / 1024))" "$((sirss / 1024))"
+
+# ---- the network profile ----
+RTT_MS=${BENCH_RTT_MS:-40}
+RATE=${BENCH_RATE_MBIT:-500}
+NS=airlock-bench-$$
+trap 'ip netns del "$NS" 2>/dev/null; e2e_cleanup' EXIT
+RUN=()
+net_host=
+if ip netns add "$NS" 2>/dev/null; then
+    if ip netns exec "$NS" ip link set lo up &&
+        ip netns exec "$NS" tc qdisc add dev lo root netem delay "$((RTT_MS / 2))ms" \
+            rate "${RATE}mbit" 2>/dev/null; then
+        ip netns exec "$NS" docker-registry serve "$WORK/registry-src/config.yml" \
+            >"$WORK/ns-registry.log" 2>&1 &
+        PIDS+=($!)
+        for _ in $(seq 100); do
+            ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$src_PORT" 2>/dev/null && break
+            sleep 0.1
+        done
+        RUN=(ip netns exec "$NS")
+        net_host=$src_HOST
+        net_mode="tc netem in a network namespace"
+    else
+        ip netns del "$NS" 2>/dev/null
+    fi
+fi
+if [ -z "$net_host" ]; then
+    python3 "$(dirname "$0")/linkproxy.py" 0 127.0.0.1 "$src_PORT" "$RTT_MS" "$RATE" \
+        "$WORK/link.port" 2>"$WORK/link.err" &
+    PIDS+=($!)
+    for _ in $(seq 100); do [ -s "$WORK/link.port" ] && break; sleep 0.1; done
+    net_host=127.0.0.1:$(cat "$WORK/link.port")
+    net_mode="linkproxy.py (this kernel has no netem)"
+fi
+authfile "$net_host" bench b3nch "$WORK/net-auth.json"
+echo "bench: network profile, $RTT_MS ms round trip, $RATE Mbit/s, via $net_mode..." >&2
+for j in 1 4; do
+    rm -f "$WORK/n.tar.zst"
+    timed "n-export-$j" "${RUN[@]}" "$BUILD/airlock-export" "${args[@]}" \
+        --pull-from "registry.redhat.io=$net_host" --authfile "$WORK/net-auth.json" \
+        --ca-file "$src_CA" --sign-key "$WORK/k" -q -j "$j" -o "$WORK/n.tar.zst"
+done
+floor=$(awk -v b="$unique" -v r="$RATE" 'BEGIN {printf "%.2f", b * 8 / (r * 1e6)}')
+read -r n1 _ <"$WORK/n-export-1.t"
+read -r n4 _ <"$WORK/n-export-4.t"
+printf '\nnetwork profile: %s ms round trip, %s Mbit/s (%s)\n\n' "$RTT_MS" "$RATE" "$net_mode"
+printf '%-22s %11ss\n' "bandwidth floor" "$floor"
+printf '%-22s %11ss %12s\n' "export, --jobs 1" "$n1" "$(ratio "$n1" "$floor") floor"
+printf '%-22s %11ss %12s\n' "export, --jobs 4" "$n4" "$(ratio "$n4" "$floor") floor"

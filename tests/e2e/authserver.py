@@ -186,19 +186,36 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0, n
     serve(port, cert, key, H)
 
 
+STALL_SECONDS = 40
+
+
 def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     ctx = ssl.create_default_context(cafile=ca)
     host, uport = upstream.rsplit(":", 1)
     failures = []
     cut = False
+    # once each, on the first blob download (or upload commit for "lose"):
+    # stall (half the body, then silence), longlen / shortlen (a
+    # Content-Length 100 bytes over / under the body), wrongbody (one byte
+    # flipped), lose (the commit answered 201 but never made)
+    once = set()
     for step in plan.split(","):
         if step == "cut":
             cut = True
+        elif step in ("stall", "longlen", "shortlen", "wrongbody", "lose"):
+            once.add(step)
         elif "x" in step:
             code, n = step.split("x")
             failures += [int(code)] * int(n)
     cut_done = set()
     lock = threading.Lock()
+
+    def take(fault):
+        with lock:
+            if fault in once:
+                once.discard(fault)
+                return True
+        return False
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -221,6 +238,16 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 return
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type", "range")}
+            if self.command == "PUT" and "/blobs/uploads/" in self.path and "digest=" in self.path \
+                    and take("lose"):
+                digest = self.path.split("digest=")[1].split("&")[0].replace("%3A", ":")
+                log(logpath, {"fault": "lose", "path": self.path.split("?")[0]})
+                self.send_response(201)
+                self.send_header("Docker-Content-Digest", digest)
+                self.send_header("Location", self.path.split("/blobs/uploads/")[0] + "/blobs/" + digest)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             c = http.client.HTTPSConnection(host, int(uport), context=ctx)
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()
@@ -232,6 +259,17 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                     and len(data) > 1
                 if do_cut:
                     cut_done.add(self.path)
+            fault = None
+            if is_blob and r.status == 200 and len(data) > 200:
+                for f in ("stall", "longlen", "shortlen", "wrongbody"):
+                    if take(f):
+                        fault = f
+                        break
+            if fault:
+                log(logpath, {"fault": fault, "path": self.path})
+            if fault == "wrongbody":
+                data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+            length = len(data) + (100 if fault == "longlen" else -100 if fault == "shortlen" else 0)
             self.send_response(r.status)
             for k, v in r.getheaders():
                 if k.lower() == "location":
@@ -239,9 +277,20 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 if k.lower() not in ("connection", "transfer-encoding", "keep-alive",
                                      "content-length"):
                     self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             if self.command == "HEAD":
+                return
+            if fault == "stall":
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                time.sleep(STALL_SECONDS)
+                self.close_connection = True
+                return
+            if fault in ("longlen", "shortlen"):
+                self.wfile.write(data[:length])
+                self.wfile.flush()
+                self.close_connection = True
                 return
             if do_cut:
                 log(logpath, {"cut": self.path, "sent": len(data) // 2, "of": len(data),

@@ -180,6 +180,15 @@ run_export keep --release "$RELEASE:no-such-tag" "${COMMON[@]}" --sign-key "$WOR
 check_eq "a failed run leaves an earlier file of that name untouched" "previous bundle" "$(cat "$WORK/keep.tar.zst")"
 check "a failed run removes its partial file" test ! -e "$WORK/keep.tar.zst.partial"
 
+echo "# one download at a time (--jobs 1): the same blobs in the same order"
+run_export serial --samples-configmap "$WORK/cm.json" --release "$RELEASE:4.12.0-x86_64" \
+    --release-component tools "${COMMON[@]}" --sign-key "$WORK/export.key" --jobs 1
+check_eq "export --jobs 1 exits 0" 0 "$RC"
+check "its bundle passes the independent check" unpack serial
+check_eq "the tar entries are those of the four-thread export, in the same order" \
+    "$(zstd -dc "$WORK/full.tar.zst" | tar -tf - | sha256sum)" \
+    "$(zstd -dc "$WORK/serial.tar.zst" | tar -tf - | sha256sum)"
+
 echo "# usage errors exit 2"
 airlock_export --samples-configmap "$WORK/cm.json" --sign-key "$WORK/export.key" 2>"$WORK/u1.err"
 check_eq "no -o exits 2" 2 "$?"
@@ -191,6 +200,9 @@ airlock_export --bogus 2>/dev/null
 check_eq "an unknown option exits 2" 2 "$?"
 airlock_export --zstd-level 99 -o x --sign-key y --image z 2>/dev/null
 check_eq "a bad --zstd-level exits 2" 2 "$?"
+airlock_export --jobs 0 -o x --sign-key y --image z 2>"$WORK/u3.err"
+check_eq "--jobs 0 exits 2" 2 "$?"
+check_grep "and says what to give" "jobs '0': give a number from 1 to 32" "$WORK/u3.err"
 airlock_export --help | grep -q -- "--samples-configmap"
 check_eq "--help prints the options" 0 "$?"
 check_grep "--version" "airlock-export [0-9]" <(airlock_export --version)

@@ -40,3 +40,19 @@ TEST(cli_retries_are_bounded)
     CHECK_INT(cli_parse_retries("101", &n), -1);
     CHECK_INT(cli_parse_retries("x", &n), -1);
 }
+
+TEST(cli_timeout_and_jobs_have_bounds)
+{
+    long secs = 0;
+    int jobs = 0;
+
+    CHECK_INT(cli_parse_timeout("30", &secs), 0);
+    CHECK_INT(secs, 30);
+    CHECK_INT(cli_parse_timeout("0", &secs), -1);
+    CHECK_INT(cli_parse_timeout("3601", &secs), -1);
+    CHECK_INT(cli_parse_timeout("5s", &secs), -1);
+    CHECK_INT(cli_parse_jobs("4", &jobs), 0);
+    CHECK_INT(jobs, 4);
+    CHECK_INT(cli_parse_jobs("0", &jobs), -1);
+    CHECK_INT(cli_parse_jobs("33", &jobs), -1);
+}

@@ -1,0 +1,127 @@
+#include "airlock/pipe.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct al_pipe {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;   /* bytes, room, end or cancellation */
+    char *ring;
+    size_t cap, head, len;    /* len bytes from ring[head], wrapping */
+    int closed, cancelled;
+    struct al_err why;
+};
+
+int al_pipe_new(struct al_pipe **out, size_t capacity, struct al_err *e)
+{
+    struct al_pipe *p = calloc(1, sizeof(*p));
+
+    *out = NULL;
+    if (p == NULL || capacity == 0 || (p->ring = malloc(capacity)) == NULL) {
+        free(p);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    p->cap = capacity;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->changed, NULL);
+    *out = p;
+    return 0;
+}
+
+void al_pipe_free(struct al_pipe *p)
+{
+    if (p == NULL)
+        return;
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    free(p->ring);
+    free(p);
+}
+
+int al_pipe_write(struct al_pipe *p, const void *data, size_t n, struct al_err *e)
+{
+    const char *c = data;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    while (n > 0) {
+        size_t tail, k;
+        while (p->len == p->cap && !p->cancelled)
+            pthread_cond_wait(&p->changed, &p->lock);
+        if (p->cancelled) {
+            rc = al_err_set(e, AL_EINTR, "the reader stopped");
+            break;
+        }
+        tail = (p->head + p->len) % p->cap;
+        k = p->cap - p->len;
+        if (k > p->cap - tail)
+            k = p->cap - tail;   /* up to the end of the ring; wrap next round */
+        if (k > n)
+            k = n;
+        memcpy(p->ring + tail, c, k);
+        p->len += k;
+        c += k;
+        n -= k;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void al_pipe_close(struct al_pipe *p, const struct al_err *why)
+{
+    pthread_mutex_lock(&p->lock);
+    p->closed = 1;
+    if (why != NULL && why->code != 0)
+        p->why = *why;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
+                 struct al_err *e)
+{
+    size_t k;
+    int rc = 0;
+
+    *got = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->len == 0 && !p->closed)
+        pthread_cond_wait(&p->changed, &p->lock);
+    if (p->len > 0) {
+        k = p->cap - p->head;   /* up to the end of the ring */
+        if (k > p->len)
+            k = p->len;
+        if (k > n)
+            k = n;
+        memcpy(buf, p->ring + p->head, k);
+        p->head = (p->head + k) % p->cap;
+        p->len -= k;
+        *got = k;
+        pthread_cond_broadcast(&p->changed);
+    } else if (p->why.code != 0) {
+        rc = p->why.code;
+        if (e != NULL)
+            *e = p->why;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void al_pipe_cancel(struct al_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->cancelled = 1;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void al_pipe_reset(struct al_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->head = p->len = 0;
+    p->closed = p->cancelled = 0;
+    al_err_init(&p->why);
+    pthread_mutex_unlock(&p->lock);
+}

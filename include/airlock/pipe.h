@@ -1,0 +1,39 @@
+/* A bounded byte pipe between two threads.
+ *
+ * The producer blocks while the pipe is full and the consumer while it is
+ * empty, so memory is the capacity given at creation whatever passes
+ * through. The producer ends the data with al_pipe_close(), giving an
+ * error when it failed; the consumer may give up with al_pipe_cancel(),
+ * after which writes fail at once. al_pipe_reset() makes a drained pipe
+ * ready for the next run of bytes. */
+#ifndef AIRLOCK_PIPE_H
+#define AIRLOCK_PIPE_H
+
+#include <stddef.h>
+
+#include "airlock/err.h"
+
+struct al_pipe;
+
+int al_pipe_new(struct al_pipe **out, size_t capacity, struct al_err *e);
+void al_pipe_free(struct al_pipe *p);   /* accepts NULL */
+
+/* Copies all `n` bytes in, waiting for room. AL_EINTR once cancelled. */
+int al_pipe_write(struct al_pipe *p, const void *data, size_t n, struct al_err *e);
+
+/* No more bytes. `why` NULL (or code 0) is a clean end; otherwise the
+ * reader gets a copy of `why` once it has read what came before. */
+void al_pipe_close(struct al_pipe *p, const struct al_err *why);
+
+/* Waits for bytes; *got = 0 at a clean end. The producer's error, if it
+ * closed with one, is returned once the bytes before it are read. */
+int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
+                 struct al_err *e);
+
+/* The reader gives up: pending and later writes return AL_EINTR. */
+void al_pipe_cancel(struct al_pipe *p);
+
+/* Empties the pipe and clears its end, error and cancellation. */
+void al_pipe_reset(struct al_pipe *p);
+
+#endif
