@@ -46,7 +46,7 @@ LIBCLI := $(BUILD)/libcli.a
 # Objects made along pattern chains (fuzz targets) are kept between runs.
 .SECONDARY:
 
-.PHONY: all check unit e2e asan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short
+.PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
@@ -132,6 +132,12 @@ check: all unit fuzz-replay fuzz-short e2e
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" all unit fuzz-replay e2e
+
+# ThreadSanitizer over the unit and end-to-end tests (the download and
+# upload threads); a race ends the program with 66, so the test fails.
+tsan:
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" \
+	    $(MAKE) BUILD=build-tsan SANITIZE=thread CFLAGS="-O1 -g" all unit e2e
 
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 valgrind: all $(BUILD)/unit-tests

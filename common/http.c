@@ -490,13 +490,23 @@ out:
     return rc;
 }
 
-/* Drives the multi handle once and records finished transfers. */
+/* Drives the multi handle once and records finished transfers; with
+ * `wait`, first waits (at most a second) for a socket or a timer. Waiting
+ * before driving, never after: a drive may already have done what the
+ * caller waits for (headers, body), and a transfer paused meanwhile is not
+ * polled, so a wait after it would sleep the whole second for nothing
+ * (make bench found this with HTTP/1.1). */
 static int pump(struct al_http *h, int wait, struct al_err *e)
 {
     int running = 0, left = 0;
     CURLMcode mc;
     CURLMsg *msg;
 
+    if (wait) {
+        mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK)
+            return al_err_set(e, AL_ENET, "libcurl: %s", curl_multi_strerror(mc));
+    }
     mc = curl_multi_perform(h->multi, &running);
     if (mc != CURLM_OK)
         return al_err_set(e, AL_ENET, "libcurl: %s", curl_multi_strerror(mc));
@@ -509,11 +519,6 @@ static int pump(struct al_http *h, int wait, struct al_err *e)
             s->done = 1;
             s->result = msg->data.result;
         }
-    }
-    if (wait && running > 0) {
-        mc = curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
-        if (mc != CURLM_OK)
-            return al_err_set(e, AL_ENET, "libcurl: %s", curl_multi_strerror(mc));
     }
     return 0;
 }

@@ -13,11 +13,26 @@ KIND: tamper-json   bundle.json changed, the old signature kept
       duplicate     the first blob entry twice in a row
       short-blob    the first blob one byte shorter than bundle.json says
       huge-json     a bundle.json entry declaring 65 MiB and 1 byte
+      bomb-size     the first blob's header declares 1 TiB (zeros follow)
+      bomb-unlisted an unlisted entry declaring 10 GiB of zeros (compressed
+                    to almost nothing: a zstd bomb)
+      many-entries  20000 empty entries after the metadata
+      deep          an entry 400 directories deep
+      json-last     bundle.json and its signature moved to the end
+      missing-blob  the first blob's entry left out
+  craft_bundle.py KIND GOOD.tar.zst OUT.tar.zst KEY   (signed again with KEY, as
+  a signer who lies would):
+      ghost-manifest an image whose manifest is in no entry
+      ghost-blob     bundle.json lists a blob no entry carries
 """
+import base64
+import hashlib
 import io
+import json
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 
 def read_entries(path):
@@ -46,6 +61,20 @@ def regular(name, data):
     m = tarfile.TarInfo(name)
     m.size = len(data)
     return m, data
+
+
+def resign(data, key):
+    """bundle.json.sig for `data` with the Ed25519 key in file `key`."""
+    with tempfile.NamedTemporaryFile() as f:   # one-shot signing reads a file
+        f.write(data)
+        f.flush()
+        raw = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin",
+                              "-in", f.name], capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    return json.dumps({"algorithm": "ed25519",
+                       "key_id": hashlib.sha256(der).hexdigest()[:16],
+                       "signature": base64.b64encode(raw).decode()}).encode()
 
 
 def main():
@@ -78,6 +107,47 @@ def main():
         entries = [(m, bytes(m.size))]
     elif kind == "tar-trailer":
         tail = b"garbage after the end of the archive\n" + bytes(500)
+    elif kind in ("bomb-size", "bomb-unlisted"):
+        # written by hand, as tarfile would want the declared bytes: the
+        # metadata entries, the hostile header, then 256 MiB of zeros, all in
+        # one zstd frame of a few KiB
+        head = b"".join(m.tobuf(tarfile.PAX_FORMAT) + data + bytes(-len(data) % 512)
+                        for m, data in entries[:4])
+        m = tarfile.TarInfo(entries[4][0].name if kind == "bomb-size"
+                            else "blobs/sha256/" + "cd" * 32)
+        m.size = (1 << 40) if kind == "bomb-size" else (10 << 30)
+        raw = subprocess.run(["sh", "-c", "cat; head -c 268435456 /dev/zero"],
+                             input=head + m.tobuf(tarfile.PAX_FORMAT),
+                             capture_output=True, check=True).stdout
+        with open(out, "wb") as f:
+            f.write(zstd(raw))
+        return
+    elif kind in ("ghost-manifest", "ghost-blob"):
+        meta = json.loads(entries[0][1])
+        ghost = "sha256:" + "ee" * 32
+        if kind == "ghost-manifest":
+            meta["images"][0]["manifests"][0]["digest"] = ghost
+            meta["images"][0]["digest"] = ghost
+        else:
+            meta["blobs"].append({"digest": ghost, "size": 10, "kind": "layer",
+                                  "media_type": "application/vnd.oci.image.layer.v1.tar"})
+        data = json.dumps(meta, indent=1).encode()
+        m = entries[0][0]
+        m.size = len(data)
+        entries[0] = (m, data)
+        sig = resign(data, sys.argv[4])
+        m = entries[1][0]
+        m.size = len(sig)
+        entries[1] = (m, sig)
+    elif kind == "many-entries":
+        for i in range(20000):
+            entries.insert(4 + i, regular("blobs/sha256/%064x" % i, b""))
+    elif kind == "deep":
+        entries.insert(4, regular("/".join(["a"] * 400) + "/blob", b"x"))
+    elif kind == "json-last":
+        entries = entries[2:] + entries[:2]
+    elif kind == "missing-blob":
+        del entries[4]
     data = zstd(write(entries, tail))
     if kind == "two-frames":
         data += zstd(b"another frame")

@@ -32,6 +32,7 @@ e2e_init() {
     for tool in docker-registry openssl htpasswd python3 zstd jq skopeo; do
         command -v "$tool" >/dev/null || { echo "missing test tool: $tool (see .ci/run)" >&2; exit 1; }
     done
+    [ -x /usr/bin/time ] || { echo "missing test tool: /usr/bin/time (GNU time, see .ci/run)" >&2; exit 1; }
 }
 
 # make_ca NAME: $WORK/pki/NAME-ca.{key,crt}

@@ -139,6 +139,25 @@ bad two-frames "data after the end of its zstd stream" "$WORK/two-frames.tar.zst
 bad duplicate "appears twice" "$WORK/duplicate.tar.zst" --verify-key "$WORK/export.pub"
 bad short-blob "bytes but bundle.json says" "$WORK/short-blob.tar.zst" --verify-key "$WORK/export.pub"
 bad huge-json "'bundle.json' declares 67108865 bytes, more than the" "$WORK/huge-json.tar.zst" --verify-key "$WORK/export.pub"
+for kind in bomb-size bomb-unlisted many-entries deep json-last missing-blob; do
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
+done
+for kind in ghost-manifest ghost-blob; do   # signed by our key: a signer who lies
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst" "$WORK/export.key"
+done
+bad bomb-size "has 1099511627776 bytes but bundle.json says" "$WORK/bomb-size.tar.zst" --verify-key "$WORK/export.pub"
+bad bomb-unlisted "is not listed in bundle.json" "$WORK/bomb-unlisted.tar.zst" --verify-key "$WORK/export.pub"
+timeout 120 /usr/bin/time -f %M -o "$WORK/bomb.rss" "$BUILD/airlock-import" "$WORK/bomb-size.tar.zst" \
+    --verify-key "$WORK/export.pub" --verify-only 2>/dev/null
+check_eq "a 1 TiB entry (256 MiB of zeros in a few KiB) is refused, not read" 4 "$?"
+check "in bounded memory (under 64 MiB)" test "$(tail -1 "$WORK/bomb.rss")" -lt 65536
+bad many-entries "is not listed in bundle.json" "$WORK/many-entries.tar.zst" --verify-key "$WORK/export.pub"
+bad deep "has an unsafe name" "$WORK/deep.tar.zst" --verify-key "$WORK/export.pub"
+bad json-last "expected 'bundle.json' but found" "$WORK/json-last.tar.zst" --verify-key "$WORK/export.pub"
+bad missing-blob "is out of order" "$WORK/missing-blob.tar.zst" --verify-key "$WORK/export.pub"
+bad ghost-manifest "names manifest sha256:e{64}, which is not among the bundle's manifests" \
+    "$WORK/ghost-manifest.tar.zst" --verify-key "$WORK/export.pub"
+bad ghost-blob "ends after [0-9]+ of its [0-9]+ blobs" "$WORK/ghost-blob.tar.zst" --verify-key "$WORK/export.pub"
 cat "$WORK/good.tar.zst" /etc/hostname >"$WORK/appended.tar.zst"
 bad appended "data after the end" "$WORK/appended.tar.zst" --verify-key "$WORK/export.pub"
 run_import verifybad "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub" --verify-only

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Transient failures: a registry that answers 503 and 429 a few times and
+# Transient failures: a registry that answers 500, 502, 503 and 429 and
 # then recovers, and one that cuts every blob download half way. The export
 # and the import still complete, with every digest right; a registry that
 # stays down fails with a clear message and no bundle.
@@ -25,11 +25,11 @@ meta_digest() {
         jq -r --arg n "$2" '.images[] | select(.name == $n) | .digest'
 }
 
-echo "# 503 twice, then 429 with Retry-After, then the registry recovers"
-start_flaky busy src "503x2,429x1"
+echo "# 500, 502, 503, then 429 with Retry-After, then the registry recovers"
+start_flaky busy src "500x1,502x1,503x1,429x1"
 export_via busy "$busy_HOST"
 check_eq "the export exits 0" 0 "$RC"
-check_eq "the proxy really failed three requests" 3 "$(jq -s '[.[] | select(.fault)] | length' "$busy_LOG")"
+check_eq "the proxy really failed four requests" 4 "$(jq -s '[.[] | select(.fault)] | length' "$busy_LOG")"
 check "the bundle passes the independent check" \
     python3 "$E2E_DIR/verify_bundle.py" "$WORK/busy.tar.zst" "$WORK/export.pub" "$WORK/busy.d"
 check_eq "ruby's digest is the source's" "$(seed '.images["ubi8/ruby-31:latest"]')" \
