@@ -6,11 +6,13 @@
 
 #include "airlock/auth.h"
 #include "airlock/http.h"
+#include "airlock/retry.h"
 
 struct al_kube {
     struct al_http *http;
     char *server;           /* without a trailing slash */
     char *authz;            /* "Authorization: ..." (secret) or NULL */
+    struct al_retry retry;  /* 429 (priority and fairness), 5xx, resets */
 };
 
 int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, struct al_err *e)
@@ -27,6 +29,7 @@ int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, struct al_e
         free(k);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
+    al_retry_init(&k->retry);
     while (strlen(k->server) > 8 && k->server[strlen(k->server) - 1] == '/')
         k->server[strlen(k->server) - 1] = '\0';
     if (c->token != NULL && c->token[0] != '\0') {
@@ -58,6 +61,11 @@ void al_kube_free(struct al_kube *k)
     al_secret_free(k->authz);
     free(k->server);
     free(k);
+}
+
+void al_kube_set_retries(struct al_kube *k, int retries)
+{
+    k->retry.retries = retries < 0 ? 0 : retries;
 }
 
 const char *al_kube_server(const struct al_kube *k)
@@ -119,7 +127,7 @@ static int call(struct al_kube *k, const char *method, const char *path,
     struct al_http_resp resp;
     json_error_t jerr;
     size_t nh = 1;
-    int rc;
+    int rc, attempt;
 
     *out = NULL;
     if (body != NULL && text == NULL)
@@ -130,7 +138,17 @@ static int call(struct al_kube *k, const char *method, const char *path,
         headers[nh++] = ctype;
     }
     headers[nh] = k->authz;
-    rc = al_http_do(k->http, &req, &resp, AL_KUBE_BODY_MAX, e);
+    /* Every call may be repeated: GET and merge patches are idempotent, and
+     * a create that did land answers 409 AlreadyExists, which callers
+     * handle. */
+    for (attempt = 0;; attempt++) {
+        rc = al_http_do(k->http, &req, &resp, AL_KUBE_BODY_MAX, e);
+        if (!al_retry_again(&k->retry, attempt, rc, resp.head.status))
+            break;
+        al_retry_sleep(&k->retry, attempt, rc == 0 ? resp.head.retry_after : -1);
+        al_http_resp_release(&resp);
+        al_err_init(e);
+    }
     free(text);
     if (rc == 0 && (resp.head.status < 200 || resp.head.status > 299))
         rc = status_error(k, method, what, &resp, e);

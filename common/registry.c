@@ -9,6 +9,7 @@
 
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
+#include "airlock/retry.h"
 
 #define TOKEN_BODY_MAX (1024 * 1024)
 #define ERROR_BODY_MAX (64 * 1024)
@@ -40,57 +41,23 @@ struct al_registry {
     struct endpoint *endpoints;
     struct mapping *mappings;
     int push;      /* ask for push access on every repository */
-    int retries;   /* further attempts after a transient failure */
-    long delay_ms; /* the first backoff; doubles each time */
-    unsigned seed; /* jitter */
+    struct al_retry retry;
 };
-
-#define BACKOFF_MAX_MS 30000L
-#define RETRY_AFTER_MAX_S 120L
 
 void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms)
 {
-    r->retries = retries < 0 ? 0 : retries;
-    r->delay_ms = first_delay_ms > 0 ? first_delay_ms : 1;
+    r->retry.retries = retries < 0 ? 0 : retries;
+    r->retry.delay_ms = first_delay_ms > 0 ? first_delay_ms : 1;
 }
 
 int al_registry_retries(const struct al_registry *r)
 {
-    return r->retries;
+    return r->retry.retries;
 }
 
-/* Exponential backoff with jitter (0.5x to 1.5x), or what Retry-After
- * asked for (bounded). */
 void al_registry_backoff(struct al_registry *r, int attempt, long retry_after_s)
 {
-    long ms = r->delay_ms;
-    struct timespec ts;
-    int i;
-
-    for (i = 0; i < attempt && ms < BACKOFF_MAX_MS; i++)
-        ms *= 2;
-    if (ms > BACKOFF_MAX_MS)
-        ms = BACKOFF_MAX_MS;
-    ms = ms / 2 + (long)(rand_r(&r->seed) % (unsigned)(ms + 1));
-    if (retry_after_s >= 0)
-        ms = (retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after_s) * 1000;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Worth another try: overloaded or restarting registries, and gateways. */
-static int transient_status(long st)
-{
-    return st == 429 || st == 500 || st == 502 || st == 503 || st == 504;
-}
-
-/* A transport failure or a transient status, with tries left. */
-static int try_again(const struct al_registry *r, int attempt, int rc, long status)
-{
-    return attempt < r->retries &&
-           (rc == AL_ENET || (rc == 0 && transient_status(status)));
+    al_retry_sleep(&r->retry, attempt, retry_after_s);
 }
 
 /* What a read asks for: pull, plus push once pushing (one token serves). */
@@ -109,9 +76,7 @@ int al_registry_new(struct al_registry **out, struct al_http *http,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     r->http = http;
     r->auth = auth;
-    r->retries = 5;
-    r->delay_ms = 500;
-    r->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    al_retry_init(&r->retry);
     *out = r;
     return 0;
 }
@@ -124,7 +89,7 @@ static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
 
     for (attempt = 0;; attempt++) {
         rc = al_http_do(r->http, req, resp, max, e);
-        if (!try_again(r, attempt, rc, resp->head.status))
+        if (!al_retry_again(&r->retry, attempt, rc, resp->head.status))
             return rc;
         al_registry_backoff(r, attempt, rc == 0 ? resp->head.retry_after : -1);
         al_http_resp_release(resp);
@@ -229,9 +194,8 @@ int al_registry_clone(struct al_registry **out, const struct al_registry *src,
     if (rc != 0)
         return rc;
     r->push = src->push;
-    r->retries = src->retries;
-    r->delay_ms = src->delay_ms;
-    r->seed = src->seed ^ (unsigned)(uintptr_t)r;
+    r->retry.retries = src->retry.retries;
+    r->retry.delay_ms = src->retry.delay_ms;
     tail = &r->mappings;   /* in the same order: the first match wins */
     for (m = src->mappings; m != NULL; m = m->next) {
         struct mapping *c = calloc(1, sizeof(*c));
@@ -414,10 +378,10 @@ static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)
             rc = al_challenge_parse(resp.head.www_authenticate, &ep->ch, e);
             if (rc != 0)
                 al_err_prefix(e, "registry '%s'", ep->host);
-        } else if (transient_status(resp.head.status)) {
+        } else if (al_retry_transient_status(resp.head.status)) {
             rc = al_err_set(e, AL_EHTTP, "registry '%s': HTTP %ld after %d retries: the "
                             "registry is down or overloaded; run again later", ep->host,
-                            resp.head.status, r->retries);
+                            resp.head.status, r->retry.retries);
         } else if (resp.head.status != 200) {
             rc = al_err_set(e, AL_EHTTP,
                             "'%s' does not answer like a registry "
@@ -699,7 +663,7 @@ static int open_call(struct al_registry *r, const struct call *c,
         long status, after = -1;
         rc = open_call_once(r, c, out, e);
         status = rc == 0 ? al_http_stream_head(*out)->status : 0;
-        if (c->upload_size >= 0 || !try_again(r, attempt, rc, status))
+        if (c->upload_size >= 0 || !al_retry_again(&r->retry, attempt, rc, status))
             return rc;
         if (rc == 0) {
             after = al_http_stream_head(*out)->retry_after;
@@ -740,10 +704,10 @@ static int status_error(const struct al_http_head *hd, const char *what,
         rc = al_err_set(e, AL_EDENIED, "access to %s at '%s' denied (HTTP %ld)%s%s%s",
                         what, source, st, file[0] ? ": check the credentials in '" : ": add credentials with --authfile",
                         file, file[0] ? "'" : "");
-    else if (transient_status(st))
+    else if (al_retry_transient_status(st))
         rc = al_err_set(e, AL_EHTTP, "%s at '%s': HTTP %ld after %d retries: the "
                         "registry is down or overloaded; run again later", what, source,
-                        st, r->retries);
+                        st, r->retry.retries);
     else
         rc = al_err_set(e, AL_EHTTP, "%s at '%s': unexpected HTTP %ld", what,
                         source, st);

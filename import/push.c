@@ -500,11 +500,11 @@ static int sink_begin(void *ud, size_t blob, struct al_err *e)
         if (u == NULL)
             pthread_cond_wait(&p->changed, &p->lock);
     }
+    p->cur = u;   /* NULL on failure: data and end then go nowhere */
     if (rc == 0) {
         al_pipe_reset(u->pipe);
         u->blob = blob;
         u->busy = 1;
-        p->cur = u;
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->lock);
@@ -514,7 +514,7 @@ static int sink_begin(void *ud, size_t blob, struct al_err *e)
 static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
 {
     struct im_pusher *p = ud;
-    int rc = al_pipe_write(p->cur->pipe, data, n, NULL);
+    int rc = p->cur ? al_pipe_write(p->cur->pipe, data, n, NULL) : 0;
 
     if (rc != 0) {   /* only an upload thread's failure cancels its pipe */
         pthread_mutex_lock(&p->lock);
@@ -535,7 +535,9 @@ static int sink_end(void *ud, int verified, struct al_err *e)
     al_err_init(&bad);
     if (!verified)
         al_err_set(&bad, AL_EDIGEST, "not verified");
-    al_pipe_close(p->cur->pipe, &bad);
+    if (p->cur != NULL)
+        al_pipe_close(p->cur->pipe, &bad);
+    p->cur = NULL;
     pthread_mutex_lock(&p->lock);
     rc = failed_locked(p, e);
     pthread_mutex_unlock(&p->lock);

@@ -255,6 +255,8 @@ static int configure_cluster(struct run *r, struct al_err *e)
         r->report(r->ud, "configuring the cluster at %s (context %s)%s", r->creds.server,
                   r->creds.context, cfg->dry_run ? ", dry run" : "");
         rc = al_kube_new(&k, &r->creds, e);
+        if (rc == 0 && cfg->retries >= 0)
+            al_kube_set_retries(k, cfg->retries);
         if (rc == 0)
             rc = im_cluster_apply(k, &co, r->report, r->ud, e);
     }

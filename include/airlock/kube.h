@@ -19,6 +19,10 @@ int al_kube_new(struct al_kube **out, const struct al_kube_creds *creds,
                 struct al_err *e);
 void al_kube_free(struct al_kube *k);   /* accepts NULL */
 
+/* Transient failures (429, 5xx, connection errors) are tried again this
+ * many times (default 5) with backoff, honouring Retry-After. */
+void al_kube_set_retries(struct al_kube *k, int retries);
+
 /* The API server, for messages. */
 const char *al_kube_server(const struct al_kube *k);
 

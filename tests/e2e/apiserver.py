@@ -12,7 +12,10 @@ and ImageStreamImports that update the imagestream they name.
 With CLIENT_CA, a TLS client certificate signed by it authenticates too.
 
 STATE.json: {"objects": {PATH: OBJECT}, "forbid": [[METHOD, PATH]],
-             "conflict_once": [PATH], "import_failure": "message"}
+             "conflict_once": [PATH], "import_failure": "message",
+             "unavailable": [STATUS, ...]}   (the first requests answered
+             with these statuses, as an overloaded or restarting apiserver
+             does; 429 with Retry-After: 1)
 LOG: one JSON line per request (method, path, content type).
 """
 import copy
@@ -30,6 +33,7 @@ state = json.load(open(state_path))
 objects = state.get("objects", {})
 forbid = {tuple(f) for f in state.get("forbid", [])}
 conflict_once = set(state.get("conflict_once", []))
+unavailable = list(state.get("unavailable", []))
 lock = threading.Lock()
 version = [100]
 
@@ -79,6 +83,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if code == 429:
+            self.send_header("Retry-After", "1")
         self.end_headers()
         self.wfile.write(data)
 
@@ -99,6 +105,12 @@ class H(http.server.BaseHTTPRequestHandler):
 
     def route(self, path, ctype, raw):
         m = self.command
+        if unavailable:
+            code = unavailable.pop(0)
+            with open(log_path, "a") as f:
+                f.write(json.dumps({"fault": code, "path": path}) + "\n")
+            return status(code, "TooManyRequests" if code == 429 else "ServiceUnavailable",
+                          "the server is currently unable to handle the request")
         if (m, path) in forbid:
             verb = {"GET": "get", "PATCH": "patch", "POST": "create"}[m]
             return status(403, "Forbidden", f'user "tester" cannot {verb} resource at {path}')

@@ -2,7 +2,7 @@
 # airlock-import's cluster step, after a real push into a real registry,
 # against tests/e2e/apiserver.py (a stand-in for the Kubernetes API that
 # behaves like one for these calls: paths, merge patches, resourceVersion,
-# 404/409/403, bearer token).
+# 404/409/403, 429/5xx bursts, bearer token).
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -119,6 +119,20 @@ check_eq "the samples config was patched twice (409, then success)" 2 \
 check_eq "and read again in between" 2 \
     "$(jq -r "select(.method == \"GET\" and .path == \"$SAMPLES\")" "$conflict_LOG" | jq -s length)"
 check_eq "and ends Managed" Managed "$(api_get conflict $SAMPLES | jq -r .spec.managementState)"
+
+echo "# an apiserver that is overloaded, then restarting, then fine"
+state "$WORK/busy.json" '{}' '{"managementState": "Removed"}' '{}' '{"unavailable": [429, 503, 500]}'
+start_apiserver busy "$WORK/busy.json"
+run_import busy "$busy_KUBECONFIG"
+check_eq "import exits 0" 0 "$RC"
+check_eq "the first three requests were refused and tried again" 3 \
+    "$(jq -s '[.[] | select(.fault)] | length' "$busy_LOG")"
+check_eq "and the samples operator ends Managed" Managed "$(api_get busy $SAMPLES | jq -r .spec.managementState)"
+state "$WORK/down.json" '{}' '{"managementState": "Removed"}' '{}' '{"unavailable": [503, 503, 503]}'
+start_apiserver down "$WORK/down.json"
+run_import down "$down_KUBECONFIG" --retries 1
+check_eq "an apiserver still down after --retries 1: exit 5" 5 "$RC"
+check_grep "saying what the server answered" "HTTP 503: the server is currently unable" "$WORK/down.err"
 
 echo "# a forbidden write"
 state "$WORK/forbidden.json" '{}' '{"managementState": "Removed"}' '{}' \
