@@ -577,79 +577,145 @@ static int stops_everything(int code)
     return code == AL_ENET || code == AL_ETLS || code == AL_EINTR || code == AL_ENOMEM;
 }
 
-static int push_manifest(struct im_pusher *p, const struct im_bundle *b,
+static int push_manifest(struct uploader *u, const struct im_bundle *b,
                          const struct im_dest *d, const struct al_meta_manifest *mf,
                          const char *reference, struct al_err *e)
 {
     const struct im_manifest *data = &b->manifests[mf->blob];
-    const char *host = p->plan->mirror_host;
+    const char *host = u->p->plan->mirror_host;
     char have[AL_DIGEST_STR_MAX];
     int exists, rc, is_tag = strcmp(reference, mf->digest) != 0;
 
-    rc = al_registry_manifest_head(p->main.reg, host, d->repo, reference, have, &exists, e);
+    rc = al_registry_manifest_head(u->reg, host, d->repo, reference, have, &exists, e);
     if (rc == 0 && exists && (!is_tag || strcmp(have, mf->digest) == 0)) {
         if (is_tag)
-            p->main.counts.tags_skipped++;
+            u->counts.tags_skipped++;
         else
-            p->main.counts.manifests_skipped++;
+            u->counts.manifests_skipped++;
         return 0;
     }
     if (rc == 0)
-        rc = al_registry_put_manifest(p->main.reg, host, d->repo, reference, mf->media_type,
+        rc = al_registry_put_manifest(u->reg, host, d->repo, reference, mf->media_type,
                                       data->data, data->len, e);
     if (rc == 0 && is_tag)
-        p->main.counts.tags_pushed++;
+        u->counts.tags_pushed++;
     else if (rc == 0)
-        p->main.counts.manifests_pushed++;
+        u->counts.manifests_pushed++;
     return rc;
 }
 
-static int push_image_manifests(struct im_pusher *p, const struct im_bundle *b,
+static int push_image_manifests(struct uploader *u, const struct im_bundle *b,
                                 const struct im_dest *d, struct al_err *e)
 {
     size_t i;
     int rc = 0;
 
     for (i = 0; rc == 0 && i < d->img->n_manifests; i++)
-        rc = push_manifest(p, b, d, &d->img->manifests[i], d->img->manifests[i].digest, e);
+        rc = push_manifest(u, b, d, &d->img->manifests[i], d->img->manifests[i].digest, e);
     return rc;
 }
 
-static int push_tag(struct im_pusher *p, const struct im_bundle *b,
+static int push_tag(struct uploader *u, const struct im_bundle *b,
                     const struct im_dest *d, struct al_err *e)
 {
     const struct al_meta_manifest *root = &d->img->manifests[d->img->n_manifests - 1];
 
     if (d->img->tag == NULL)
         return 0;
-    return push_manifest(p, b, d, root, d->img->tag, e);
+    return push_manifest(u, b, d, root, d->img->tag, e);
 }
 
-/* Runs one phase over every destination still standing. */
-static int each_image(struct im_pusher *p, const struct im_bundle *b,
-                      int (*step)(struct im_pusher *, const struct im_bundle *,
-                                  const struct im_dest *, struct al_err *),
-                      im_report_fn report, void *ud, struct al_err *e)
+typedef int (*phase_step)(struct uploader *, const struct im_bundle *,
+                          const struct im_dest *, struct al_err *);
+
+/* One phase (manifests, or tags) over every destination still standing,
+ * on the upload threads' clients (idle by now): images are independent,
+ * and a mirror far away costs two round trips a manifest. */
+struct phase {
+    struct im_pusher *p;
+    const struct im_bundle *b;
+    phase_step step;
+    im_report_fn report;
+    void *ud;
+    size_t next;
+    struct al_err stop;     /* what stops everything, the first one */
+};
+
+struct phase_worker {
+    struct phase *ph;
+    struct uploader *u;
+    pthread_t thread;
+};
+
+static void *phase_main(void *arg)
 {
+    struct phase_worker *w = arg;
+    struct phase *ph = w->ph;
+    struct im_pusher *p = ph->p;
+    struct al_err e;
     size_t i;
     int rc;
 
-    for (i = 0; i < p->plan->n_dests; i++) {
-        const struct im_dest *d = &p->plan->dests[i];
-        if (d->duplicate || p->img_failed[i])
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        if (ph->stop.code != 0 || ph->next >= p->plan->n_dests) {
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        i = ph->next++;
+        pthread_mutex_unlock(&p->lock);
+        if (p->plan->dests[i].duplicate || p->img_failed[i])
             continue;
-        rc = step(p, b, d, e);
-        if (rc != 0 && stops_everything(rc))
-            return rc;
-        if (rc != 0) {
-            char *name = im_dest_name(p->plan, d);
-            report(ud, "cannot push '%s' to '%s': %s", d->img->name, name ? name : "?",
-                   e->msg);
-            free(name);
+        al_err_init(&e);
+        rc = ph->step(w->u, ph->b, &p->plan->dests[i], &e);
+        if (rc == 0)
+            continue;
+        pthread_mutex_lock(&p->lock);
+        if (stops_everything(rc)) {
+            if (ph->stop.code == 0)
+                ph->stop = e;
+        } else {
             p->img_failed[i] = 1;
             p->counts.images_failed++;
-            al_err_init(e);
         }
+        pthread_mutex_unlock(&p->lock);
+        if (!stops_everything(rc)) {
+            char *name = im_dest_name(p->plan, &p->plan->dests[i]);
+            ph->report(ph->ud, "cannot push '%s' to '%s': %s",
+                       p->plan->dests[i].img->name, name ? name : "?", e.msg);
+            free(name);
+        }
+    }
+}
+
+static int each_image(struct im_pusher *p, const struct im_bundle *b, phase_step step,
+                      im_report_fn report, void *ud, struct al_err *e)
+{
+    struct phase ph = {.p = p, .b = b, .step = step, .report = report, .ud = ud};
+    struct phase_worker *w = calloc(p->n_up + 1, sizeof(*w));
+    size_t i, started = 0;
+
+    if (w == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    al_err_init(&ph.stop);
+    for (i = 0; i < p->n_up; i++) {
+        w[i].ph = &ph;
+        w[i].u = &p->up[i];
+        if (pthread_create(&w[i].thread, NULL, phase_main, &w[i]) != 0)
+            break;
+        started++;
+    }
+    if (started == 0) {   /* no thread to spare: do it here */
+        w[0].ph = &ph;
+        w[0].u = &p->main;
+        phase_main(&w[0]);
+    }
+    for (i = 0; i < started; i++)
+        pthread_join(w[i].thread, NULL);
+    free(w);
+    if (ph.stop.code != 0) {
+        *e = ph.stop;
+        return ph.stop.code;
     }
     return 0;
 }
