@@ -147,3 +147,10 @@ int al_file_write_atomic(const char *path, const void *data, size_t len, struct 
     free(tmp);
     return rc;
 }
+
+int al_str_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}

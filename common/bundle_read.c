@@ -6,6 +6,7 @@
  * end-of-archive blocks and says nothing about the rest. */
 #include "airlock/bundle.h"
 
+#include "airlock/buf.h"
 #include "airlock/digest.h"
 
 #include <archive.h>
@@ -337,12 +338,6 @@ static int archive_failure(struct al_bundle_reader *r, const char *doing,
                       doing, why ? why : "libarchive error");
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* Reads a FILE.parts list: the volumes, their sizes and digests, in order,
  * named relative to the list. */
 static int read_parts_list(struct al_bundle_reader *r, const char *list, struct al_err *e)
@@ -409,9 +404,9 @@ static int find_volumes(struct al_bundle_reader *r, const char *path, struct al_
     char *list;
     int found;
 
-    if (ends_with(path, ".parts"))
+    if (al_str_ends_with(path, ".parts"))
         return read_parts_list(r, path, e);
-    if (!ends_with(path, ".000"))
+    if (!al_str_ends_with(path, ".000"))
         return 0;
     r->base = strndup(path, n - 4);
     list = malloc(n + 8);

@@ -1,6 +1,7 @@
 #include "airlock/http.h"
 
 #include "airlock/auth.h"
+#include "airlock/buf.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -125,12 +126,6 @@ static int load_pem_memory(STACK_OF(X509) *stack, const char *pem,
     return rc;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* containers-certs.d(5): every NAME.crt in <certs.d>/<host[:port]>/ is a CA. */
 static int load_certs_d(struct al_http *h, const char *host,
                         STACK_OF(X509) **out, struct al_err *e)
@@ -152,7 +147,7 @@ static int load_certs_d(struct al_http *h, const char *host,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     while ((de = readdir(d)) != NULL && rc == 0) {
-        if (!ends_with(de->d_name, ".crt"))
+        if (!al_str_ends_with(de->d_name, ".crt"))
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         rc = load_pem_certs(certs, path, e);

@@ -6,15 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock/buf.h"
 #include "airlock/bundle.h"
 #include "airlock/meta.h"
 #include "airlock/ref.h"
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
 
 /* bundle.json of PREV: the file itself, or the first entry of the bundle. */
 static int read_prev_meta(const char *path, struct al_buf *out, struct al_err *e)
@@ -25,7 +20,7 @@ static int read_prev_meta(const char *path, struct al_buf *out, struct al_err *e
     int rc;
 
     al_buf_init(out, AL_BUNDLE_META_MAX);
-    if (ends_with(path, ".json"))
+    if (al_str_ends_with(path, ".json"))
         return al_buf_read_file(out, path, e);
     rc = al_bundle_reader_open(&r, path, e);
     if (rc == 0) {

@@ -41,6 +41,9 @@ int al_buf_read_file(struct al_buf *b, const char *path, struct al_err *e);
  * memory. Wipe it with OPENSSL_cleanse when it held a secret. */
 char *al_base64_decode(const char *b64, size_t n, size_t *out_len);
 
+/* True when string `s` ends with `suffix`. */
+int al_str_ends_with(const char *s, const char *suffix);
+
 /* Writes a whole small file as PATH.partial, flushed to disk, then renamed
  * to PATH: readers see the old file or the new one, never a half. */
 int al_file_write_atomic(const char *path, const void *data, size_t len,
