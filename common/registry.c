@@ -50,15 +50,6 @@ void al_registry_set_retries(struct al_registry *r, int retries, long first_dela
     r->retry.delay_ms = first_delay_ms > 0 ? first_delay_ms : 1;
 }
 
-int al_registry_retries(const struct al_registry *r)
-{
-    return r->retry.retries;
-}
-
-void al_registry_backoff(struct al_registry *r, int attempt, long retry_after_s)
-{
-    al_retry_sleep(&r->retry, attempt, retry_after_s);
-}
 
 /* What a read asks for: pull, plus push once pushing (one token serves). */
 static const char *read_actions(const struct al_registry *r)
@@ -91,7 +82,7 @@ static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
         rc = al_http_do(r->http, req, resp, max, e);
         if (!al_retry_again(&r->retry, attempt, rc, resp->head.status))
             return rc;
-        al_registry_backoff(r, attempt, rc == 0 ? resp->head.retry_after : -1);
+        al_retry_sleep(&r->retry, attempt, rc == 0 ? resp->head.retry_after : -1);
         al_http_resp_release(resp);
         al_err_init(e);
     }
@@ -671,7 +662,7 @@ static int open_call(struct al_registry *r, const struct call *c,
             *out = NULL;
         }
         al_err_init(e);
-        al_registry_backoff(r, attempt, after);
+        al_retry_sleep(&r->retry, attempt, after);
     }
 }
 
@@ -772,7 +763,10 @@ out:
     return rc;
 }
 
-int al_registry_open_blob_at(struct al_registry *r, const char *registry,
+/* al_registry_open_blob() from byte `offset` on (a Range request). A
+ * registry that ignores the range is read past `offset` here, so the stream
+ * always starts at `offset`. */
+static int open_blob_at(struct al_registry *r, const char *registry,
                              const char *repo, const char *digest, long long offset,
                              struct al_http_stream **out, struct al_err *e)
 {
@@ -821,7 +815,7 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
                           const char *repo, const char *digest,
                           struct al_http_stream **out, struct al_err *e)
 {
-    return al_registry_open_blob_at(r, registry, repo, digest, 0, out, e);
+    return open_blob_at(r, registry, repo, digest, 0, out, e);
 }
 
 /* ---- push side ---------------------------------------------------------- */
@@ -1181,4 +1175,83 @@ int al_registry_probe(struct al_registry *r, const char *registry, struct al_err
     char path[1024];
 
     return call_endpoint(r, &c, &ep, path, sizeof(path), e);
+}
+
+struct al_blob_reader {
+    struct al_registry *r;
+    const char *registry, *repo;   /* borrowed */
+    char digest[AL_DIGEST_STR_MAX];
+    long long size, total;
+    int resumes;
+    al_resume_fn on_resume;
+    void *ud;
+    struct al_http_stream *s;
+};
+
+int al_blob_reader_open(struct al_registry *r, const char *registry, const char *repo,
+                        const char *digest, long long size, al_resume_fn on_resume,
+                        void *ud, struct al_blob_reader **out, struct al_err *e)
+{
+    struct al_blob_reader *br = calloc(1, sizeof(*br));
+    int rc;
+
+    *out = NULL;
+    if (br == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    br->r = r;
+    br->registry = registry;
+    br->repo = repo;
+    snprintf(br->digest, sizeof(br->digest), "%s", digest);
+    br->size = size;
+    br->on_resume = on_resume;
+    br->ud = ud;
+    rc = al_registry_open_blob(r, registry, repo, digest, &br->s, e);
+    if (rc != 0) {
+        free(br);
+        return rc;
+    }
+    *out = br;
+    return 0;
+}
+
+int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *got,
+                        struct al_err *e)
+{
+    int rc;
+
+    *got = 0;
+    for (;;) {
+        if (br->total == br->size)
+            return 0;
+        rc = al_http_stream_read(br->s, p, n, got, e);
+        if (rc == 0 && *got == 0)   /* a clean end, too early */
+            rc = al_err_set(e, AL_ENET, "the body ended after %lld bytes", br->total);
+        if (rc == 0)
+            break;
+        if (rc != AL_ENET || br->resumes >= br->r->retry.retries)
+            return rc;
+        if (br->on_resume)
+            br->on_resume(br->ud, br->digest, br->total, e->msg);
+        al_http_stream_close(br->s);
+        br->s = NULL;
+        al_retry_sleep(&br->r->retry, br->resumes++, -1);
+        al_err_init(e);
+        rc = open_blob_at(br->r, br->registry, br->repo, br->digest,
+                                      br->total, &br->s, e);
+        if (rc != 0)
+            return rc;
+    }
+    if ((long long)*got > br->size - br->total)
+        return al_err_set(e, AL_EDIGEST, "blob %s: the registry sent more than its %lld "
+                          "bytes", br->digest, br->size);
+    br->total += (long long)*got;
+    return 0;
+}
+
+void al_blob_reader_close(struct al_blob_reader *br)
+{
+    if (br == NULL)
+        return;
+    al_http_stream_close(br->s);
+    free(br);
 }

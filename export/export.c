@@ -794,9 +794,17 @@ static int fetch_cached(struct fetch_list *l, const struct blob *b, struct al_sh
     return rc;
 }
 
+static void report_resume(void *ud, const char *digest, long long offset, const char *why)
+{
+    const struct run *r = ud;
+
+    r->report(r->ud, "blob %s broke off after %lld bytes (%s): resuming", digest, offset,
+              why);
+}
+
 /* In a download thread: one blob from its registry (or the cache) into
- * `out`, hashing each byte as it passes; a download that breaks off resumes
- * where it stopped (Range). Ends in an error unless the bytes are the
+ * `out`, hashing each byte as it passes (the registry layer resumes a
+ * download that breaks off). Ends in an error unless the bytes are the
  * digest's, so the bundle is abandoned rather than carry them. */
 static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
                       struct al_pipe *out, struct al_err *e)
@@ -804,12 +812,12 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     struct fetch_list *l = ud;
     struct run *r = l->r;
     const struct blob *b = &r->plan.v[l->plan_index[item]];
-    struct al_http_stream *s = NULL;
+    struct al_blob_reader *br = NULL;
     struct al_sha256 *h = al_sha256_new();
     char *chunk = malloc(COPY_CHUNK), got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n = 0;
-    int rc, resumes = 0, used = 0;
+    int rc, used = 0;
     FILE *tee = NULL;
 
     rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
@@ -824,35 +832,13 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     }
     if (r->cache)
         tee = ex_cache_begin(r->cache, b->digest);
-    rc = al_registry_open_blob(reg, b->from->ref.registry, b->from->ref.repo,
-                               b->digest, &s, e);
+    rc = al_blob_reader_open(reg, b->from->ref.registry, b->from->ref.repo, b->digest,
+                             b->size, report_resume, r, &br, e);
     while (rc == 0) {
-        rc = al_http_stream_read(s, chunk, COPY_CHUNK, &n, e);
-        if (rc == 0 && n == 0 && total < b->size) /* a clean end, too early */
-            rc = al_err_set(e, AL_ENET, "the body ended after %lld bytes", total);
-        if (rc == AL_ENET && total == b->size) {
-            /* every byte is here, the transport complained after (a wrong
-             * Content-Length): the digest decides */
-            al_err_init(e);
-            rc = 0;
-            break;
-        }
-        if (rc == AL_ENET && resumes < al_registry_retries(reg) && total < b->size) {
-            r->report(r->ud, "blob %s broke off after %lld bytes (%s): resuming",
-                      b->digest, total, e->msg);
-            al_http_stream_close(s);
-            s = NULL;
-            al_registry_backoff(reg, resumes++, -1);
-            al_err_init(e);
-            rc = al_registry_open_blob_at(reg, b->from->ref.registry,
-                                          b->from->ref.repo, b->digest, total, &s, e);
-            continue;
-        }
+        rc = al_blob_reader_read(br, chunk, COPY_CHUNK, &n, e);
         if (rc != 0 || n == 0)
             break;
         total += (long long)n;
-        if (total > b->size)
-            break;
         al_sha256_update(h, chunk, n);
         if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
             ex_cache_commit(r->cache, tee, b->digest, 0);   /* a full cache is no error */
@@ -860,18 +846,17 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
         }
         rc = al_pipe_write(out, chunk, n, e);
     }
-    al_http_stream_close(s);
+    al_blob_reader_close(br);
     al_sha256_final(h, got);
     if (tee != NULL)
         ex_cache_commit(r->cache, tee, b->digest,
                         rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
     if (rc != 0)
         rc = al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
-    else if (total != b->size || strcmp(got, b->digest) != 0)
-        rc = al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %s%lld "
-                        "bytes with digest %s, expected %lld bytes", b->digest,
-                        b->from->name, b->from->source, total > b->size ? "over " : "",
-                        total, got, b->size);
+    else if (strcmp(got, b->digest) != 0)
+        rc = al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %lld bytes "
+                        "with digest %s", b->digest, b->from->name, b->from->source,
+                        total, got);
 out:
     al_sha256_free(h);
     free(chunk);

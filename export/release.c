@@ -30,7 +30,7 @@ const char *ex_host_arch(void)
 
 /* A layer read by libarchive straight off the network, hashed on the way. */
 struct layer_src {
-    struct al_http_stream *s;
+    struct al_blob_reader *s;   /* resumes a download that breaks off */
     struct al_sha256 *h;
     long long bytes;
     char buf[LAYER_CHUNK];
@@ -43,7 +43,7 @@ static la_ssize_t src_read(struct layer_src *src)
 {
     size_t got = 0;
 
-    if (al_http_stream_read(src->s, src->buf, sizeof(src->buf), &got, src->e) != 0) {
+    if (al_blob_reader_read(src->s, src->buf, sizeof(src->buf), &got, src->e) != 0) {
         src->failed = 1;
         return -1;
     }
@@ -180,8 +180,8 @@ int ex_release_references(struct al_registry *reg, const struct al_ref *release,
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
-    rc = al_registry_open_blob(reg, release->registry, release->repo, last->digest,
-                               &src.s, e);
+    rc = al_blob_reader_open(reg, release->registry, release->repo, last->digest,
+                             last->size, NULL, NULL, &src.s, e);
     if (rc == 0)
         rc = find_references(&src, refs, what, e);
     /* Drain the rest so the whole layer is checked against its digest before
@@ -201,7 +201,7 @@ int ex_release_references(struct al_registry *reg, const struct al_ref *release,
                             got, src.bytes, last->size);
     }
 out:
-    al_http_stream_close(src.s);
+    al_blob_reader_close(src.s);
     al_sha256_free(src.h);
     al_manifest_release(&m);
     al_buf_release(&body);

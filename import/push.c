@@ -287,7 +287,7 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
 {
     const struct al_meta_blob *b = &u->p->meta->blobs[u->blob];
     const char *host = u->p->plan->mirror_host;
-    struct al_http_stream *s = NULL;
+    struct al_blob_reader *br = NULL;
     struct al_blob_upload *up = NULL;
     struct al_sha256 *sha = al_sha256_new();
     char buf[65536], got[AL_DIGEST_STR_MAX];
@@ -296,14 +296,14 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
 
     if (sha == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    rc = al_registry_open_blob(u->reg, host, from, b->digest, &s, e);
+    rc = al_blob_reader_open(u->reg, host, from, b->digest, b->size, NULL, NULL, &br, e);
     if (rc == AL_ENOTFOUND)   /* we saw it there (HEAD or a commit) */
         al_err_set(e, rc, "the mirror lost blob %s: it had it in '%s' a moment ago and "
                    "now does not (a registry fault; run the import again)", b->digest, from);
     if (rc == 0)
         rc = al_registry_upload_open(u->reg, host, to, b->size, &up, e);
     while (rc == 0) {
-        rc = al_http_stream_read(s, buf, sizeof(buf), &n, e);
+        rc = al_blob_reader_read(br, buf, sizeof(buf), &n, e);
         if (rc != 0 || n == 0)
             break;
         al_sha256_update(sha, buf, n);
@@ -318,7 +318,7 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
         up = NULL;
     }
     al_registry_upload_abort(up);
-    al_http_stream_close(s);
+    al_blob_reader_close(br);
     al_sha256_free(sha);
     if (rc == 0) {
         u->counts.blobs_pushed++;

@@ -60,22 +60,27 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
                           const char *repo, const char *digest,
                           struct al_http_stream **out, struct al_err *e);
 
-/* Like al_registry_open_blob(), from byte `offset` on (a Range request), to
- * resume a download that broke off. A registry that ignores the range is
- * read past `offset` here, so the stream always starts at `offset`. */
-int al_registry_open_blob_at(struct al_registry *r, const char *registry,
-                             const char *repo, const char *digest, long long offset,
-                             struct al_http_stream **out, struct al_err *e);
+/* A blob of `size` bytes read to its end whatever the connection does: a
+ * transfer that breaks off, stalls past the timeout or ends early is
+ * resumed where it stopped (a Range request) up to the retries, each time
+ * told to `on_resume` (may be NULL). More bytes than `size` is AL_EDIGEST;
+ * checking the digest is the caller's, who hashes the bytes anyway. */
+struct al_blob_reader;
+typedef void (*al_resume_fn)(void *ud, const char *digest, long long offset,
+                             const char *why);
+int al_blob_reader_open(struct al_registry *r, const char *registry, const char *repo,
+                        const char *digest, long long size, al_resume_fn on_resume,
+                        void *ud, struct al_blob_reader **out, struct al_err *e);
+/* *got = 0 once all `size` bytes were read. */
+int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *got,
+                        struct al_err *e);
+void al_blob_reader_close(struct al_blob_reader *br);   /* accepts NULL */
 
 /* Transient failures (connection errors, timeouts, HTTP 429 and 5xx) are
  * tried again up to `retries` times, after `first_delay_ms` doubling each
  * time with jitter, or after what Retry-After asks (at most 120 s).
  * Default: 5 retries, 500 ms. */
 void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms);
-int al_registry_retries(const struct al_registry *r);
-
-/* Sleeps before attempt number `attempt` + 1 (retry_after_s < 0: none). */
-void al_registry_backoff(struct al_registry *r, int attempt, long retry_after_s);
 
 /* ---- push side (the mirror) ---- */
 
