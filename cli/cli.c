@@ -189,6 +189,29 @@ int cli_parse_jobs(const char *s, int *n)
     return cli_parse_count(s, 1, 32, n);
 }
 
+int cli_take_transfer_option(int c, const char *arg, int *retries, long *timeout_s,
+                             int *jobs, int *taken)
+{
+    *taken = 1;
+    switch (c) {
+    case CLI_OPT_RETRIES:
+        if (cli_parse_retries(arg, retries) != 0)
+            return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
+        return 0;
+    case CLI_OPT_TIMEOUT:
+        if (cli_parse_timeout(arg, timeout_s) != 0)
+            return cli_usage_error("--timeout '%s': give seconds from 1 to 3600", arg);
+        return 0;
+    case 'j':
+        if (cli_parse_jobs(arg, jobs) != 0)
+            return cli_usage_error("--jobs '%s': give a number from 1 to 32", arg);
+        return 0;
+    default:
+        *taken = 0;
+        return 0;
+    }
+}
+
 void cli_list_release(struct cli_list *l)
 {
     free(l->v);

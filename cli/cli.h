@@ -44,6 +44,20 @@ int cli_getopt(int argc, char **argv, const char *shortopts,
                int (*take)(void *ud, int c, const char *arg), void *ud,
                const int *done);
 
+/* --retries N, --timeout SECONDS and -j/--jobs N, which both programs take
+ * alike: put CLI_TRANSFER_OPTIONS in the long options ("j:" in the short
+ * ones) and hand every option to cli_take_transfer_option() first. */
+enum { CLI_OPT_RETRIES = 1000, CLI_OPT_TIMEOUT };
+#define CLI_TRANSFER_OPTIONS                                 \
+    {"retries", required_argument, NULL, CLI_OPT_RETRIES},   \
+    {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},   \
+    {"jobs", required_argument, NULL, 'j'}
+
+/* *taken = 1 when `c` is one of them; returns 0 or the usage-error exit
+ * code for a bad value (printed, naming the option). */
+int cli_take_transfer_option(int c, const char *arg, int *retries, long *timeout_s,
+                             int *jobs, int *taken);
+
 /* A growable list of option arguments (pointers into argv or owned). */
 struct cli_list {
     const char **v;

@@ -87,9 +87,11 @@ int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
 
     *got = 0;
     pthread_mutex_lock(&p->lock);
-    while (p->len == 0 && !p->closed)
+    while (p->len == 0 && !p->closed && !p->cancelled)
         pthread_cond_wait(&p->changed, &p->lock);
-    if (p->len > 0) {
+    if (p->cancelled) {
+        rc = al_err_set(e, AL_EINTR, "the pipe was cancelled");
+    } else if (p->len > 0) {
         k = p->cap - p->head;   /* up to the end of the ring */
         if (k > p->len)
             k = p->len;

@@ -1,11 +1,8 @@
 #include "airlock/registry.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
@@ -37,6 +34,7 @@ struct mapping {
 
 struct al_registry {
     struct al_http *http;
+    struct al_http *own_http;    /* a clone's connection, freed with it */
     const struct al_authfile *auth;
     struct endpoint *endpoints;
     struct mapping *mappings;
@@ -107,6 +105,7 @@ void al_registry_free(struct al_registry *r)
 
     if (r == NULL)
         return;
+    al_http_free(r->own_http);
     for (ep = r->endpoints; ep != NULL; ep = enext) {
         enext = ep->next;
         tokens_free(ep->tokens);
@@ -133,57 +132,24 @@ static char *dup_or_null(const char *s, int *failed)
     return d;
 }
 
-/* Copies what `src` learnt of endpoint `from` (challenge, tokens) into a
- * new endpoint, so a clone does not ask the token service again. */
-static struct endpoint *endpoint_copy(const struct endpoint *from)
-{
-    struct endpoint *ep = calloc(1, sizeof(*ep));
-    const struct token *t;
-    struct token **tail;
-    int failed = ep == NULL;
-
-    if (failed)
-        return NULL;
-    ep->host = dup_or_null(from->host, &failed);
-    ep->probed = from->probed;
-    ep->ch.scheme = from->ch.scheme;
-    ep->ch.realm = dup_or_null(from->ch.realm, &failed);
-    ep->ch.service = dup_or_null(from->ch.service, &failed);
-    ep->ch.scope = dup_or_null(from->ch.scope, &failed);
-    tail = &ep->tokens;
-    for (t = from->tokens; t != NULL && !failed; t = t->next) {
-        struct token *c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            failed = 1;
-            break;
-        }
-        *tail = c;
-        tail = &c->next;
-        c->scope = dup_or_null(t->scope, &failed);
-        c->header = dup_or_null(t->header, &failed);
-    }
-    if (failed) {
-        tokens_free(ep->tokens);
-        al_challenge_release(&ep->ch);
-        free(ep->host);
-        free(ep);
-        return NULL;
-    }
-    return ep;
-}
-
 int al_registry_clone(struct al_registry **out, const struct al_registry *src,
-                      struct al_http *http, struct al_err *e)
+                      const struct al_http_opts *http_opts, struct al_err *e)
 {
-    const struct endpoint *ep;
     const struct mapping *m;
     struct mapping **tail;
     struct al_registry *r;
-    int rc = al_registry_new(&r, http, src->auth, e);
+    struct al_http *http;
+    int rc = al_http_new(&http, http_opts, e);
 
     *out = NULL;
     if (rc != 0)
         return rc;
+    rc = al_registry_new(&r, http, src->auth, e);
+    if (rc != 0) {
+        al_http_free(http);
+        return rc;
+    }
+    r->own_http = http;
     r->push = src->push;
     r->retry.retries = src->retry.retries;
     r->retry.delay_ms = src->retry.delay_ms;
@@ -204,19 +170,11 @@ int al_registry_clone(struct al_registry **out, const struct al_registry *src,
             break;
         }
     }
-    for (ep = src->endpoints; rc == 0 && ep != NULL; ep = ep->next) {
-        struct endpoint *c = endpoint_copy(ep);
-        if (c == NULL) {
-            rc = AL_ENOMEM;
-            break;
-        }
-        c->next = r->endpoints;
-        r->endpoints = c;
-    }
     if (rc != 0) {
         al_registry_free(r);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
+    al_registry_absorb(r, src);
     *out = r;
     return 0;
 }
@@ -313,45 +271,55 @@ static struct endpoint *get_endpoint(struct al_registry *r, const char *host)
     return ep;
 }
 
+/* Takes into `dst` what `src` (the same host) learnt that `dst` lacks: the
+ * challenge once probed, and tokens for scopes `dst` has none for. Best
+ * effort: it is a cache, and out of memory only means asking again. */
+static void endpoint_learn(struct endpoint *dst, const struct endpoint *src)
+{
+    const struct token *t;
+    int failed = 0;
+
+    if (!dst->probed && src->probed) {
+        struct al_challenge ch = {.scheme = src->ch.scheme};
+        ch.realm = dup_or_null(src->ch.realm, &failed);
+        ch.service = dup_or_null(src->ch.service, &failed);
+        ch.scope = dup_or_null(src->ch.scope, &failed);
+        if (failed) {
+            al_challenge_release(&ch);
+            return;
+        }
+        al_challenge_release(&dst->ch);
+        dst->ch = ch;
+        dst->probed = 1;
+    }
+    for (t = src->tokens; t != NULL; t = t->next) {
+        const struct token *have;
+        struct token *c;
+        for (have = dst->tokens; have != NULL; have = have->next)
+            if (strcmp(have->scope, t->scope) == 0)
+                break;
+        if (have != NULL || (c = calloc(1, sizeof(*c))) == NULL)
+            continue;
+        c->scope = dup_or_null(t->scope, &failed);
+        c->header = dup_or_null(t->header, &failed);
+        if (failed) {
+            tokens_free(c);
+            return;
+        }
+        c->next = dst->tokens;
+        dst->tokens = c;
+    }
+}
+
 void al_registry_absorb(struct al_registry *into, const struct al_registry *from)
 {
     const struct endpoint *src;
-    const struct token *t;
 
     for (src = from->endpoints; src != NULL; src = src->next) {
         struct endpoint *dst = get_endpoint(into, src->host);
         if (dst == NULL)
-            return;   /* out of memory: the cache is only an optimisation */
-        if (!dst->probed && src->probed) {
-            struct endpoint *copy = endpoint_copy(src);
-            if (copy == NULL)
-                return;
-            al_challenge_release(&dst->ch);
-            dst->ch = copy->ch;
-            memset(&copy->ch, 0, sizeof(copy->ch));
-            dst->probed = 1;
-            tokens_free(copy->tokens);
-            free(copy->host);
-            free(copy);
-        }
-        for (t = src->tokens; t != NULL; t = t->next) {
-            const struct token *have;
-            struct token *c;
-            int failed = 0;
-            for (have = dst->tokens; have != NULL; have = have->next)
-                if (strcmp(have->scope, t->scope) == 0)
-                    break;
-            if (have != NULL || (c = calloc(1, sizeof(*c))) == NULL)
-                continue;
-            c->scope = dup_or_null(t->scope, &failed);
-            c->header = dup_or_null(t->header, &failed);
-            if (failed) {
-                tokens_free(c);
-                continue;
-            }
-            c->next = dst->tokens;
-            dst->tokens = c;
-        }
+            return;
+        endpoint_learn(dst, src);
     }
 }
 
@@ -766,9 +734,9 @@ out:
 /* al_registry_open_blob() from byte `offset` on (a Range request). A
  * registry that ignores the range is read past `offset` here, so the stream
  * always starts at `offset`. */
-static int open_blob_at(struct al_registry *r, const char *registry,
-                             const char *repo, const char *digest, long long offset,
-                             struct al_http_stream **out, struct al_err *e)
+static int open_blob_at(struct al_registry *r, const char *registry, const char *repo,
+                        const char *digest, long long offset,
+                        struct al_http_stream **out, struct al_err *e)
 {
     struct al_http_stream *s = NULL;
     char what[200], tail[100], skip[16384];
@@ -1220,8 +1188,10 @@ int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *go
     int rc;
 
     *got = 0;
+    if ((long long)n > br->size - br->total)
+        n = (size_t)(br->size - br->total);   /* never past the declared size */
     for (;;) {
-        if (br->total == br->size)
+        if (n == 0)
             return 0;
         rc = al_http_stream_read(br->s, p, n, got, e);
         if (rc == 0 && *got == 0)   /* a clean end, too early */
@@ -1236,14 +1206,10 @@ int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *go
         br->s = NULL;
         al_retry_sleep(&br->r->retry, br->resumes++, -1);
         al_err_init(e);
-        rc = open_blob_at(br->r, br->registry, br->repo, br->digest,
-                                      br->total, &br->s, e);
+        rc = open_blob_at(br->r, br->registry, br->repo, br->digest, br->total, &br->s, e);
         if (rc != 0)
             return rc;
     }
-    if ((long long)*got > br->size - br->total)
-        return al_err_set(e, AL_EDIGEST, "blob %s: the registry sent more than its %lld "
-                          "bytes", br->digest, br->size);
     br->total += (long long)*got;
     return 0;
 }

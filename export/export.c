@@ -823,13 +823,8 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
     if (rc == 0)
         rc = fetch_cached(l, b, h, chunk, out, &used, e);
-    if (rc != 0 || used)
+    if (rc != 0 || used)   /* (a damaged entry's hash was reset by its final) */
         goto out;
-    al_sha256_free(h);
-    if ((h = al_sha256_new()) == NULL) {
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
-        goto out;
-    }
     if (r->cache)
         tee = ex_cache_begin(r->cache, b->digest);
     rc = al_blob_reader_open(reg, b->from->ref.registry, b->from->ref.repo, b->digest,

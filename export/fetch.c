@@ -13,7 +13,6 @@ struct worker {
     struct ex_fetcher *f;
     pthread_t thread;
     int started;
-    struct al_http *http;
     struct al_registry *reg;
     struct al_pipe *pipe;
     size_t item;       /* claimed, or NO_ITEM */
@@ -76,9 +75,7 @@ int ex_fetch_start(struct ex_fetcher **out, const struct ex_fetch_cfg *cfg,
         struct worker *w = &f->w[i];
         w->f = f;
         w->item = NO_ITEM;
-        rc = al_http_new(&w->http, cfg->http, e);
-        if (rc == 0)
-            rc = al_registry_clone(&w->reg, cfg->reg, w->http, e);
+        rc = al_registry_clone(&w->reg, cfg->reg, cfg->http, e);
         if (rc == 0)
             rc = al_pipe_new(&w->pipe, cfg->pipe_capacity, e);
     }
@@ -146,7 +143,6 @@ void ex_fetch_stop(struct ex_fetcher *f)
             pthread_join(f->w[i].thread, NULL);
         al_pipe_free(f->w[i].pipe);
         al_registry_free(f->w[i].reg);
-        al_http_free(f->w[i].http);
     }
     pthread_cond_destroy(&f->changed);
     pthread_mutex_destroy(&f->lock);
@@ -164,7 +160,6 @@ struct each {
 
 struct each_worker {
     struct each *each;
-    struct al_http *http;
     struct al_registry *reg;
     pthread_t thread;
     int started;
@@ -212,9 +207,7 @@ int ex_each(size_t jobs, const struct al_http_opts *http, struct al_registry *re
     pthread_mutex_init(&x.lock, NULL);
     for (i = 0; rc == 0 && i < jobs; i++) {
         w[i].each = &x;
-        rc = al_http_new(&w[i].http, http, e);
-        if (rc == 0)
-            rc = al_registry_clone(&w[i].reg, reg, w[i].http, e);
+        rc = al_registry_clone(&w[i].reg, reg, http, e);
     }
     for (i = 0; rc == 0 && i < jobs; i++) {
         if (pthread_create(&w[i].thread, NULL, each_main, &w[i]) != 0)
@@ -233,7 +226,6 @@ int ex_each(size_t jobs, const struct al_http_opts *http, struct al_registry *re
         if (w[i].reg != NULL)
             al_registry_absorb(reg, w[i].reg);
         al_registry_free(w[i].reg);
-        al_http_free(w[i].http);
     }
     pthread_mutex_destroy(&x.lock);
     free(w);

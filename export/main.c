@@ -67,7 +67,7 @@ static const char usage_text[] =
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
-    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, OPT_RETRIES, OPT_TIMEOUT,
+    OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, 
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
     OPT_ZSTD_THREADS,
 };
@@ -87,9 +87,7 @@ static const struct option long_options[] = {
     {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
     {"zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL},
     {"zstd-threads", required_argument, NULL, OPT_ZSTD_THREADS},
-    {"retries", required_argument, NULL, OPT_RETRIES},
-    {"jobs", required_argument, NULL, 'j'},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    CLI_TRANSFER_OPTIONS,
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"json", no_argument, NULL, OPT_JSON},
@@ -195,24 +193,12 @@ static int take_option(struct options *o, int c, const char *arg)
         if (cli_parse_count(arg, 1, 100, &cfg->zstd_threads) != 0)
             return cli_usage_error("--zstd-threads '%s': give a number from 1 to 100", arg);
         break;
-    case OPT_TIMEOUT:
-        if (cli_parse_timeout(arg, &cfg->timeout_s) != 0)
-            return cli_usage_error("--timeout '%s': give seconds from 1 to 3600", arg);
-        break;
-    case 'j':
-        if (cli_parse_jobs(arg, &cfg->jobs) != 0)
-            return cli_usage_error("--jobs '%s': give a number from 1 to 32", arg);
-        break;
     case OPT_CACHE: cfg->cache_dir = arg; break;
     case OPT_CACHE_MAX:
         if (cli_parse_size(arg, &cfg->cache_max) != 0)
             return cli_usage_error("--cache-max '%s': give a size (K/M/G/T)", arg);
         break;
     case OPT_JSON: o->json = 1; break;
-    case OPT_RETRIES:
-        if (cli_parse_retries(arg, &cfg->retries) != 0)
-            return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
-        break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
@@ -270,7 +256,11 @@ static void fill_config(struct options *o)
 
 static int take_option_cb(void *ud, int c, const char *arg)
 {
-    return take_option(ud, c, arg);
+    struct options *o = ud;
+    int taken, rc = cli_take_transfer_option(c, arg, &o->cfg.retries, &o->cfg.timeout_s,
+                                             &o->cfg.jobs, &taken);
+
+    return taken ? rc : take_option(o, c, arg);
 }
 
 static int parse_args(struct options *o, int argc, char **argv)

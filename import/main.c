@@ -66,7 +66,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
-    OPT_RETRIES, OPT_TIMEOUT, OPT_RECEIPT, OPT_RECEIPT_KEY,
+     OPT_RECEIPT, OPT_RECEIPT_KEY,
 };
 
 static const struct option long_options[] = {
@@ -78,9 +78,7 @@ static const struct option long_options[] = {
     {"ca-file", required_argument, NULL, OPT_CA_FILE},
     {"certs-dir", required_argument, NULL, OPT_CERTS_DIR},
     {"insecure", no_argument, NULL, OPT_INSECURE},
-    {"retries", required_argument, NULL, OPT_RETRIES},
-    {"jobs", required_argument, NULL, 'j'},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    CLI_TRANSFER_OPTIONS,
     {"receipt", required_argument, NULL, OPT_RECEIPT},
     {"receipt-key", required_argument, NULL, OPT_RECEIPT_KEY},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -144,18 +142,6 @@ static int take_option(struct options *o, int c, const char *arg)
         break;
     case OPT_CERTS_DIR: cfg->certs_d = arg; break;
     case OPT_INSECURE: cfg->insecure = 1; break;
-    case OPT_RETRIES:
-        if (cli_parse_retries(arg, &cfg->retries) != 0)
-            return cli_usage_error("--retries '%s': give a number from 0 to 100", arg);
-        break;
-    case OPT_TIMEOUT:
-        if (cli_parse_timeout(arg, &cfg->timeout_s) != 0)
-            return cli_usage_error("--timeout '%s': give seconds from 1 to 3600", arg);
-        break;
-    case 'j':
-        if (cli_parse_jobs(arg, &cfg->jobs) != 0)
-            return cli_usage_error("--jobs '%s': give a number from 1 to 32", arg);
-        break;
     case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
     case OPT_RECEIPT: cfg->receipt = arg; break;
     case OPT_RECEIPT_KEY: cfg->receipt_key = arg; break;
@@ -204,7 +190,11 @@ static int check_options(struct options *o)
 
 static int take_option_cb(void *ud, int c, const char *arg)
 {
-    return take_option(ud, c, arg);
+    struct options *o = ud;
+    int taken, rc = cli_take_transfer_option(c, arg, &o->cfg.retries, &o->cfg.timeout_s,
+                                             &o->cfg.jobs, &taken);
+
+    return taken ? rc : take_option(o, c, arg);
 }
 
 static int parse_args(struct options *o, int argc, char **argv)

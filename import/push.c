@@ -26,7 +26,6 @@ struct im_pusher;
 struct uploader {
     struct im_pusher *p;
     struct al_registry *reg;
-    struct al_http *http;        /* upload threads own theirs */
     struct im_counts counts;
     size_t blob;
     int *present;                /* per repository of the blob */
@@ -39,7 +38,6 @@ struct uploader {
 };
 
 struct im_pusher {
-    struct al_registry *reg;
     const struct im_plan *plan;
     const struct al_bundle_meta *meta;
     struct al_http_opts http_opts;
@@ -68,7 +66,6 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
         free(p);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
-    p->reg = reg;
     p->http_opts = *http_opts;
     p->jobs = jobs > 0 ? jobs : 1;
     p->plan = plan;
@@ -112,7 +109,6 @@ void im_pusher_free(struct im_pusher *p)
     for (i = 0; i < p->n_up; i++) {
         al_pipe_free(p->up[i].pipe);
         al_registry_free(p->up[i].reg);
-        al_http_free(p->up[i].http);
         free(p->up[i].present);
     }
     free(p->up);
@@ -447,9 +443,7 @@ static int start_uploaders(struct im_pusher *p, struct al_err *e)
     for (i = 0; rc == 0 && i < p->n_up; i++) {
         struct uploader *u = &p->up[i];
         u->p = p;
-        rc = al_http_new(&u->http, &p->http_opts, e);
-        if (rc == 0)
-            rc = al_registry_clone(&u->reg, p->reg, u->http, e);
+        rc = al_registry_clone(&u->reg, p->main.reg, &p->http_opts, e);
         if (rc == 0)
             rc = al_pipe_new(&u->pipe, UPLOAD_AHEAD, e);
     }
@@ -466,8 +460,8 @@ int im_pusher_start(struct im_pusher *p, struct al_err *e)
 {
     int rc;
 
-    al_registry_set_push(p->reg, 1);
-    rc = al_registry_probe(p->reg, p->plan->mirror_host, e);
+    al_registry_set_push(p->main.reg, 1);
+    rc = al_registry_probe(p->main.reg, p->plan->mirror_host, e);
     if (rc == 0 && p->meta->n_blobs > p->meta->n_carried)
         rc = check_relied(&p->main, e);
     if (rc == 0)

@@ -3,8 +3,8 @@
  * The producer blocks while the pipe is full and the consumer while it is
  * empty, so memory is the capacity given at creation whatever passes
  * through. The producer ends the data with al_pipe_close(), giving an
- * error when it failed; the consumer may give up with al_pipe_cancel(),
- * after which writes fail at once. al_pipe_reset() makes a drained pipe
+ * error when it failed; either side may give up with al_pipe_cancel(),
+ * after which reads and writes fail at once. al_pipe_reset() makes a drained pipe
  * ready for the next run of bytes. */
 #ifndef AIRLOCK_PIPE_H
 #define AIRLOCK_PIPE_H
@@ -30,7 +30,8 @@ void al_pipe_close(struct al_pipe *p, const struct al_err *why);
 int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
                  struct al_err *e);
 
-/* The reader gives up: pending and later writes return AL_EINTR. */
+/* Either side gives up: pending and later reads and writes return
+ * AL_EINTR at once (a thread blocked on the pipe is released). */
 void al_pipe_cancel(struct al_pipe *p);
 
 /* Empties the pipe and clears its end, error and cancellation. */

@@ -23,11 +23,12 @@ int al_registry_new(struct al_registry **out, struct al_http *http,
                     const struct al_authfile *auth, struct al_err *e);
 void al_registry_free(struct al_registry *r);   /* accepts NULL */
 
-/* A second client over `http` that starts with what `src` has learnt
- * (mappings, settings, each endpoint's challenge and tokens), for another
- * thread: a registry is not thread-safe, its clone is independent. */
+/* A second client, on connections of its own (made from `http_opts`,
+ * closed by al_registry_free), that starts with what `src` has learnt
+ * (mappings, settings, each endpoint's challenge and tokens): for another
+ * thread, as a registry client is not thread-safe. */
 int al_registry_clone(struct al_registry **out, const struct al_registry *src,
-                      struct al_http *http, struct al_err *e);
+                      const struct al_http_opts *http_opts, struct al_err *e);
 
 /* Takes into `into` what `from` (a clone) learnt that `into` lacks: probed
  * endpoints and tokens, so that the next clones start with them. */
@@ -63,8 +64,8 @@ int al_registry_open_blob(struct al_registry *r, const char *registry,
 /* A blob of `size` bytes read to its end whatever the connection does: a
  * transfer that breaks off, stalls past the timeout or ends early is
  * resumed where it stopped (a Range request) up to the retries, each time
- * told to `on_resume` (may be NULL). More bytes than `size` is AL_EDIGEST;
- * checking the digest is the caller's, who hashes the bytes anyway. */
+ * told to `on_resume` (may be NULL). Nothing past `size` is read: the
+ * caller, who hashes the bytes anyway, checks them against the digest. */
 struct al_blob_reader;
 typedef void (*al_resume_fn)(void *ud, const char *digest, long long offset,
                              const char *why);

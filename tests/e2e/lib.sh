@@ -60,6 +60,17 @@ make_signed_cert() {
         -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
 }
 
+# slow_cat FILE [PAUSE]: FILE on stdout in 64 KiB pieces, PAUSE seconds
+# (0.05) apart, so that a reader of it can be killed half way.
+slow_cat() {
+    python3 -c '
+import sys, time
+data = open(sys.argv[1], "rb").read()
+for i in range(0, len(data), 65536):
+    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(float(sys.argv[2]))
+' "$1" "${2:-0.05}" 2>/dev/null
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

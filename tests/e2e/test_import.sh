@@ -193,12 +193,6 @@ check_grep "and the message says so" "denied" "$WORK/badcreds.err"
 check "no password in the messages" sh -c "! grep -q m1rr0r '$WORK/badcreds.err' '$WORK/first.err'"
 
 echo "# an import killed half way completes on the next run"
-slow_cat() { python3 -c '
-import sys, time
-data = open(sys.argv[1], "rb").read()
-for i in range(0, len(data), 65536):
-    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(0.05)
-' "$1" 2>/dev/null; }
 slow_cat "$WORK/good.tar.zst" | "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" \
     --registry "$mirror_HOST/killed" "${MIRROR[@]}" >"$WORK/killed.out" 2>"$WORK/killed.err" &
 pid=$!

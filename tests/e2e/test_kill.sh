@@ -29,14 +29,8 @@ check "and its bundle passes the independent check" \
     python3 "$E2E_DIR/verify_bundle.py" "$WORK/k.tar.zst" "$WORK/export.pub" "$WORK/k.d"
 
 echo "# kill -9 of the import at several points"
-slow_cat() { python3 -c '
-import sys, time
-data = open(sys.argv[1], "rb").read()
-for i in range(0, len(data), 65536):
-    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(0.03)
-' "$1" 2>/dev/null; }
 for delay in 0.5 1.5 2.5; do
-    (exec 2>/dev/null; slow_cat "$WORK/k.tar.zst" | "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" \
+    (exec 2>/dev/null; slow_cat "$WORK/k.tar.zst" 0.03 | "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" \
         --registry "$mirror_HOST/killed" --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" \
         --certs-dir "$WORK/none" --skip-cluster >/dev/null 2>&1) &
     pid=$!

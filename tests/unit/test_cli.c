@@ -1,3 +1,5 @@
+#include <stdio.h>
+
 #include "../../cli/cli.h"
 #include "test.h"
 
@@ -55,4 +57,24 @@ TEST(cli_timeout_and_jobs_have_bounds)
     CHECK_INT(jobs, 4);
     CHECK_INT(cli_parse_jobs("0", &jobs), -1);
     CHECK_INT(cli_parse_jobs("33", &jobs), -1);
+}
+
+TEST(cli_transfer_options_are_taken_for_both_programs)
+{
+    int retries = -1, jobs = 4, taken = 0;
+    long timeout = 0;
+
+    CHECK_INT(cli_take_transfer_option('j', "8", &retries, &timeout, &jobs, &taken), 0);
+    CHECK(taken);
+    CHECK_INT(jobs, 8);
+    CHECK_INT(cli_take_transfer_option(CLI_OPT_TIMEOUT, "90", &retries, &timeout, &jobs, &taken), 0);
+    CHECK_INT(timeout, 90);
+    CHECK_INT(cli_take_transfer_option(CLI_OPT_RETRIES, "2", &retries, &timeout, &jobs, &taken), 0);
+    CHECK_INT(retries, 2);
+    CHECK_INT(cli_take_transfer_option('q', NULL, &retries, &timeout, &jobs, &taken), 0);
+    CHECK(!taken);
+    fprintf(stderr, "  (a usage error is expected here:)\n");
+    CHECK(cli_take_transfer_option('j', "0", &retries, &timeout, &jobs, &taken) != 0);
+    CHECK(taken);
+    CHECK_INT(jobs, 8);
 }
