@@ -70,30 +70,11 @@ struct ex_result {
 void ex_result_release(struct ex_result *res);
 
 
-/* Reporter for per-image failures and progress; `common/` never prints,
- * and neither does this module: main() passes a function that does. */
-typedef void (*ex_report_fn)(void *ud, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Runs the whole export. Returns 0 (partial failures are counted in `res`)
+/* Runs the whole export; per-image failures and progress go to `report`
+ * (this module never prints: main() passes a function that does). Returns 0 (partial failures are counted in `res`)
  * or a negative code with `e` set; on failure no file named cfg->output is
  * left and the partial file is removed. */
 int ex_run(const struct ex_config *cfg, struct ex_result *res,
-           ex_report_fn report, void *report_ud, struct al_err *e);
-
-#define EX_REFS_MAX (16 * 1024 * 1024) /* image-references bound */
-
-/* Resolves the release: fetches the payload for `arch`, reads
- * release-manifests/image-references from its last layer (streamed), and
- * returns its text and the payload's digest. */
-int ex_release_references(struct al_registry *reg, const struct al_ref *release,
-                          const char *arch, struct al_buf *refs,
-                          char digest[AL_DIGEST_STR_MAX], char **source,
-                          struct al_err *e);
-
-
-
-/* The host's architecture in OCI terms (amd64, arm64, ppc64le, s390x). */
-const char *ex_host_arch(void);
+           al_report_fn report, void *report_ud, struct al_err *e);
 
 #endif

@@ -1,89 +1,130 @@
-/* Workers claim items strictly in order and keep one until the consumer is
- * done with it, so the item the consumer waits for is always claimed or
- * next to be claimed: no ordering can deadlock. */
+/* Workers claim items strictly in order (the pool's ranges do) and keep one
+ * until the consumer is done with it, so the item the consumer waits for is
+ * always claimed or next to be claimed: no ordering can deadlock. */
 #include "fetch.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "airlock/pool.h"
+
 #define NO_ITEM SIZE_MAX
 
-struct worker {
-    struct ex_fetcher *f;
-    pthread_t thread;
-    int started;
+struct slot {
     struct al_registry *reg;
     struct al_pipe *pipe;
-    size_t item;       /* claimed, or NO_ITEM */
+    size_t item;       /* being fetched or consumed, or NO_ITEM */
 };
 
 struct ex_fetcher {
     struct ex_fetch_cfg cfg;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    size_t next;       /* next item to claim */
     int stopping;
-    struct worker *w;
-    size_t n_w;
+    struct slot *slots;
+    void **ctx;        /* the slots, as the pool's contexts */
+    size_t n;
+    struct al_pool *pool;
 };
 
-static void *worker_main(void *arg)
+static int fetch_item(void *ud, void *ctx, size_t worker, size_t item, struct al_err *e)
 {
-    struct worker *w = arg;
-    struct ex_fetcher *f = w->f;
-    struct al_err e;
-    size_t item;
+    struct ex_fetcher *f = ud;
+    struct slot *s = ctx;
+    struct al_err why;
+
+    (void)worker;
+    (void)e;   /* a failed blob travels to the consumer through the pipe */
+    pthread_mutex_lock(&f->lock);
+    s->item = item;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+
+    al_err_init(&why);
+    f->cfg.fetch(f->cfg.ud, item, s->reg, s->pipe, &why);
+    al_pipe_close(s->pipe, &why);
 
     pthread_mutex_lock(&f->lock);
-    while (!f->stopping && f->next < f->cfg.n_items) {
-        item = w->item = f->next++;
-        pthread_cond_broadcast(&f->changed);
-        pthread_mutex_unlock(&f->lock);
-
-        al_err_init(&e);
-        f->cfg.fetch(f->cfg.ud, item, w->reg, w->pipe, &e);
-        al_pipe_close(w->pipe, &e);
-
-        pthread_mutex_lock(&f->lock);
-        while (!f->stopping && w->item != NO_ITEM)
-            pthread_cond_wait(&f->changed, &f->lock);
-    }
+    while (!f->stopping && s->item != NO_ITEM)
+        pthread_cond_wait(&f->changed, &f->lock);
     pthread_mutex_unlock(&f->lock);
-    return NULL;
+    return 0;
+}
+
+int ex_clones_new(struct al_registry **out, size_t n, const struct al_registry *src,
+                  const struct al_http_opts *http, struct al_err *e)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        out[i] = NULL;
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = al_registry_clone(&out[i], src, http, e);
+    if (rc != 0)
+        ex_clones_free(out, n, NULL);
+    return rc;
+}
+
+void ex_clones_free(struct al_registry **v, size_t n, struct al_registry *into)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i] != NULL && into != NULL)
+            al_registry_absorb(into, v[i]);
+        al_registry_free(v[i]);
+        v[i] = NULL;
+    }
+}
+
+static int make_slots(struct ex_fetcher *f, struct al_err *e)
+{
+    struct al_registry **regs = calloc(f->n, sizeof(*regs));
+    size_t i;
+    int rc;
+
+    if (regs == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    rc = ex_clones_new(regs, f->n, f->cfg.reg, f->cfg.http, e);
+    for (i = 0; i < f->n; i++) {
+        f->slots[i].reg = rc == 0 ? regs[i] : NULL;
+        f->slots[i].item = NO_ITEM;
+        f->ctx[i] = &f->slots[i];
+    }
+    for (i = 0; rc == 0 && i < f->n; i++)
+        rc = al_pipe_new(&f->slots[i].pipe, f->cfg.pipe_capacity, e);
+    free(regs);
+    return rc;
 }
 
 int ex_fetch_start(struct ex_fetcher **out, const struct ex_fetch_cfg *cfg,
                    struct al_err *e)
 {
     struct ex_fetcher *f = calloc(1, sizeof(*f));
-    size_t i, jobs = cfg->jobs ? cfg->jobs : 1;
-    int rc = 0;
+    size_t jobs = cfg->jobs ? cfg->jobs : 1;
+    int rc;
 
     *out = NULL;
     if (jobs > cfg->n_items)
         jobs = cfg->n_items ? cfg->n_items : 1;
-    if (f == NULL || (f->w = calloc(jobs, sizeof(*f->w))) == NULL) {
+    if (f == NULL || (f->slots = calloc(jobs, sizeof(*f->slots))) == NULL ||
+        (f->ctx = calloc(jobs, sizeof(*f->ctx))) == NULL) {
+        if (f != NULL)
+            free(f->slots);
         free(f);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     f->cfg = *cfg;
-    f->n_w = jobs;
+    f->n = jobs;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->changed, NULL);
-    for (i = 0; rc == 0 && i < jobs; i++) {
-        struct worker *w = &f->w[i];
-        w->f = f;
-        w->item = NO_ITEM;
-        rc = al_registry_clone(&w->reg, cfg->reg, cfg->http, e);
-        if (rc == 0)
-            rc = al_pipe_new(&w->pipe, cfg->pipe_capacity, e);
-    }
-    for (i = 0; rc == 0 && i < jobs; i++) {
-        if (pthread_create(&f->w[i].thread, NULL, worker_main, &f->w[i]) != 0)
-            rc = al_err_set(e, AL_ENOMEM, "cannot start a download thread");
-        else
-            f->w[i].started = 1;
+    rc = make_slots(f, e);
+    if (rc == 0) {
+        struct al_pool_cfg pc = {.n_workers = jobs, .ctx = f->ctx,
+                                 .n_items = cfg->n_items, .fn = fetch_item, .ud = f};
+        rc = al_pool_start(&f->pool, &pc, e);
     }
     if (rc != 0) {
         ex_fetch_stop(f);
@@ -100,9 +141,9 @@ struct al_pipe *ex_fetch_take(struct ex_fetcher *f, size_t item)
 
     pthread_mutex_lock(&f->lock);
     while (p == NULL) {
-        for (i = 0; i < f->n_w && p == NULL; i++)
-            if (f->w[i].item == item)
-                p = f->w[i].pipe;
+        for (i = 0; i < f->n && p == NULL; i++)
+            if (f->slots[i].item == item)
+                p = f->slots[i].pipe;
         if (p == NULL)
             pthread_cond_wait(&f->changed, &f->lock);
     }
@@ -115,11 +156,11 @@ void ex_fetch_done(struct ex_fetcher *f, size_t item)
     size_t i;
 
     pthread_mutex_lock(&f->lock);
-    for (i = 0; i < f->n_w; i++) {
-        if (f->w[i].item != item)
+    for (i = 0; i < f->n; i++) {
+        if (f->slots[i].item != item)
             continue;
-        al_pipe_reset(f->w[i].pipe);
-        f->w[i].item = NO_ITEM;
+        al_pipe_reset(f->slots[i].pipe);
+        f->slots[i].item = NO_ITEM;
     }
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
@@ -131,103 +172,23 @@ void ex_fetch_stop(struct ex_fetcher *f)
 
     if (f == NULL)
         return;
+    if (f->pool != NULL)
+        al_pool_cancel(f->pool);
     pthread_mutex_lock(&f->lock);
     f->stopping = 1;
-    for (i = 0; i < f->n_w; i++)
-        if (f->w[i].pipe != NULL)
-            al_pipe_cancel(f->w[i].pipe);
+    for (i = 0; i < f->n; i++)
+        if (f->slots[i].pipe != NULL)
+            al_pipe_cancel(f->slots[i].pipe);
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
-    for (i = 0; i < f->n_w; i++) {
-        if (f->w[i].started)
-            pthread_join(f->w[i].thread, NULL);
-        al_pipe_free(f->w[i].pipe);
-        al_registry_free(f->w[i].reg);
+    al_pool_free(f->pool);
+    for (i = 0; i < f->n; i++) {
+        al_pipe_free(f->slots[i].pipe);
+        al_registry_free(f->slots[i].reg);
     }
     pthread_cond_destroy(&f->changed);
     pthread_mutex_destroy(&f->lock);
-    free(f->w);
+    free(f->ctx);
+    free(f->slots);
     free(f);
-}
-
-struct each {
-    pthread_mutex_t lock;
-    size_t next, n;
-    int stop;
-    ex_each_fn fn;
-    void *ud;
-};
-
-struct each_worker {
-    struct each *each;
-    struct al_registry *reg;
-    pthread_t thread;
-    int started;
-};
-
-static void *each_main(void *arg)
-{
-    struct each_worker *w = arg;
-    struct each *x = w->each;
-    size_t item;
-
-    for (;;) {
-        pthread_mutex_lock(&x->lock);
-        if (x->stop || x->next >= x->n) {
-            pthread_mutex_unlock(&x->lock);
-            return NULL;
-        }
-        item = x->next++;
-        pthread_mutex_unlock(&x->lock);
-        if (x->fn(x->ud, item, w->reg) != 0) {
-            pthread_mutex_lock(&x->lock);
-            x->stop = 1;
-            pthread_mutex_unlock(&x->lock);
-        }
-    }
-}
-
-int ex_each(size_t jobs, const struct al_http_opts *http, struct al_registry *reg,
-            size_t n_items, ex_each_fn fn, void *ud, struct al_err *e)
-{
-    struct each x = {.n = n_items, .fn = fn, .ud = ud};
-    struct each_worker *w;
-    size_t i;
-    int rc = 0;
-
-    if (jobs == 0)
-        jobs = 1;
-    if (jobs > n_items)
-        jobs = n_items;
-    if (jobs == 0)
-        return 0;
-    w = calloc(jobs, sizeof(*w));
-    if (w == NULL)
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    pthread_mutex_init(&x.lock, NULL);
-    for (i = 0; rc == 0 && i < jobs; i++) {
-        w[i].each = &x;
-        rc = al_registry_clone(&w[i].reg, reg, http, e);
-    }
-    for (i = 0; rc == 0 && i < jobs; i++) {
-        if (pthread_create(&w[i].thread, NULL, each_main, &w[i]) != 0)
-            rc = al_err_set(e, AL_ENOMEM, "cannot start a thread");
-        else
-            w[i].started = 1;
-    }
-    if (rc != 0) {   /* the started ones stop after their item */
-        pthread_mutex_lock(&x.lock);
-        x.stop = 1;
-        pthread_mutex_unlock(&x.lock);
-    }
-    for (i = 0; i < jobs; i++) {
-        if (w[i].started)
-            pthread_join(w[i].thread, NULL);
-        if (w[i].reg != NULL)
-            al_registry_absorb(reg, w[i].reg);
-        al_registry_free(w[i].reg);
-    }
-    pthread_mutex_destroy(&x.lock);
-    free(w);
-    return rc;
 }

@@ -15,7 +15,7 @@
 
 struct ex_fetcher;
 
-/* Runs in a worker: copies item `item` into `out` (which the pool closes
+/* Runs in a worker: copies item `item` into `out` (which the fetcher closes
  * afterwards with the returned error). */
 typedef int (*ex_fetch_fn)(void *ud, size_t item, struct al_registry *reg,
                            struct al_pipe *out, struct al_err *e);
@@ -41,13 +41,13 @@ void ex_fetch_done(struct ex_fetcher *f, size_t item);
 /* Cancels whatever is in flight, joins the workers and frees `f`. */
 void ex_fetch_stop(struct ex_fetcher *f);   /* accepts NULL */
 
-/* Runs fn(ud, item, reg) for items 0 .. n_items-1 on `jobs` threads, each
- * with its own client and a clone of `reg`; items are taken in order and no
- * new one once any call returned nonzero. Returns once all calls ended,
- * with what the clones learnt (tokens) taken back into `reg`; fails only
- * when the threads cannot be set up. */
-typedef int (*ex_each_fn)(void *ud, size_t item, struct al_registry *reg);
-int ex_each(size_t jobs, const struct al_http_opts *http, struct al_registry *reg,
-            size_t n_items, ex_each_fn fn, void *ud, struct al_err *e);
+/* `n` clients made from `src` (see al_registry_clone) into `out`, which
+ * the caller allocated; on failure those made are freed. */
+int ex_clones_new(struct al_registry **out, size_t n, const struct al_registry *src,
+                  const struct al_http_opts *http, struct al_err *e);
+
+/* Frees `n` clients, first taking what they learnt back into `into`
+ * unless it is NULL. Accepts NULL entries. */
+void ex_clones_free(struct al_registry **v, size_t n, struct al_registry *into);
 
 #endif

@@ -18,7 +18,7 @@ static void image_release(struct ex_image *img)
     for (i = 0; i < img->n_tags; i++)
         free(img->tags[i]);
     free(img->tags);
-    free(img->role);
+    free(img->component);
     free(img->reason);
     free(img->source);
     for (i = 0; i < img->n_manifests; i++) {
@@ -72,7 +72,8 @@ static int add_tag(struct ex_image *img, const char *tag, struct al_err *e)
 }
 
 static struct ex_image *append_image(struct ex_images *l, const char *spec,
-                                     const char *name, const char *role)
+                                     const char *name, enum ex_role role,
+                                     const char *component)
 {
     struct ex_image *grown = realloc(l->v, (l->n + 1) * sizeof(*grown));
     struct ex_image *img;
@@ -84,8 +85,10 @@ static struct ex_image *append_image(struct ex_images *l, const char *spec,
     memset(img, 0, sizeof(*img));
     img->pull_spec = strdup(spec);
     img->name = strdup(name);
-    img->role = strdup(role);
-    if (img->pull_spec == NULL || img->name == NULL || img->role == NULL) {
+    img->role = role;
+    img->component = component ? strdup(component) : NULL;
+    if (img->pull_spec == NULL || img->name == NULL ||
+        (component != NULL && img->component == NULL)) {
         image_release(img);
         return NULL;
     }
@@ -93,8 +96,25 @@ static struct ex_image *append_image(struct ex_images *l, const char *spec,
     return img;
 }
 
+const char *ex_role_name(const struct ex_image *img, char *buf, size_t n)
+{
+    switch (img->role) {
+    case EX_ROLE_SAMPLES:
+        return "samples";
+    case EX_ROLE_IMAGE:
+        return "image";
+    case EX_ROLE_MUST_GATHER:
+        return "must-gather";
+    case EX_ROLE_COMPONENT:
+        break;
+    }
+    snprintf(buf, n, "release:%s", img->component ? img->component : "");
+    return buf;
+}
+
 int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
-                  const char *role, int strict, struct al_err *e)
+                  enum ex_role role, const char *component, int strict,
+                  struct al_err *e)
 {
     struct al_ref ref;
     struct al_err perr;
@@ -110,7 +130,7 @@ int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
         for (i = 0; i < l->n && img == NULL; i++)
             if (strcmp(l->v[i].name, pull_spec) == 0)
                 img = &l->v[i];
-        if (img == NULL && (img = append_image(l, pull_spec, pull_spec, role)) == NULL)
+        if (img == NULL && (img = append_image(l, pull_spec, pull_spec, role, component)) == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
         ex_image_fail(img, "%s", perr.msg);
         return tag ? add_tag(img, tag, e) : 0;
@@ -124,7 +144,7 @@ int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
         if (strcmp(l->v[i].name, name) == 0)
             img = &l->v[i];
     if (img == NULL) {
-        img = append_image(l, pull_spec, name, role);
+        img = append_image(l, pull_spec, name, role, component);
         if (img == NULL) {
             free(name);
             al_ref_release(&ref);
@@ -185,7 +205,7 @@ int ex_parse_configmap(struct ex_images *l, const char *text, size_t len,
             break;
         }
         snprintf(tag, sizeof(tag), "%.*s:%s", (int)(us - key), key, us + 1);
-        rc = ex_images_add(l, json_string_value(v), tag, "samples", 0, e);
+        rc = ex_images_add(l, json_string_value(v), tag, EX_ROLE_SAMPLES, NULL, 0, e);
         if (rc != 0)
             break;
     }
@@ -283,11 +303,11 @@ static int add_stream(struct ex_images *l, json_t *streams, json_t *is,
         snprintf(label, sizeof(label), "%s:%s", isname, tname);
         spec = follow_alias(streams, is, tname, why, sizeof(why));
         if (spec != NULL) {
-            rc = ex_images_add(l, spec, label, "samples", 0, e);
+            rc = ex_images_add(l, spec, label, EX_ROLE_SAMPLES, NULL, 0, e);
         } else {
             char pseudo[700];
             snprintf(pseudo, sizeof(pseudo), "imagestreamtag %s", label);
-            rc = ex_images_add(l, pseudo, label, "samples", 0, e);
+            rc = ex_images_add(l, pseudo, label, EX_ROLE_SAMPLES, NULL, 0, e);
             if (rc == 0)
                 ex_image_fail(&l->v[l->n - 1], "%s", why);
         }

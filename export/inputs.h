@@ -19,13 +19,23 @@ struct ex_manifest {
     size_t len;
 };
 
+/* Why an image is carried: what decides whether losing it ends the export
+ * and how bundle.json names it. */
+enum ex_role {
+    EX_ROLE_SAMPLES,       /* an imagestream tag of the samples */
+    EX_ROLE_IMAGE,         /* --image */
+    EX_ROLE_MUST_GATHER,   /* the release's must-gather */
+    EX_ROLE_COMPONENT,     /* another release component (--release-component) */
+};
+
 struct ex_image {
     char *pull_spec;     /* as first written in the input */
     char *name;          /* normalised "registry/repo:tag" or "...@digest" */
     struct al_ref ref;
     char **tags;         /* "<imagestream>:<tag>" served by this image */
     size_t n_tags;
-    char *role;          /* "samples", "image", "must-gather", "release:<c>" */
+    enum ex_role role;
+    char *component;     /* EX_ROLE_COMPONENT: its tag in image-references */
     /* filled by resolution */
     int failed;
     char *reason;
@@ -42,10 +52,17 @@ struct ex_images {
 void ex_images_release(struct ex_images *l);
 
 /* Adds (or finds) the image for `pull_spec` and records `tag` (may be NULL)
- * and `role` for it. An invalid pull spec becomes a failed entry naming
- * `tag` unless `strict` is set, when it is an error. */
+ * for it; a new image takes `role` (and `component`, for
+ * EX_ROLE_COMPONENT), one already there keeps its own. An invalid pull spec
+ * becomes a failed entry naming `tag` unless `strict` is set, when it is an
+ * error. */
 int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
-                  const char *role, int strict, struct al_err *e);
+                  enum ex_role role, const char *component, int strict,
+                  struct al_err *e);
+
+/* The role as bundle.json spells it ("samples", "image", "must-gather",
+ * "release:<component>"), in `buf`. */
+const char *ex_role_name(const struct ex_image *img, char *buf, size_t n);
 
 /* Marks an image failed with a reason (printf-style). */
 void ex_image_fail(struct ex_image *img, const char *fmt, ...)

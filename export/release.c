@@ -8,7 +8,7 @@
 #include <sys/utsname.h>
 
 #include "airlock/manifest.h"
-#include "export.h"
+#include "release.h"
 
 
 #define LAYER_CHUNK (64 * 1024)
@@ -207,4 +207,56 @@ out:
     al_buf_release(&body);
     free(mt);
     return rc;
+}
+
+/* One release component, found in image-references and added by digest. */
+static int add_component(struct ex_images *images, const char *release,
+                         const struct al_buf *refs, const char *component,
+                         struct al_err *e)
+{
+    int must_gather = strcmp(component, "must-gather") == 0;
+    char *spec = NULL;
+    int rc = ex_release_component(refs->data, refs->len, component, &spec, e);
+
+    if (rc == 0)
+        rc = ex_images_add(images, spec, NULL,
+                           must_gather ? EX_ROLE_MUST_GATHER : EX_ROLE_COMPONENT,
+                           must_gather ? NULL : component, 1, e);
+    free(spec);
+    if (rc != 0)
+        al_err_prefix(e, "release '%s'", release);
+    return rc;
+}
+
+int ex_release_read(struct ex_release *rel, const char *pull_spec, const char *arch,
+                    const char *const *components, size_t n_components,
+                    struct al_registry *reg, struct ex_images *images,
+                    struct al_err *e)
+{
+    struct al_ref ref;
+    struct al_buf refs;
+    size_t i;
+    int rc;
+
+    memset(rel, 0, sizeof(*rel));
+    rel->pull_spec = pull_spec;
+    rel->arch = arch;
+    rc = al_ref_parse(pull_spec, &ref, e);
+    if (rc != 0)
+        return al_err_prefix(e, "--release");
+    al_buf_init(&refs, EX_REFS_MAX);
+    rc = ex_release_references(reg, &ref, arch, &refs, rel->digest, &rel->source, e);
+    if (rc == 0)
+        rc = add_component(images, pull_spec, &refs, "must-gather", e);
+    for (i = 0; rc == 0 && i < n_components; i++)
+        rc = add_component(images, pull_spec, &refs, components[i], e);
+    al_buf_release(&refs);
+    al_ref_release(&ref);
+    return rc;
+}
+
+void ex_release_release(struct ex_release *rel)
+{
+    free(rel->source);
+    rel->source = NULL;
 }

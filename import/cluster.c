@@ -23,7 +23,7 @@
 struct cl {
     struct al_kube *k;                /* NULL when writing manifests */
     const struct im_cluster_opts *o;
-    im_report_fn report;
+    al_report_fn report;
     void *ud;
     char ca_key[300];                 /* "<host>..<port>" */
 };
@@ -348,7 +348,7 @@ static int apply_must_gather(struct cl *c, struct al_err *e)
 }
 
 int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
-                     im_report_fn report, void *ud, struct al_err *e)
+                     al_report_fn report, void *ud, struct al_err *e)
 {
     struct cl c = {.k = k, .o = o, .report = report, .ud = ud};
     int rc;

@@ -21,7 +21,7 @@ struct im_cluster_opts {
 
 /* Applies the configuration through `k`; messages go to `report`. */
 int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
-                     im_report_fn report, void *ud, struct al_err *e);
+                     al_report_fn report, void *ud, struct al_err *e);
 
 /* Writes the objects as JSON plus apply.sh (the equivalent oc commands) into
  * `dir`, touching no cluster. */

@@ -135,10 +135,8 @@ void im_pusher_sink(struct im_pusher *p, struct im_sink *out);
 /* Pushes manifests (children, then roots, by digest) and then tags, for
  * every image. Failures of one image are reported through `report` and
  * counted; the return is an error only for what stops everything. */
-typedef void (*im_report_fn)(void *ud, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
-                     im_report_fn report, void *ud, struct al_err *e);
+                     al_report_fn report, void *ud, struct al_err *e);
 
 /* The final counts: stops the upload threads first (call at the end). */
 const struct im_counts *im_pusher_counts(struct im_pusher *p);
@@ -205,8 +203,8 @@ struct im_result {
 int im_mirror_check(const char *mirror, struct al_err *e);
 
 /* Runs the import: `report` receives progress, `warn` per-image failures. */
-int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn report,
-           im_report_fn warn, void *ud, struct al_err *e);
+int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn report,
+           al_report_fn warn, void *ud, struct al_err *e);
 void im_result_release(struct im_result *res);
 
 #endif

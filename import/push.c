@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "airlock/pipe.h"
+#include "airlock/pool.h"
 
 /* Bytes the reader may run ahead of an upload thread. */
 #define UPLOAD_AHEAD (2 * 1024 * 1024)
@@ -30,11 +31,8 @@ struct uploader {
     size_t blob;
     int *present;                /* per repository of the blob */
     size_t n_present_cap;
-    /* upload threads */
-    pthread_t thread;
-    int started;
-    struct al_pipe *pipe;        /* the blob's bytes, from the reader */
-    int busy;                    /* a blob is assigned and not finished */
+    struct al_pipe *pipe;        /* upload threads: the blob's bytes, from
+                                    the reader */
 };
 
 struct im_pusher {
@@ -43,13 +41,12 @@ struct im_pusher {
     struct al_http_opts http_opts;
     size_t jobs;
     struct uploader main;
-    struct uploader *up;         /* upload threads */
+    struct uploader *up;         /* the upload threads' contexts */
+    void **up_ctx;               /* the same, as the pool takes them */
     size_t n_up;
+    struct al_pool *pool;        /* the upload threads, fed by the reader */
     struct uploader *cur;        /* where the streaming blob goes */
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int stopping;
-    struct al_err failure;       /* the first upload thread's failure */
+    pthread_mutex_t lock;        /* counts and failed images in the phases */
     struct im_counts counts;     /* the sum, once every thread is idle */
     char *img_failed;            /* per destination */
 };
@@ -73,7 +70,6 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
     p->main.p = p;
     p->main.reg = reg;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->changed, NULL);
     *out = p;
     return 0;
 }
@@ -84,19 +80,14 @@ static void stop_uploaders(struct im_pusher *p)
 {
     size_t i;
 
-    pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
+    if (p->pool == NULL)
+        return;
+    al_pool_cancel(p->pool);
     for (i = 0; i < p->n_up; i++)
         if (p->up[i].pipe != NULL)
             al_pipe_cancel(p->up[i].pipe);
-    pthread_cond_broadcast(&p->changed);
-    pthread_mutex_unlock(&p->lock);
-    for (i = 0; i < p->n_up; i++) {
-        struct uploader *u = &p->up[i];
-        if (u->started)
-            pthread_join(u->thread, NULL);
-        u->started = 0;
-    }
+    al_pool_free(p->pool);
+    p->pool = NULL;
 }
 
 void im_pusher_free(struct im_pusher *p)
@@ -112,8 +103,8 @@ void im_pusher_free(struct im_pusher *p)
         free(p->up[i].present);
     }
     free(p->up);
+    free(p->up_ctx);
     free(p->main.present);
-    pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
     free(p->img_failed);
     free(p);
@@ -403,56 +394,43 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     return mount_missing(u, e);
 }
 
-static void *uploader_main(void *arg)
+static int upload_item(void *ud, void *ctx, size_t worker, size_t blob, struct al_err *e)
 {
-    struct uploader *u = arg;
-    struct im_pusher *p = u->p;
-    struct al_err e;
+    struct uploader *u = ctx;
     int rc;
 
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        while (!u->busy && !p->stopping)
-            pthread_cond_wait(&p->changed, &p->lock);
-        if (p->stopping)
-            break;
-        pthread_mutex_unlock(&p->lock);
-        al_err_init(&e);
-        rc = upload_blob(u, &e);
-        pthread_mutex_lock(&p->lock);
-        if (rc != 0 && p->failure.code == 0)
-            p->failure = e;
-        if (rc != 0)   /* the reader may be blocked writing to us */
-            al_pipe_cancel(u->pipe);
-        u->busy = 0;
-        pthread_cond_broadcast(&p->changed);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
+    (void)ud;
+    (void)worker;
+    u->blob = blob;
+    rc = upload_blob(u, e);
+    if (rc != 0)   /* the reader may be blocked writing to us */
+        al_pipe_cancel(u->pipe);
+    return rc;
 }
 
 static int start_uploaders(struct im_pusher *p, struct al_err *e)
 {
+    struct al_pool_cfg pc = {.n_workers = p->jobs, .n_items = AL_POOL_FED,
+                             .fn = upload_item, .ud = p};
     size_t i;
     int rc = 0;
 
     p->up = calloc(p->jobs, sizeof(*p->up));
-    if (p->up == NULL)
+    p->up_ctx = calloc(p->jobs, sizeof(*p->up_ctx));
+    if (p->up == NULL || p->up_ctx == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     p->n_up = p->jobs;
     for (i = 0; rc == 0 && i < p->n_up; i++) {
         struct uploader *u = &p->up[i];
         u->p = p;
+        p->up_ctx[i] = u;
         rc = al_registry_clone(&u->reg, p->main.reg, &p->http_opts, e);
         if (rc == 0)
             rc = al_pipe_new(&u->pipe, UPLOAD_AHEAD, e);
     }
-    for (i = 0; rc == 0 && i < p->n_up; i++) {
-        if (pthread_create(&p->up[i].thread, NULL, uploader_main, &p->up[i]) != 0)
-            rc = al_err_set(e, AL_ENOMEM, "cannot start an upload thread");
-        else
-            p->up[i].started = 1;
-    }
+    pc.ctx = p->up_ctx;
+    if (rc == 0)
+        rc = al_pool_start(&p->pool, &pc, e);
     return rc;
 }
 
@@ -469,40 +447,20 @@ int im_pusher_start(struct im_pusher *p, struct al_err *e)
     return rc;
 }
 
-/* The first upload thread's failure, as the caller's error. Lock held. */
-static int failed_locked(struct im_pusher *p, struct al_err *e)
-{
-    if (p->failure.code == 0)
-        return 0;
-    if (e != NULL)
-        *e = p->failure;
-    return p->failure.code;
-}
-
 static int sink_begin(void *ud, size_t blob, struct al_err *e)
 {
     struct im_pusher *p = ud;
-    struct uploader *u = NULL;
-    size_t i;
-    int rc;
+    size_t w = 0;
+    int rc = p->pool ? al_pool_idle(p->pool, &w, e)
+                     : al_err_set(e, AL_EINTR, "the upload threads are not running");
 
-    pthread_mutex_lock(&p->lock);
-    while ((rc = failed_locked(p, e)) == 0 && u == NULL) {
-        for (i = 0; i < p->n_up && u == NULL; i++)
-            if (!p->up[i].busy)
-                u = &p->up[i];
-        if (u == NULL)
-            pthread_cond_wait(&p->changed, &p->lock);
-    }
-    p->cur = u;   /* NULL on failure: data and end then go nowhere */
-    if (rc == 0) {
-        al_pipe_reset(u->pipe);
-        u->blob = blob;
-        u->busy = 1;
-        pthread_cond_broadcast(&p->changed);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    p->cur = NULL;   /* on failure: data and end then go nowhere */
+    if (rc != 0)
+        return rc;
+    p->cur = &p->up[w];
+    al_pipe_reset(p->cur->pipe);   /* before the thread reads from it */
+    al_pool_give(p->pool, w, blob);
+    return 0;
 }
 
 static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
@@ -511,9 +469,7 @@ static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
     int rc = p->cur ? al_pipe_write(p->cur->pipe, data, n, NULL) : 0;
 
     if (rc != 0) {   /* only an upload thread's failure cancels its pipe */
-        pthread_mutex_lock(&p->lock);
-        rc = failed_locked(p, e);
-        pthread_mutex_unlock(&p->lock);
+        rc = al_pool_failure(p->pool, e);
         if (rc == 0)
             rc = al_err_set(e, AL_EINTR, "the upload stopped");
     }
@@ -532,9 +488,7 @@ static int sink_end(void *ud, int verified, struct al_err *e)
     if (p->cur != NULL)
         al_pipe_close(p->cur->pipe, &bad);
     p->cur = NULL;
-    pthread_mutex_lock(&p->lock);
-    rc = failed_locked(p, e);
-    pthread_mutex_unlock(&p->lock);
+    rc = p->pool ? al_pool_failure(p->pool, e) : 0;
     return rc;
 }
 
@@ -549,20 +503,7 @@ void im_pusher_sink(struct im_pusher *p, struct im_sink *out)
 /* Waits until every upload thread is done with its blob. */
 static int wait_uploaders(struct im_pusher *p, struct al_err *e)
 {
-    size_t i;
-    int rc, busy = 1;
-
-    pthread_mutex_lock(&p->lock);
-    while (busy) {
-        busy = 0;
-        for (i = 0; i < p->n_up; i++)
-            busy |= p->up[i].busy;
-        if (busy)
-            pthread_cond_wait(&p->changed, &p->lock);
-    }
-    rc = failed_locked(p, e);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return p->pool ? al_pool_wait(p->pool, e) : 0;
 }
 
 /* Errors after which pushing the next image is pointless. */
@@ -629,93 +570,53 @@ struct phase {
     struct im_pusher *p;
     const struct im_bundle *b;
     phase_step step;
-    im_report_fn report;
+    al_report_fn report;
     void *ud;
-    size_t next;
-    struct al_err stop;     /* what stops everything, the first one */
 };
 
-struct phase_worker {
-    struct phase *ph;
-    struct uploader *u;
-    pthread_t thread;
-};
-
-static void *phase_main(void *arg)
+/* A failure of one image is counted and reported and the phase goes on;
+ * only what stops everything stops the pool. */
+static int phase_item(void *ud, void *ctx, size_t worker, size_t i, struct al_err *e)
 {
-    struct phase_worker *w = arg;
-    struct phase *ph = w->ph;
+    struct phase *ph = ud;
     struct im_pusher *p = ph->p;
-    struct al_err e;
-    size_t i;
+    char *name;
     int rc;
 
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        if (ph->stop.code != 0 || ph->next >= p->plan->n_dests) {
-            pthread_mutex_unlock(&p->lock);
-            return NULL;
-        }
-        i = ph->next++;
-        pthread_mutex_unlock(&p->lock);
-        if (p->plan->dests[i].duplicate || p->img_failed[i])
-            continue;
-        al_err_init(&e);
-        rc = ph->step(w->u, ph->b, &p->plan->dests[i], &e);
-        if (rc == 0)
-            continue;
-        pthread_mutex_lock(&p->lock);
-        if (stops_everything(rc)) {
-            if (ph->stop.code == 0)
-                ph->stop = e;
-        } else {
-            p->img_failed[i] = 1;
-            p->counts.images_failed++;
-        }
-        pthread_mutex_unlock(&p->lock);
-        if (!stops_everything(rc)) {
-            char *name = im_dest_name(p->plan, &p->plan->dests[i]);
-            ph->report(ph->ud, "cannot push '%s' to '%s': %s",
-                       p->plan->dests[i].img->name, name ? name : "?", e.msg);
-            free(name);
-        }
-    }
-}
-
-static int each_image(struct im_pusher *p, const struct im_bundle *b, phase_step step,
-                      im_report_fn report, void *ud, struct al_err *e)
-{
-    struct phase ph = {.p = p, .b = b, .step = step, .report = report, .ud = ud};
-    struct phase_worker *w = calloc(p->n_up + 1, sizeof(*w));
-    size_t i, started = 0;
-
-    if (w == NULL)
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    al_err_init(&ph.stop);
-    for (i = 0; i < p->n_up; i++) {
-        w[i].ph = &ph;
-        w[i].u = &p->up[i];
-        if (pthread_create(&w[i].thread, NULL, phase_main, &w[i]) != 0)
-            break;
-        started++;
-    }
-    if (started == 0) {   /* no thread to spare: do it here */
-        w[0].ph = &ph;
-        w[0].u = &p->main;
-        phase_main(&w[0]);
-    }
-    for (i = 0; i < started; i++)
-        pthread_join(w[i].thread, NULL);
-    free(w);
-    if (ph.stop.code != 0) {
-        *e = ph.stop;
-        return ph.stop.code;
-    }
+    (void)worker;
+    if (p->plan->dests[i].duplicate || p->img_failed[i])
+        return 0;
+    rc = ph->step(ctx, ph->b, &p->plan->dests[i], e);
+    if (rc == 0 || stops_everything(rc))
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    p->img_failed[i] = 1;
+    p->counts.images_failed++;
+    pthread_mutex_unlock(&p->lock);
+    name = im_dest_name(p->plan, &p->plan->dests[i]);
+    ph->report(ph->ud, "cannot push '%s' to '%s': %s", p->plan->dests[i].img->name,
+               name ? name : "?", e->msg);
+    free(name);
     return 0;
 }
 
+static int each_image(struct im_pusher *p, const struct im_bundle *b, phase_step step,
+                      al_report_fn report, void *ud, struct al_err *e)
+{
+    struct phase ph = {.p = p, .b = b, .step = step, .report = report, .ud = ud};
+    void *main_only[1] = {&p->main};
+    struct al_pool_cfg pc = {.n_workers = p->n_up, .ctx = p->up_ctx,
+                             .n_items = p->plan->n_dests, .fn = phase_item, .ud = &ph};
+
+    if (p->n_up == 0) {   /* no upload threads: the main client does it */
+        pc.n_workers = 1;
+        pc.ctx = main_only;
+    }
+    return al_pool_run(&pc, e);
+}
+
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
-                     im_report_fn report, void *ud, struct al_err *e)
+                     al_report_fn report, void *ud, struct al_err *e)
 {
     size_t i;
     int rc = wait_uploaders(p, e);

@@ -12,7 +12,7 @@
 
 struct run {
     const struct im_config *cfg;
-    im_report_fn report;
+    al_report_fn report;
     void *ud;
     struct al_http *http;
     struct al_http_opts http_opts;   /* upload threads open their own */
@@ -289,8 +289,8 @@ static int write_receipt(struct run *r, struct al_err *e)
     return rc;
 }
 
-int im_run(const struct im_config *cfg, struct im_result *res, im_report_fn report,
-           im_report_fn warn, void *ud, struct al_err *e)
+int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn report,
+           al_report_fn warn, void *ud, struct al_err *e)
 {
     struct run r = {.cfg = cfg, .report = report, .ud = ud, .res = res};
     struct al_sig_key *key = NULL;

@@ -56,6 +56,12 @@ int al_err_sys(struct al_err *e, int code, int errnum, const char *fmt, ...)
 int al_err_prefix(struct al_err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* How a long operation tells its caller something that is not an error
+ * (a per-image failure it went past, a resumed download, progress): the
+ * caller decides where it goes, as nothing in common/ prints. */
+typedef void (*al_report_fn)(void *ud, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* A short English name for a code ("digest mismatch", ...). */
 const char *al_code_name(int code);
 

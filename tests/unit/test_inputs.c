@@ -124,7 +124,7 @@ TEST(imagestreams_union_with_configmap)
     CHECK_INT(l.n, n_is);
     CHECK_INT(count_tags(&l, &jenkins), 292);
     for (i = 0; i < l.n; i++)
-        CHECK(strcmp(l.v[i].role, "samples") == 0);
+        CHECK(l.v[i].role == EX_ROLE_SAMPLES);
     ex_images_release(&l);
     free(text);
     free(cm);
@@ -197,4 +197,27 @@ TEST(release_image_references_must_gather)
     CHECK_INT(ex_release_component(text, len, "no-such-component", &spec, &e), AL_ENOTFOUND);
     CHECK(strstr(e.msg, "no-such-component") != NULL);
     free(text);
+}
+
+/* An image named twice keeps the role it was first given: a samples image
+ * that is also the must-gather stays a samples image (and may fail alone). */
+TEST(images_union_keeps_the_first_role)
+{
+    struct ex_images l = {0};
+    struct al_err e;
+    char buf[64];
+
+    al_err_init(&e);
+    CHECK_INT(ex_images_add(&l, "quay.io/x/y:1", "y:1", EX_ROLE_SAMPLES, NULL, 0, &e), 0);
+    CHECK_INT(ex_images_add(&l, "quay.io/x/y:1", NULL, EX_ROLE_MUST_GATHER, NULL, 1, &e), 0);
+    CHECK_INT(ex_images_add(&l, "quay.io/x/z@sha256:"
+                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                            NULL, EX_ROLE_COMPONENT, "cli", 1, &e), 0);
+    CHECK_INT(l.n, 2);
+    CHECK_INT(l.v[0].role, EX_ROLE_SAMPLES);
+    CHECK_STR(ex_role_name(&l.v[0], buf, sizeof(buf)), "samples");
+    CHECK_STR(ex_role_name(&l.v[1], buf, sizeof(buf)), "release:cli");
+    l.v[1].role = EX_ROLE_MUST_GATHER;
+    CHECK_STR(ex_role_name(&l.v[1], buf, sizeof(buf)), "must-gather");
+    ex_images_release(&l);
 }

@@ -1,0 +1,234 @@
+/* The blobs into the bundle, in plan order: --jobs threads download ahead
+ * of the one being written, each into a bounded pipe; each byte is hashed
+ * once, in the thread that receives it, and a blob whose bytes are not its
+ * digest's ends the export rather than travel. */
+#include "blobs.h"
+#include "fetch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define COPY_CHUNK (256 * 1024)
+/* Bytes each download thread may hold ahead of the writer: at 500 Mbit/s
+ * and 40 ms round trips a connection has about 2.5 MB in flight, which a
+ * paused download resumes from without a gap. */
+#define FETCH_AHEAD (4 * 1024 * 1024)
+
+/* What the download threads share with the writer: the blobs to fetch
+ * (plan indices, in bundle order) and a lock for the counters they touch. */
+struct fetch_list {
+    const struct ex_blobs_cfg *cfg;
+    const struct ex_plan *plan;
+    struct al_bundle_writer *w;
+    size_t *plan_index;
+    size_t n;
+    pthread_mutex_t lock;
+    size_t cache_hits;
+    long long done_bytes, total_bytes;
+    struct timespec last_tick;
+};
+
+static void blob_entry_name(const struct ex_blob *b, char *out, size_t n)
+{
+    snprintf(out, n, "blobs/sha256/%s", b->digest + strlen("sha256:"));
+}
+
+static void tick(struct fetch_list *l, size_t n)
+{
+    struct timespec now;
+    long long ms;
+
+    l->done_bytes += (long long)n;
+    if (l->cfg->progress == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - l->last_tick.tv_sec) * 1000 +
+         (now.tv_nsec - l->last_tick.tv_nsec) / 1000000;
+    if (ms < 250 && l->done_bytes < l->total_bytes)
+        return;
+    l->last_tick = now;
+    l->cfg->progress(l->cfg->progress_ud, l->done_bytes, l->total_bytes);
+}
+
+/* A cached copy: verified whole first (a bad entry is dropped and the blob
+ * downloaded instead), then copied out. *used says whether it was. */
+static int fetch_cached(struct fetch_list *l, const struct ex_blob *b, struct al_sha256 *h,
+                        char *chunk, struct al_pipe *out, int *used, struct al_err *e)
+{
+    struct ex_cache *cache = l->cfg->cache;
+    char got[AL_DIGEST_STR_MAX];
+    FILE *f = cache ? ex_cache_get(cache, b->digest, b->size) : NULL;
+    size_t n;
+    int rc = 0;
+
+    *used = 0;
+    if (f == NULL)
+        return 0;
+    while ((n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+        al_sha256_update(h, chunk, n);
+    al_sha256_final(h, got);
+    if (ferror(f) || strcmp(got, b->digest) != 0) {
+        fclose(f);
+        ex_cache_drop(cache, b->digest);
+        l->cfg->report(l->cfg->ud, "cached blob %s is damaged: fetching it again",
+                       b->digest);
+        return 0;
+    }
+    rewind(f);
+    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
+        rc = al_pipe_write(out, chunk, n, e);
+    if (rc == 0 && ferror(f))
+        rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s", b->digest);
+    fclose(f);
+    *used = 1;
+    pthread_mutex_lock(&l->lock);
+    l->cache_hits++;
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
+static void report_resume(void *ud, const char *digest, long long offset, const char *why)
+{
+    const struct fetch_list *l = ud;
+
+    l->cfg->report(l->cfg->ud, "blob %s broke off after %lld bytes (%s): resuming", digest, offset,
+              why);
+}
+
+/* In a download thread: one blob from its registry (or the cache) into
+ * `out`, hashing each byte as it passes (the registry layer resumes a
+ * download that breaks off). Ends in an error unless the bytes are the
+ * digest's, so the bundle is abandoned rather than carry them. */
+static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
+                      struct al_pipe *out, struct al_err *e)
+{
+    struct fetch_list *l = ud;
+    struct ex_cache *cache = l->cfg->cache;
+    const struct ex_blob *b = &l->plan->v[l->plan_index[item]];
+    struct al_blob_reader *br = NULL;
+    struct al_sha256 *h = al_sha256_new();
+    char *chunk = malloc(COPY_CHUNK), got[AL_DIGEST_STR_MAX];
+    long long total = 0;
+    size_t n = 0;
+    int rc, used = 0;
+    FILE *tee = NULL;
+
+    rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = fetch_cached(l, b, h, chunk, out, &used, e);
+    if (rc != 0 || used)   /* (a damaged entry's hash was reset by its final) */
+        goto out;
+    if (cache)
+        tee = ex_cache_begin(cache, b->digest);
+    rc = al_blob_reader_open(reg, b->from->ref.registry, b->from->ref.repo, b->digest,
+                             b->size, report_resume, l, &br, e);
+    while (rc == 0) {
+        rc = al_blob_reader_read(br, chunk, COPY_CHUNK, &n, e);
+        if (rc != 0 || n == 0)
+            break;
+        total += (long long)n;
+        al_sha256_update(h, chunk, n);
+        if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
+            ex_cache_commit(cache, tee, b->digest, 0);   /* a full cache is no error */
+            tee = NULL;
+        }
+        rc = al_pipe_write(out, chunk, n, e);
+    }
+    al_blob_reader_close(br);
+    al_sha256_final(h, got);
+    if (tee != NULL)
+        ex_cache_commit(cache, tee, b->digest,
+                        rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
+    if (rc != 0)
+        rc = al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
+    else if (strcmp(got, b->digest) != 0)
+        rc = al_err_set(e, AL_EDIGEST, "blob %s of '%s' from %s: received %lld bytes "
+                        "with digest %s", b->digest, b->from->name, b->from->source,
+                        total, got);
+out:
+    al_sha256_free(h);
+    free(chunk);
+    return rc;
+}
+
+/* Copies one fetched blob from its pipe into the bundle. */
+static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct al_pipe *in,
+                         char *chunk, struct al_err *e)
+{
+    char name[128];
+    size_t n;
+    int rc;
+
+    blob_entry_name(b, name, sizeof(name));
+    rc = al_bundle_writer_begin(l->w, name, b->size, e);
+    while (rc == 0) {
+        rc = al_pipe_read(in, chunk, COPY_CHUNK, &n, e);
+        if (rc != 0 || n == 0)
+            break;
+        rc = al_bundle_writer_write(l->w, chunk, n, e);
+        tick(l, n);
+    }
+    return rc == 0 ? al_bundle_writer_end(l->w, e) : rc;
+}
+
+int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
+                   const struct ex_blobs_cfg *cfg, size_t *cache_hits, struct al_err *e)
+{
+    struct fetch_list l = {.cfg = cfg, .plan = plan, .w = w};
+    struct ex_fetcher *f = NULL;
+    char *chunk = malloc(COPY_CHUNK);
+    char name[128];
+    size_t i, k = 0;
+    int rc = 0;
+
+    l.plan_index = calloc(plan->n + 1, sizeof(size_t));
+    if (chunk == NULL || l.plan_index == NULL) {
+        free(chunk);
+        free(l.plan_index);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < plan->n; i++) {
+        if (plan->v[i].held != NULL)
+            continue;
+        l.total_bytes += plan->v[i].size;
+        if (plan->v[i].kind != EX_BLOB_MANIFEST)
+            l.plan_index[l.n++] = i;
+    }
+    pthread_mutex_init(&l.lock, NULL);
+    if (l.n > 0) {
+        struct ex_fetch_cfg fc = {
+            .jobs = cfg->jobs > 0 ? cfg->jobs : 1,
+            .pipe_capacity = FETCH_AHEAD,
+            .http = cfg->http,
+            .reg = cfg->reg,
+            .n_items = l.n,
+            .fetch = fetch_blob,
+            .ud = &l,
+        };
+        rc = ex_fetch_start(&f, &fc, e);
+    }
+    for (i = 0; rc == 0 && i < plan->n; i++) {
+        const struct ex_blob *b = &plan->v[i];
+        if (b->held != NULL)
+            continue;
+        if (b->kind != EX_BLOB_MANIFEST) {
+            rc = write_fetched(&l, b, ex_fetch_take(f, k), chunk, e);
+            if (rc == 0)   /* on failure the thread is still writing: stop it */
+                ex_fetch_done(f, k++);
+            continue;
+        }
+        blob_entry_name(b, name, sizeof(name));
+        rc = al_bundle_writer_add(w, name, b->data->data, b->data->len, e);
+        tick(&l, b->data->len);
+    }
+    ex_fetch_stop(f);
+    pthread_mutex_destroy(&l.lock);
+    free(l.plan_index);
+    free(chunk);
+    *cache_hits = l.cache_hits;
+    return rc;
+}

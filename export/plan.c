@@ -1,0 +1,110 @@
+#include "plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Adds a blob to the plan unless it is there; the same digest with two
+ * sizes means a registry lied about one of them. */
+static int plan_add(struct ex_plan *p, const struct ex_held *held, const char *digest,
+                    long long size, const char *media_type, enum ex_blob_kind kind,
+                    const struct ex_image *from, const struct ex_manifest *data,
+                    struct al_err *e)
+{
+    struct ex_blob *grown;
+    size_t i;
+
+    for (i = 0; i < p->n; i++) {
+        if (strcmp(p->v[i].digest, digest) != 0)
+            continue;
+        if (p->v[i].size != size)
+            return al_err_set(e, AL_EDIGEST, "blob %s is %lld bytes in '%s' but %lld "
+                              "in '%s'", digest, p->v[i].size, p->v[i].from->name,
+                              size, from->name);
+        return 0;
+    }
+    if (size < 0)
+        return al_err_set(e, AL_EINVAL, "image '%s': blob %s has a negative size",
+                          from->name, digest);
+    grown = realloc(p->v, (p->n + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    p->v = grown;
+    memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
+    snprintf(p->v[p->n].digest, sizeof(p->v[p->n].digest), "%s", digest);
+    p->v[p->n].size = size;
+    p->v[p->n].media_type = media_type;
+    p->v[p->n].kind = kind;
+    p->v[p->n].from = from;
+    p->v[p->n].data = data;
+    if (kind != EX_BLOB_MANIFEST && held != NULL)
+        p->v[p->n].held = ex_held_find(held, digest);
+    p->n++;
+    return 0;
+}
+
+static int plan_parse(struct ex_plan *p, const struct ex_image *img,
+                      const struct ex_manifest *m, struct al_manifest **out,
+                      struct al_err *e)
+{
+    struct al_manifest *grown = realloc(p->parsed, (p->n_parsed + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    p->parsed = grown;
+    *out = &p->parsed[p->n_parsed];
+    memset(*out, 0, sizeof(**out));
+    p->n_parsed++;
+    return al_manifest_parse(m->data, m->len, m->media_type, img->name, *out, e);
+}
+
+/* Layers and configs of one image manifest. */
+static int plan_image_blobs(struct ex_plan *p, const struct ex_held *held,
+                            const struct ex_image *img, const struct ex_manifest *m,
+                            struct al_err *e)
+{
+    struct al_manifest *parsed = NULL;
+    size_t i;
+    int rc = plan_parse(p, img, m, &parsed, e);
+
+    if (rc != 0 || parsed->kind != AL_MANIFEST_IMAGE)
+        return rc;
+    rc = plan_add(p, held, parsed->config.digest, parsed->config.size,
+                  parsed->config.media_type, EX_BLOB_CONFIG, img, NULL, e);
+    for (i = 0; rc == 0 && i < parsed->n_layers; i++)
+        rc = plan_add(p, held, parsed->layers[i].digest, parsed->layers[i].size,
+                      parsed->layers[i].media_type, EX_BLOB_LAYER, img, NULL, e);
+    return rc;
+}
+
+/* Every unique blob once: configs and layers first, then manifests with
+ * children before their indexes, so a reader meets what a manifest needs
+ * before the manifest. */
+int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
+                  const struct ex_held *held, struct al_err *e)
+{
+    size_t i, j;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < images->n; i++)
+        for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++)
+            rc = plan_image_blobs(p, held, &images->v[i], &images->v[i].manifests[j], e);
+    for (i = 0; rc == 0 && i < images->n; i++)
+        for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++) {
+            const struct ex_manifest *m = &images->v[i].manifests[j];
+            rc = plan_add(p, NULL, m->digest, (long long)m->len, m->media_type,
+                          EX_BLOB_MANIFEST, &images->v[i], m, e);
+        }
+    return rc;
+}
+
+void ex_plan_release(struct ex_plan *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_parsed; i++)
+        al_manifest_release(&p->parsed[i]);
+    free(p->parsed);
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
