@@ -6,12 +6,25 @@
 #include "fetch.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "airlock/manifest.h"
 #include "airlock/pool.h"
+
+/* What the resolving threads leave for the run, per image. */
+struct resolving {
+    const struct ex_resolve_cfg *cfg;
+    struct ex_images *images;
+    int *rc;
+    struct al_err *err;
+    char *before;       /* failed before resolving (an input's fault) */
+    /* manifest bytes kept so far, all images: bounded like the import's */
+    atomic_llong manifest_bytes;
+    atomic_int over_budget;
+};
 
 /* Errors that concern one image only; anything else ends the export. */
 static int is_per_image(int code)
@@ -37,17 +50,30 @@ static int read_input(struct ex_images *images, const char *path,
     return rc;
 }
 
-static int store_manifest(struct ex_image *img, const struct al_buf *body,
-                          const char *media_type, const char *digest,
-                          struct al_err *e)
+/* Keeps a copy of a manifest's bytes. Their sum over the export is bounded
+ * like the import's, before it is kept: a registry that serves thousands of
+ * large children cannot grow the export's memory past the bound, nor make
+ * it write a bundle the import would refuse. */
+static int store_manifest(struct resolving *x, struct ex_image *img,
+                          const struct al_buf *body, const char *media_type,
+                          const char *digest, struct al_err *e)
 {
     struct ex_manifest *grown;
     struct ex_manifest *m;
+    long long total;
     size_t i;
 
     for (i = 0; i < img->n_manifests; i++)
         if (strcmp(img->manifests[i].digest, digest) == 0)
             return 0;
+    total = atomic_fetch_add(&x->manifest_bytes, (long long)body->len) + (long long)body->len;
+    if (total > AL_MANIFEST_BYTES_MAX) {
+        atomic_store(&x->over_budget, 1);
+        return al_err_set(e, AL_ETOOBIG, "image '%s': the manifests of this export pass "
+                          "%lld bytes, the most one bundle may carry: export fewer "
+                          "images at a time, or check what the registry at '%s' serves",
+                          img->name, AL_MANIFEST_BYTES_MAX, img->ref.registry);
+    }
     grown = realloc(img->manifests, (img->n_manifests + 1) * sizeof(*grown));
     if (grown == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
@@ -101,7 +127,7 @@ static int fetch_manifest(struct al_registry *reg, const struct ex_image *img,
 
 /* Fetches, checks and stores every wanted child of index `root`; returns
  * how many were kept in *kept. */
-static int fetch_children(const struct ex_resolve_cfg *cfg, struct al_registry *reg,
+static int fetch_children(struct resolving *x, struct al_registry *reg,
                           struct ex_image *img, const struct al_manifest *root,
                           size_t *kept, struct al_err *e)
 {
@@ -114,7 +140,7 @@ static int fetch_children(const struct ex_resolve_cfg *cfg, struct al_registry *
         struct al_buf body;
         char digest[AL_DIGEST_STR_MAX];
 
-        if (!arch_wanted(cfg, &root->children[i]))
+        if (!arch_wanted(x->cfg, &root->children[i]))
             continue;
         (*kept)++;
         al_buf_init(&body, AL_MANIFEST_MAX);
@@ -127,7 +153,7 @@ static int fetch_children(const struct ex_resolve_cfg *cfg, struct al_registry *
                             "its index says %lld", img->name, digest, body.len,
                             root->children[i].size);
         if (rc == 0)
-            rc = store_manifest(img, &body, child.media_type, digest, e);
+            rc = store_manifest(x, img, &body, child.media_type, digest, e);
         al_manifest_release(&child);
         al_buf_release(&body);
     }
@@ -183,7 +209,7 @@ static int filtered_index(const struct ex_resolve_cfg *cfg, const struct al_buf 
 /* Stores the root of an index after its children, as --arch leaves it: the
  * original when every platform is kept, nothing (the one child stands alone)
  * when one is, else a filtered index with a digest of its own. */
-static int store_index(const struct ex_resolve_cfg *cfg, struct ex_image *img,
+static int store_index(struct resolving *x, struct ex_image *img,
                        const struct al_buf *body,
                        const struct al_manifest *root, const char *digest,
                        size_t kept, struct al_err *e)
@@ -193,7 +219,7 @@ static int store_index(const struct ex_resolve_cfg *cfg, struct ex_image *img,
     int rc;
 
     if (kept == root->n_children)
-        return store_manifest(img, body, root->media_type, digest, e);
+        return store_manifest(x, img, body, root->media_type, digest, e);
     if (kept == 0) {
         ex_image_fail(img, "none of its platforms is among those given with --arch");
         return 0;
@@ -201,17 +227,17 @@ static int store_index(const struct ex_resolve_cfg *cfg, struct ex_image *img,
     if (kept == 1)
         return 0;
     al_buf_init(&filtered, AL_MANIFEST_MAX);
-    rc = filtered_index(cfg, body, img->name, &filtered, e);
+    rc = filtered_index(x->cfg, body, img->name, &filtered, e);
     if (rc == 0) {
         al_sha256_digest(filtered.data, filtered.len, fdigest);
-        rc = store_manifest(img, &filtered, root->media_type, fdigest, e);
+        rc = store_manifest(x, img, &filtered, root->media_type, fdigest, e);
     }
     al_buf_release(&filtered);
     return rc;
 }
 
 /* Fetches an image's manifests: children first, the root last. */
-static int resolve_image(const struct ex_resolve_cfg *cfg, struct al_registry *reg,
+static int resolve_image(struct resolving *x, struct al_registry *reg,
                          struct ex_image *img, struct al_err *e)
 {
     struct al_manifest root = {0};
@@ -227,11 +253,11 @@ static int resolve_image(const struct ex_resolve_cfg *cfg, struct al_registry *r
     rc = fetch_manifest(reg, img, img->ref.digest ? img->ref.digest : img->ref.tag,
                         &body, digest, &root, e);
     if (rc == 0 && root.kind == AL_MANIFEST_IMAGE)
-        rc = store_manifest(img, &body, root.media_type, digest, e);
+        rc = store_manifest(x, img, &body, root.media_type, digest, e);
     if (rc == 0 && root.kind == AL_MANIFEST_INDEX)
-        rc = fetch_children(cfg, reg, img, &root, &kept, e);
+        rc = fetch_children(x, reg, img, &root, &kept, e);
     if (rc == 0 && root.kind == AL_MANIFEST_INDEX)
-        rc = store_index(cfg, img, &body, &root, digest, kept, e);
+        rc = store_index(x, img, &body, &root, digest, kept, e);
     al_manifest_release(&root);
     al_buf_release(&body);
     return rc;
@@ -257,18 +283,13 @@ static void release_manifests(struct ex_image *img)
     img->n_manifests = 0;
 }
 
-/* What the resolving threads leave for the run, per image. */
-struct resolving {
-    const struct ex_resolve_cfg *cfg;
-    struct ex_images *images;
-    int *rc;
-    struct al_err *err;
-    char *before;       /* failed before resolving (an input's fault) */
-};
 
-static int ends_export(int code, const struct ex_image *img)
+/* Past the manifest budget no image can be kept: whichever met it first,
+ * the export ends. */
+static int ends_export(struct resolving *x, int code, const struct ex_image *img)
 {
-    return code != 0 && (!is_per_image(code) || ex_image_is_essential(img));
+    return code != 0 && (!is_per_image(code) || ex_image_is_essential(img) ||
+                         (code == AL_ETOOBIG && atomic_load(&x->over_budget)));
 }
 
 static int resolve_one(void *ud, void *ctx, size_t worker, size_t i, struct al_err *e)
@@ -279,9 +300,9 @@ static int resolve_one(void *ud, void *ctx, size_t worker, size_t i, struct al_e
     (void)worker;
     if (x->before[i])
         return 0;
-    x->rc[i] = resolve_image(x->cfg, ctx, img, &x->err[i]);
+    x->rc[i] = resolve_image(x, ctx, img, &x->err[i]);
     /* an error that ends the export: resolving more is pointless */
-    if (ends_export(x->rc[i], img)) {
+    if (ends_export(x, x->rc[i], img)) {
         *e = x->err[i];
         return x->rc[i];
     }
@@ -326,7 +347,7 @@ static int resolve_on_threads(struct resolving *x, struct al_registry *reg,
         rc = al_pool_run(&pc, &perr);
     }
     for (i = 0; rc != 0 && i < n; i++)
-        item_failed |= ends_export(x->rc[i], &x->images->v[i]);
+        item_failed |= ends_export(x, x->rc[i], &x->images->v[i]);
     if (rc != 0 && !item_failed)   /* no thread could start */
         *e = perr;
     else
@@ -366,7 +387,7 @@ int ex_resolve_all(struct ex_images *images, struct al_registry *reg,
         if (x.before[i])
             continue;   /* failed before resolving: already reported */
         release_manifests(img);
-        if (ends_export(x.rc[i], img)) {
+        if (ends_export(&x, x.rc[i], img)) {
             *e = x.err[i];
             rc = x.rc[i];
             break;

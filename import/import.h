@@ -20,9 +20,6 @@
 #include "airlock/registry.h"
 #include "airlock/sign.h"
 
-/* Bytes of manifests held in memory until every blob has been verified. */
-#define IM_MANIFEST_BYTES_MAX (512LL * 1024 * 1024)
-
 /* ---- plan ---- */
 
 struct im_dest {

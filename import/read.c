@@ -88,10 +88,10 @@ static int check_manifest_budget(struct reader *r, struct al_err *e)
     for (i = 0; i < m->n_blobs; i++)
         if (m->blobs[i].kind == AL_BLOB_MANIFEST)
             total += m->blobs[i].size;
-    if (total > IM_MANIFEST_BYTES_MAX)
+    if (total > AL_MANIFEST_BYTES_MAX)
         return al_err_set(e, AL_ETOOBIG, "%s declares %lld bytes of manifests, more "
                           "than the %lld this importer holds in memory", r->label,
-                          total, IM_MANIFEST_BYTES_MAX);
+                          total, AL_MANIFEST_BYTES_MAX);
     r->b->manifests = calloc(m->n_blobs + 1, sizeof(*r->b->manifests));
     return r->b->manifests ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 }

@@ -21,6 +21,9 @@
 
 #define AL_MANIFEST_MAX (4 * 1024 * 1024) /* largest manifest accepted */
 #define AL_MANIFEST_MAX_ENTRIES 4096      /* layers or children */
+/* All the manifest bytes one bundle may carry: the export stops there and
+ * the import refuses more (they are kept in memory until verified). */
+#define AL_MANIFEST_BYTES_MAX (512LL * 1024 * 1024)
 
 enum al_manifest_kind { AL_MANIFEST_IMAGE = 1, AL_MANIFEST_INDEX = 2 };
 

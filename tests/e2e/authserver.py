@@ -23,9 +23,12 @@
       comma-separated: "503xN" and "429xN" answer the next N requests with
       that status (429 with Retry-After: 1), "cut" sends only half of every
       blob's first download and then drops the connection. Range requests
-      pass through, so a client can resume.
+      pass through, so a client can resume. "bigindexxN" answers every
+      manifest asked for by tag with an index of N children of about 4 MiB
+      each, made up on the fly (a hostile registry's memory attack).
 """
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -194,6 +197,8 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     host, uport = upstream.rsplit(":", 1)
     failures = []
     cut = False
+    big_n = [0]
+    big_digests = {}
     # once each, on the first blob download (or upload commit for "lose"):
     # stall (half the body, then silence), longlen / shortlen (a
     # Content-Length 100 bytes over / under the body), wrongbody (one byte
@@ -204,6 +209,8 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             cut = True
         elif step in ("stall", "longlen", "shortlen", "wrongbody", "lose"):
             once.add(step)
+        elif step.startswith("bigindexx"):
+            big_n[0] = int(step[len("bigindexx"):])
         elif "x" in step:
             code, n = step.split("x")
             failures += [int(code)] * int(n)
@@ -223,9 +230,49 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
         def log_message(self, *a):
             pass
 
+        def big_child(self, i):
+            head = json.dumps({"schemaVersion": 2,
+                               "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                          "digest": "sha256:" + "0" * 64, "size": 2},
+                               "layers": [], "annotations": {"pad": ""}})
+            pad = "%08d" % i + "x" * (4 * 1024 * 1024 - 1024 - len(head) - 8)
+            return head.replace('"pad": ""', '"pad": "%s"' % pad).encode()
+
+        def send_manifest(self, mt, data):
+            self.send_response(200)
+            self.send_header("Content-Type", mt)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(data).hexdigest())
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def big_index(self):
+            ref = self.path.split("/manifests/")[1]
+            if ref.startswith("sha256:") and ref in big_digests:
+                log(logpath, {"fault": "bigchild", "path": self.path})
+                return self.send_manifest("application/vnd.oci.image.manifest.v1+json",
+                                          self.big_child(big_digests[ref]))
+            children = []
+            for i in range(big_n[0]):
+                data = self.big_child(i)
+                d = "sha256:" + hashlib.sha256(data).hexdigest()
+                with lock:
+                    big_digests[d] = i
+                children.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                 "digest": d, "size": len(data),
+                                 "platform": {"os": "linux", "architecture": "amd64"}})
+            log(logpath, {"fault": "bigindex", "path": self.path})
+            self.send_manifest("application/vnd.oci.image.index.v1+json", json.dumps(
+                {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                 "manifests": children}).encode())
+
         def do_any(self):
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else None
+            if big_n[0] and self.command in ("GET", "HEAD") and "/manifests/" in self.path:
+                return self.big_index()
             with lock:
                 fail = failures.pop(0) if failures else None
             if fail:
