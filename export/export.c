@@ -21,6 +21,8 @@
 #include "airlock/http.h"
 #include "airlock/lock.h"
 #include "airlock/manifest.h"
+#include "airlock/meta.h"
+#include "airlock/parts.h"
 #include "airlock/sign.h"
 
 #define COPY_CHUNK (256 * 1024)
@@ -29,13 +31,11 @@
  * paused download resumes from without a gap. */
 #define FETCH_AHEAD (4 * 1024 * 1024)
 
-enum blob_kind { BLOB_LAYER, BLOB_CONFIG, BLOB_MANIFEST };
-
 struct blob {
     char digest[AL_DIGEST_STR_MAX];
     long long size;
     const char *media_type;          /* borrowed from a manifest or image */
-    enum blob_kind kind;
+    enum al_blob_kind kind;
     const struct ex_image *from;     /* an image whose repository has it */
     const struct ex_manifest *data;  /* manifests only: bytes in memory */
     const struct ex_held_blob *held; /* carried by a --since bundle: left out */
@@ -408,7 +408,7 @@ static int resolve_all(struct run *r, struct al_err *e)
 /* Adds a blob to the plan unless it is there; the same digest with two
  * sizes means a registry lied about one of them. */
 static int plan_add(struct plan *p, const char *digest, long long size,
-                    const char *media_type, enum blob_kind kind,
+                    const char *media_type, enum al_blob_kind kind,
                     const struct ex_image *from, const struct ex_manifest *data,
                     struct al_err *e)
 {
@@ -438,7 +438,7 @@ static int plan_add(struct plan *p, const char *digest, long long size,
     p->v[p->n].kind = kind;
     p->v[p->n].from = from;
     p->v[p->n].data = data;
-    if (kind != BLOB_MANIFEST && p->held != NULL)
+    if (kind != AL_BLOB_MANIFEST && p->held != NULL)
         p->v[p->n].held = ex_held_find(p->held, digest);
     p->n++;
     return 0;
@@ -470,10 +470,10 @@ static int plan_image_blobs(struct plan *p, const struct ex_image *img,
     if (rc != 0 || parsed->kind != AL_MANIFEST_IMAGE)
         return rc;
     rc = plan_add(p, parsed->config.digest, parsed->config.size,
-                  parsed->config.media_type, BLOB_CONFIG, img, NULL, e);
+                  parsed->config.media_type, AL_BLOB_CONFIG, img, NULL, e);
     for (i = 0; rc == 0 && i < parsed->n_layers; i++)
         rc = plan_add(p, parsed->layers[i].digest, parsed->layers[i].size,
-                      parsed->layers[i].media_type, BLOB_LAYER, img, NULL, e);
+                      parsed->layers[i].media_type, AL_BLOB_LAYER, img, NULL, e);
     return rc;
 }
 
@@ -493,7 +493,7 @@ static int plan_blobs(struct run *r, struct al_err *e)
         for (j = 0; rc == 0 && j < r->images.v[i].n_manifests; j++) {
             const struct ex_manifest *m = &r->images.v[i].manifests[j];
             rc = plan_add(&r->plan, m->digest, (long long)m->len, m->media_type,
-                          BLOB_MANIFEST, &r->images.v[i], m, e);
+                          AL_BLOB_MANIFEST, &r->images.v[i], m, e);
         }
     return rc;
 }
@@ -509,89 +509,144 @@ static void plan_release(struct plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-static const char *kind_name(enum blob_kind k)
+/* Copies `s` (NULL stays NULL); sets *oom when out of memory. */
+static char *copy(const char *s, int *oom)
 {
-    return k == BLOB_LAYER ? "layer" : k == BLOB_CONFIG ? "config" : "manifest";
+    char *c = s ? strdup(s) : NULL;
+
+    if (s != NULL && c == NULL)
+        *oom = 1;
+    return c;
 }
 
-static json_t *json_strings(char *const *v, size_t n)
+static char **copy_strings(char *const *v, size_t n, int *oom)
 {
-    json_t *a = json_array();
+    char **c = calloc(n + 1, sizeof(char *));
     size_t i;
 
-    for (i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
+    if (c == NULL)
+        *oom = 1;
+    for (i = 0; c != NULL && i < n; i++)
+        c[i] = copy(v[i], oom);
+    return c;
 }
 
-static void json_add_unique(json_t *a, const char *digest)
+static void fill_blob(struct al_meta_blob *mb, const struct blob *b, int *oom)
 {
-    size_t i;
+    memcpy(mb->digest, b->digest, sizeof(mb->digest));
+    mb->size = b->size;
+    mb->media_type = copy(b->media_type, oom);
+    mb->kind = b->kind;
+    if (b->held == NULL)
+        return;
+    mb->relied = 1;
+    mb->bundle_id = copy(b->held->bundle_id, oom);
+    mb->repos = copy_strings(b->held->repos, b->held->n_repos, oom);
+    mb->n_repos = b->held->n_repos;
+}
 
-    for (i = 0; i < json_array_size(a); i++)
-        if (strcmp(json_string_value(json_array_get(a, i)), digest) == 0)
-            return;
-    json_array_append_new(a, json_string(digest));
+/* The plan's blobs: those carried in bundle order, then those relied on. */
+static int fill_blobs(const struct run *r, struct al_bundle_meta *m, int *oom)
+{
+    size_t i, pass;
+
+    m->blobs = calloc(r->plan.n + 1, sizeof(*m->blobs));
+    if (m->blobs == NULL)
+        return -1;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < r->plan.n; i++)
+            if ((r->plan.v[i].held != NULL) == (pass == 1))
+                fill_blob(&m->blobs[m->n_blobs++], &r->plan.v[i], oom);
+        if (pass == 0)
+            m->n_carried = m->n_blobs;
+    }
+    return *oom ? -1 : 0;
+}
+
+static int add_image_blob(const struct al_bundle_meta *m, struct al_meta_image *img,
+                          const char *digest)
+{
+    long b = al_bundle_meta_find_blob(m, digest);
+    size_t *grown, i;
+
+    for (i = 0; b >= 0 && i < img->n_blobs; i++)
+        if (img->blobs[i] == (size_t)b)
+            return 0;
+    if (b < 0)
+        return 0;
+    grown = realloc(img->blobs, (img->n_blobs + 1) * sizeof(size_t));
+    if (grown == NULL)
+        return -1;
+    img->blobs = grown;
+    img->blobs[img->n_blobs++] = (size_t)b;
+    return 0;
 }
 
 /* Configs and layers of every manifest of the image: an importer meets these
  * before the manifests and must know which repositories need them. The
  * manifests were parsed once already by plan_blobs(), so this cannot fail
  * other than for memory. */
-static json_t *image_blobs_json(const struct ex_image *img)
+static int fill_image_blobs(const struct al_bundle_meta *m, const struct ex_image *img,
+                            struct al_meta_image *out)
 {
-    json_t *a = json_array();
     size_t i, j;
+    int rc = 0;
 
-    for (i = 0; a != NULL && i < img->n_manifests; i++) {
-        const struct ex_manifest *m = &img->manifests[i];
+    for (i = 0; rc == 0 && i < img->n_manifests; i++) {
+        const struct ex_manifest *mf = &img->manifests[i];
         struct al_manifest parsed;
-        if (al_manifest_parse(m->data, m->len, m->media_type, img->name, &parsed,
+        if (al_manifest_parse(mf->data, mf->len, mf->media_type, img->name, &parsed,
                               NULL) != 0)
             continue;
         if (parsed.kind == AL_MANIFEST_IMAGE) {
-            json_add_unique(a, parsed.config.digest);
-            for (j = 0; j < parsed.n_layers; j++)
-                json_add_unique(a, parsed.layers[j].digest);
+            rc = add_image_blob(m, out, parsed.config.digest);
+            for (j = 0; rc == 0 && j < parsed.n_layers; j++)
+                rc = add_image_blob(m, out, parsed.layers[j].digest);
         }
         al_manifest_release(&parsed);
     }
-    return a;
+    return rc;
 }
 
-static json_t *image_json(const struct ex_image *img)
+static int fill_image(const struct al_bundle_meta *m, const struct ex_image *img,
+                      struct al_meta_image *out, int *oom)
 {
     const struct ex_manifest *root = &img->manifests[img->n_manifests - 1];
-    json_t *o = json_object(), *ms = json_array();
     size_t i;
 
-    for (i = 0; i < img->n_manifests; i++)
-        json_array_append_new(ms, json_pack("{s:s, s:s, s:I}", "digest",
-                                            img->manifests[i].digest, "media_type",
-                                            img->manifests[i].media_type, "size",
-                                            (json_int_t)img->manifests[i].len));
-    json_object_set_new(o, "name", json_string(img->name));
-    json_object_set_new(o, "pull_spec", json_string(img->pull_spec));
-    json_object_set_new(o, "source", json_string(img->source));
-    json_object_set_new(o, "registry", json_string(img->ref.registry));
-    json_object_set_new(o, "repository", json_string(img->ref.repo));
-    if (img->ref.tag != NULL)
-        json_object_set_new(o, "tag", json_string(img->ref.tag));
-    json_object_set_new(o, "digest", json_string(root->digest));
-    json_object_set_new(o, "media_type", json_string(root->media_type));
-    json_object_set_new(o, "role", json_string(img->role));
-    json_object_set_new(o, "tags", json_strings(img->tags, img->n_tags));
-    json_object_set_new(o, "manifests", ms);
-    json_object_set_new(o, "blobs", image_blobs_json(img));
-    return o;
+    out->name = copy(img->name, oom);
+    out->pull_spec = copy(img->pull_spec, oom);
+    out->source = copy(img->source, oom);
+    out->registry = copy(img->ref.registry, oom);
+    out->repository = copy(img->ref.repo, oom);
+    out->tag = copy(img->ref.tag, oom);
+    memcpy(out->digest, root->digest, sizeof(out->digest));
+    out->media_type = copy(root->media_type, oom);
+    out->role = copy(img->role, oom);
+    out->tags = copy_strings(img->tags, img->n_tags, oom);
+    out->n_tags = img->n_tags;
+    out->manifests = calloc(img->n_manifests, sizeof(*out->manifests));
+    if (out->manifests == NULL)
+        return -1;
+    for (i = 0; i < img->n_manifests; i++) {
+        struct al_meta_manifest *mf = &out->manifests[out->n_manifests++];
+        long b = al_bundle_meta_find_blob(m, img->manifests[i].digest);
+        memcpy(mf->digest, img->manifests[i].digest, sizeof(mf->digest));
+        mf->media_type = copy(img->manifests[i].media_type, oom);
+        mf->size = (long long)img->manifests[i].len;
+        mf->blob = b < 0 ? 0 : (size_t)b;
+    }
+    return *oom ? -1 : fill_image_blobs(m, img, out);
 }
 
-static json_t *failed_json(const struct ex_image *img)
+static void fill_failed(const struct ex_image *img, struct al_meta_failed *out, int *oom)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "name", img->name, "pull_spec",
-                     img->pull_spec, "role", img->role, "tags",
-                     json_strings(img->tags, img->n_tags), "reason",
-                     img->reason ? img->reason : "unknown");
+    out->name = copy(img->name, oom);
+    out->pull_spec = copy(img->pull_spec, oom);
+    out->role = copy(img->role, oom);
+    out->tags = copy_strings(img->tags, img->n_tags, oom);
+    out->n_tags = img->n_tags;
+    out->reason = copy(img->reason ? img->reason : "unknown", oom);
 }
 
 static const struct ex_image *find_role(const struct run *r, const char *role)
@@ -604,113 +659,90 @@ static const struct ex_image *find_role(const struct run *r, const char *role)
     return NULL;
 }
 
-static json_t *release_json(const struct run *r)
+static int fill_release(const struct run *r, struct al_bundle_meta *m, int *oom)
 {
     const struct ex_image *mg = find_role(r, "must-gather");
-    json_t *o, *comps = json_object();
     size_t i;
 
+    m->release = copy(r->cfg->release, oom);
+    m->release_source = copy(r->release_source, oom);
+    m->release_digest = copy(r->release_digest, oom);
+    m->release_arch = copy(r->release_arch, oom);
+    if (mg != NULL) {
+        m->must_gather = copy(mg->name, oom);
+        m->must_gather_digest = copy(mg->manifests[mg->n_manifests - 1].digest, oom);
+    }
+    m->components = calloc(r->images.n + 1, sizeof(*m->components));
+    if (m->components == NULL)
+        return -1;
     for (i = 0; i < r->images.n; i++) {
         const struct ex_image *img = &r->images.v[i];
-        if (strncmp(img->role, "release:", 8) == 0 && !img->failed)
-            json_object_set_new(comps, img->role + 8, json_string(img->name));
+        struct al_meta_component *c;
+        if (strncmp(img->role, "release:", 8) != 0 || img->failed)
+            continue;
+        c = &m->components[m->n_components++];
+        c->name = copy(img->role + 8, oom);
+        c->image = copy(img->name, oom);
     }
-    o = json_pack("{s:s, s:s, s:s, s:s}", "pull_spec", r->cfg->release, "source",
-                  r->release_source, "digest", r->release_digest, "arch",
-                  r->release_arch);
-    if (mg != NULL)
-        json_object_set_new(o, "must_gather",
-                            json_pack("{s:s, s:s}", "pull_spec", mg->name, "digest",
-                                      mg->manifests[mg->n_manifests - 1].digest));
-    json_object_set_new(o, "components", comps);
-    return o;
+    return *oom ? -1 : 0;
 }
 
-static char *metadata_text(const struct run *r)
+static int fill_images(const struct run *r, struct al_bundle_meta *m, int *oom)
 {
-    json_t *doc = json_object(), *images = json_array(), *failed = json_array();
-    json_t *blobs = json_array(), *relies = NULL;
+    size_t i;
+    int rc = 0;
+
+    m->images = calloc(r->images.n + 1, sizeof(*m->images));
+    m->failed = calloc(r->images.n + 1, sizeof(*m->failed));
+    if (m->images == NULL || m->failed == NULL)
+        return -1;
+    for (i = 0; rc == 0 && i < r->images.n; i++) {
+        if (r->images.v[i].failed)
+            fill_failed(&r->images.v[i], &m->failed[m->n_failed++], oom);
+        else
+            rc = fill_image(m, &r->images.v[i], &m->images[m->n_images++], oom);
+    }
+    return rc != 0 || *oom ? -1 : 0;
+}
+
+/* bundle.json's model (common/meta.c writes it) from the run. */
+static int metadata_model(const struct run *r, struct al_bundle_meta *m, struct al_err *e)
+{
     char created[32];
-    char *text;
-    size_t i;
+    int oom = 0, rc;
 
+    memset(m, 0, sizeof(*m));
     strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&r->created));
-    for (i = 0; i < r->images.n; i++)
-        json_array_append_new(r->images.v[i].failed ? failed : images,
-                              r->images.v[i].failed ? failed_json(&r->images.v[i])
-                                                    : image_json(&r->images.v[i]));
-    for (i = 0; i < r->plan.n; i++) {
-        const struct blob *b = &r->plan.v[i];
-        json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "digest", b->digest, "size",
-                              (json_int_t)b->size, "media_type", b->media_type, "kind",
-                              kind_name(b->kind));
-        if (b->held == NULL) {
-            json_array_append_new(blobs, o);
-            continue;
-        }
-        json_object_set_new(o, "bundle_id", json_string(b->held->bundle_id));
-        json_object_set_new(o, "repositories",
-                            json_strings(b->held->repos, b->held->n_repos));
-        if (relies == NULL)
-            relies = json_array();
-        json_array_append_new(relies, o);
-    }
-    if (relies != NULL)
-        json_object_set_new(doc, "relies_on", relies);
-    json_object_set_new(doc, "format", json_string(AL_BUNDLE_FORMAT));
-    json_object_set_new(doc, "version", json_integer(AL_BUNDLE_VERSION));
-    json_object_set_new(doc, "id", json_string(r->id));
-    json_object_set_new(doc, "created", json_string(created));
-    json_object_set_new(doc, "generator", json_string("airlock-export " AIRLOCK_VERSION));
-    if (r->cfg->release != NULL)
-        json_object_set_new(doc, "release", release_json(r));
-    json_object_set_new(doc, "images", images);
-    json_object_set_new(doc, "failed", failed);
-    json_object_set_new(doc, "blobs", blobs);
-    text = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1));
-    json_decref(doc);
-    return text;
-}
-
-/* index.json of an OCI image layout, so that an unpacked bundle is one
- * that skopeo and podman can read (oci:DIR:NAME). */
-static char *layout_index_text(const struct run *r)
-{
-    json_t *doc = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
-                            AL_MT_OCI_INDEX, "manifests");
-    json_t *ms = json_object_get(doc, "manifests");
-    char *text;
-    size_t i;
-
-    for (i = 0; i < r->images.n; i++) {
-        const struct ex_image *img = &r->images.v[i];
-        const struct ex_manifest *root;
-        if (img->failed)
-            continue;
-        root = &img->manifests[img->n_manifests - 1];
-        json_array_append_new(ms, json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
-                                            root->media_type, "digest", root->digest,
-                                            "size", (json_int_t)root->len,
-                                            "annotations",
-                                            "org.opencontainers.image.ref.name",
-                                            img->name));
-    }
-    text = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1));
-    json_decref(doc);
-    return text;
+    m->id = copy(r->id, &oom);
+    m->created = copy(created, &oom);
+    m->generator = copy("airlock-export " AIRLOCK_VERSION, &oom);
+    rc = fill_blobs(r, m, &oom);
+    if (rc == 0 && !oom)
+        rc = al_bundle_meta_index(m, e);
+    else
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0 && r->cfg->release != NULL && fill_release(r, m, &oom) != 0)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0 && fill_images(r, m, &oom) != 0)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    return rc;
 }
 
 /* bundle.json, its signature, and the OCI layout files. */
 static int write_metadata(struct run *r, struct al_err *e)
 {
     static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-    char *meta = metadata_text(r), *index = layout_index_text(r);
+    struct al_bundle_meta model;
+    char *meta = NULL, *index = NULL;
     struct al_buf sig;
-    int rc = 0;
+    int rc = metadata_model(r, &model, e);
 
     al_buf_init(&sig, 64 * 1024);
-    if (meta == NULL || index == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = al_bundle_meta_write(&model, &meta, e);
+    if (rc == 0)
+        rc = al_bundle_meta_layout_index(&model, &index, e);
+    al_bundle_meta_release(&model);
     if (rc == 0)
         rc = al_sig_sign(r->key, meta, strlen(meta), &sig, e);
     if (rc == 0)
@@ -896,7 +928,7 @@ static int write_blobs(struct run *r, struct al_err *e)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     for (i = 0; i < r->plan.n; i++)
-        if (r->plan.v[i].held == NULL && r->plan.v[i].kind != BLOB_MANIFEST)
+        if (r->plan.v[i].held == NULL && r->plan.v[i].kind != AL_BLOB_MANIFEST)
             l.plan_index[l.n++] = i;
     pthread_mutex_init(&l.lock, NULL);
     if (l.n > 0) {
@@ -915,7 +947,7 @@ static int write_blobs(struct run *r, struct al_err *e)
         const struct blob *b = &r->plan.v[i];
         if (b->held != NULL)
             continue;
-        if (b->kind != BLOB_MANIFEST) {
+        if (b->kind != AL_BLOB_MANIFEST) {
             rc = write_fetched(r, b, ex_fetch_take(f, k), chunk, e);
             if (rc == 0)   /* on failure the thread is still writing: stop it */
                 ex_fetch_done(f, k++);
@@ -1041,52 +1073,18 @@ static void remove_parts(const struct al_bundle_parts *p)
  * on its own and a bad one named. */
 static int write_parts_list(struct run *r, struct ex_result *res, struct al_err *e)
 {
-    const struct al_bundle_parts *p = &res->parts;
-    json_t *doc = json_object(), *list = json_array();
-    struct al_buf sig;
-    char *text, *path = NULL, *sig_path = NULL;
-    size_t i, n = strlen(r->cfg->output) + 16;
-    int rc = 0;
+    size_t n = strlen(r->cfg->output) + 16;
+    char *path = malloc(n);
+    int rc;
 
-    for (i = 0; i < p->n; i++) {
-        const char *slash = strrchr(p->v[i].name, '/');
-        json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name",
-                                              slash ? slash + 1 : p->v[i].name, "size",
-                                              (json_int_t)p->v[i].size, "digest",
-                                              p->v[i].digest));
-    }
-    json_object_set_new(doc, "format", json_string("airlock-parts"));
-    json_object_set_new(doc, "version", json_integer(1));
-    json_object_set_new(doc, "bundle_id", json_string(r->id));
-    json_object_set_new(doc, "size", json_integer(p->size));
-    json_object_set_new(doc, "digest", json_string(p->digest));
-    json_object_set_new(doc, "split_size", json_integer(p->split));
-    json_object_set_new(doc, "parts", list);
-    text = json_dumps(doc, JSON_INDENT(1));
-    json_decref(doc);
-    path = malloc(n);
-    sig_path = malloc(n);
-    al_buf_init(&sig, 64 * 1024);
-    if (text == NULL || path == NULL || sig_path == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    if (rc == 0) {
-        snprintf(path, n, "%s.parts", r->cfg->output);
-        snprintf(sig_path, n, "%s.parts.sig", r->cfg->output);
-        rc = al_sig_sign(r->key, text, strlen(text), &sig, e);
-    }
-    if (rc == 0)
-        rc = al_file_write_atomic(path, text, strlen(text), e);
-    if (rc == 0)
-        rc = al_file_write_atomic(sig_path, sig.data, sig.len, e);
-    if (rc != 0 && path != NULL)
-        unlink(path);
+    if (path == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    snprintf(path, n, "%s.parts", r->cfg->output);
+    rc = al_parts_list_write(path, r->id, &res->parts, r->key, e);
     if (rc == 0)
         res->parts_list = path;
     else
         free(path);
-    free(sig_path);
-    free(text);
-    al_buf_release(&sig);
     return rc;
 }
 
@@ -1120,7 +1118,7 @@ static char *summary_json(const struct run *r, const struct ex_result *res, int 
     if (rc != 0)
         json_object_set_new(doc, "error", json_string(e->msg));
     json_object_set_new(doc, "output", json_string(r->cfg->output));
-    json_object_set_new(doc, "bundle_id", json_string(r->id));
+    json_object_set_new(doc, al_meta_key_bundle_id, json_string(r->id));
     json_object_set_new(doc, "images_exported", json_integer((json_int_t)res->images_exported));
     json_object_set_new(doc, "images_failed", json_integer((json_int_t)res->images_failed));
     json_object_set_new(doc, "failed", failed);
@@ -1234,12 +1232,8 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
             rc = al_bundle_parts_verify(&res->parts, e);
         if (rc != 0) {   /* nothing that cannot be trusted may travel */
             remove_parts(&res->parts);
-            if (res->parts_list != NULL) {
-                unlink(res->parts_list);
-                char sigp[4200];
-                snprintf(sigp, sizeof(sigp), "%s.sig", res->parts_list);
-                unlink(sigp);
-            }
+            if (res->parts_list != NULL)
+                al_parts_list_remove(res->parts_list);
         }
     } else {
         g_writer = NULL;
