@@ -8,12 +8,12 @@
 
 #include "airlock/buf.h"
 #include "airlock/digest.h"
+#include "airlock/parts.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +41,7 @@ struct al_bundle_reader {
     int discover;                    /* no list: look for the next one */
     char *base;                      /* PATH, for discovering volumes */
     char *list_path;                 /* the .parts list used, or NULL */
+    const struct al_sig_key *key;    /* checks the list; NULL: unchecked */
     struct al_sha256 *vol_sha;
     long long vol_bytes;
     char label[300];
@@ -338,60 +339,37 @@ static int archive_failure(struct al_bundle_reader *r, const char *doing,
                       doing, why ? why : "libarchive error");
 }
 
-/* Reads a FILE.parts list: the volumes, their sizes and digests, in order,
- * named relative to the list. */
+/* Takes the volumes of a FILE.parts list (read, and checked against its
+ * signature when the reader has a key, from one read of the file), named
+ * relative to the list. */
 static int read_parts_list(struct al_bundle_reader *r, const char *list, struct al_err *e)
 {
-    struct al_buf b;
-    json_t *doc = NULL, *parts, *v;
-    json_error_t jerr;
+    struct al_parts_list l;
     char *dir_copy = strdup(list), *dir;
     size_t i;
     int rc;
 
-    al_buf_init(&b, 4 * 1024 * 1024);
-    rc = dir_copy ? al_buf_read_file(&b, list, e) : al_err_set(e, AL_ENOMEM, "out of memory");
-    if (rc == 0 && (doc = json_loadb(b.data, b.len, 0, &jerr)) == NULL)
-        rc = al_err_set(e, AL_EINVAL, "'%s' is not a volume list (line %d: %s)", list,
-                        jerr.line, jerr.text);
-    parts = json_object_get(doc, "parts");
-    if (rc == 0 && (!json_is_array(parts) || json_array_size(parts) == 0 ||
-                    json_array_size(parts) > AL_BUNDLE_PARTS_MAX))
-        rc = al_err_set(e, AL_EINVAL, "'%s' is not a volume list (no parts)", list);
-    if (rc == 0) {
-        r->vols = calloc(json_array_size(parts), sizeof(*r->vols));
-        if (r->vols == NULL)
-            rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    dir = dir_copy ? dirname(dir_copy) : NULL;
-    json_array_foreach(parts, i, v) {
-        const char *name = json_string_value(json_object_get(v, "name"));
-        const char *digest = json_string_value(json_object_get(v, "digest"));
-        json_t *size = json_object_get(v, "size");
-        size_t n;
-        if (rc != 0)
-            break;
-        if (name == NULL || strchr(name, '/') != NULL || digest == NULL ||
-            !al_digest_valid(digest) || !json_is_integer(size) || json_integer_value(size) < 0) {
-            rc = al_err_set(e, AL_EINVAL, "'%s': part %zu is not name, size and digest",
-                            list, i);
-            break;
-        }
-        n = strlen(dir) + strlen(name) + 2;
+    if (dir_copy == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    rc = al_parts_list_read(&l, list, r->key, e);
+    if (rc == 0 && (r->vols = calloc(l.parts.n, sizeof(*r->vols))) == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    dir = dirname(dir_copy);
+    for (i = 0; rc == 0 && i < l.parts.n; i++) {
+        size_t n = strlen(dir) + strlen(l.parts.v[i].name) + 2;
         r->vols[i].path = malloc(n);
         if (r->vols[i].path == NULL) {
             rc = al_err_set(e, AL_ENOMEM, "out of memory");
             break;
         }
-        snprintf(r->vols[i].path, n, "%s/%s", dir, name);
-        r->vols[i].size = (long long)json_integer_value(size);
-        snprintf(r->vols[i].digest, sizeof(r->vols[i].digest), "%s", digest);
+        snprintf(r->vols[i].path, n, "%s/%s", dir, l.parts.v[i].name);
+        r->vols[i].size = l.parts.v[i].size;
+        memcpy(r->vols[i].digest, l.parts.v[i].digest, sizeof(r->vols[i].digest));
         r->n_vols++;
     }
     if (rc == 0 && (r->list_path = strdup(list)) == NULL)
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    json_decref(doc);
-    al_buf_release(&b);
+    al_parts_list_release(&l);
     free(dir_copy);
     return rc;
 }
@@ -435,6 +413,12 @@ const char *al_bundle_reader_parts_list(const struct al_bundle_reader *r)
 int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
                           struct al_err *e)
 {
+    return al_bundle_reader_open_signed(out, path, NULL, e);
+}
+
+int al_bundle_reader_open_signed(struct al_bundle_reader **out, const char *path,
+                                 const struct al_sig_key *key, struct al_err *e)
+{
     struct al_bundle_reader *r;
     int rc = 0;
 
@@ -443,6 +427,7 @@ int al_bundle_reader_open(struct al_bundle_reader **out, const char *path,
     if (r == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     r->fd = -1;
+    r->key = key;
     if (strcmp(path, "-") == 0)
         snprintf(r->label, sizeof(r->label), "bundle on standard input");
     else

@@ -5,8 +5,11 @@
 #include <string.h>
 
 #include "airlock/bundle.h"
+#include "airlock/json.h"
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
+
+const char al_meta_key_bundle_id[] = "bundle_id";
 
 struct parse {
     const char *what;
@@ -16,6 +19,20 @@ struct parse {
 const char *al_blob_kind_name(enum al_blob_kind k)
 {
     return k == AL_BLOB_LAYER ? "layer" : k == AL_BLOB_CONFIG ? "config" : "manifest";
+}
+
+int al_blob_kind_parse(const char *s, enum al_blob_kind *out)
+{
+    static const enum al_blob_kind all[] = {AL_BLOB_LAYER, AL_BLOB_CONFIG,
+                                            AL_BLOB_MANIFEST};
+    size_t i;
+
+    for (i = 0; s != NULL && i < sizeof(all) / sizeof(all[0]); i++)
+        if (strcmp(s, al_blob_kind_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
 }
 
 static int bad(struct parse *p, const char *field, const char *why)
@@ -94,6 +111,20 @@ static int digest_cmp_ctx(const void *a, const void *b, void *ctx)
     return strcmp(blobs[*(const size_t *)a].digest, blobs[*(const size_t *)b].digest);
 }
 
+/* Sorts the filled .by_digest; a digest may be listed once only. */
+static int sort_blobs(struct al_bundle_meta *m, const char *what, struct al_err *e)
+{
+    size_t i;
+
+    qsort_r(m->by_digest, m->n_blobs, sizeof(size_t), digest_cmp_ctx, m->blobs);
+    for (i = 1; i < m->n_blobs; i++)
+        if (strcmp(m->blobs[m->by_digest[i]].digest,
+                   m->blobs[m->by_digest[i - 1]].digest) == 0)
+            return al_err_set(e, AL_EINVAL, "%s: blob %s is listed twice", what,
+                              m->blobs[m->by_digest[i]].digest);
+    return 0;
+}
+
 static int parse_blob(struct parse *p, json_t *o, size_t i, struct al_meta_blob *b)
 {
     char field[64];
@@ -108,13 +139,7 @@ static int parse_blob(struct parse *p, json_t *o, size_t i, struct al_meta_blob 
         rc = get_string(p, o, "media_type", 1, &b->media_type, field);
     if (rc != 0)
         return rc;
-    if (kind != NULL && strcmp(kind, "layer") == 0)
-        b->kind = AL_BLOB_LAYER;
-    else if (kind != NULL && strcmp(kind, "config") == 0)
-        b->kind = AL_BLOB_CONFIG;
-    else if (kind != NULL && strcmp(kind, "manifest") == 0)
-        b->kind = AL_BLOB_MANIFEST;
-    else
+    if (al_blob_kind_parse(kind, &b->kind) != 0)
         return bad(p, field, "has an unknown kind");
     return get_size(p, o, b->kind == AL_BLOB_MANIFEST ? AL_MANIFEST_MAX
                                                       : AL_META_BLOB_SIZE_MAX,
@@ -132,7 +157,7 @@ static int parse_relied(struct parse *p, json_t *o, size_t i, struct al_meta_blo
     if (rc == 0 && b->kind == AL_BLOB_MANIFEST)
         rc = bad(p, field, "is a manifest (manifests are always carried)");
     if (rc == 0)
-        rc = get_string(p, o, "bundle_id", 1, &b->bundle_id, field);
+        rc = get_string(p, o, al_meta_key_bundle_id, 1, &b->bundle_id, field);
     if (rc == 0)
         rc = get_strings(p, o, "repositories", &b->repos, &b->n_repos, field);
     for (j = 0; rc == 0 && j < b->n_repos; j++)
@@ -170,13 +195,20 @@ static int parse_blobs(struct parse *p, json_t *a, json_t *relied, struct al_bun
     }
     if (rc != 0)
         return rc;
-    qsort_r(m->by_digest, n, sizeof(size_t), digest_cmp_ctx, m->blobs);
-    for (i = 1; i < n; i++)
-        if (strcmp(m->blobs[m->by_digest[i]].digest,
-                   m->blobs[m->by_digest[i - 1]].digest) == 0)
-            return al_err_set(p->e, AL_EINVAL, "%s: blob %s is listed twice", p->what,
-                              m->blobs[m->by_digest[i]].digest);
-    return 0;
+    return sort_blobs(m, p->what, p->e);
+}
+
+int al_bundle_meta_index(struct al_bundle_meta *m, struct al_err *e)
+{
+    size_t i;
+
+    free(m->by_digest);
+    m->by_digest = calloc(m->n_blobs + 1, sizeof(size_t));
+    if (m->by_digest == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    for (i = 0; i < m->n_blobs; i++)
+        m->by_digest[i] = i;
+    return sort_blobs(m, "bundle.json", e);
 }
 
 long al_bundle_meta_find_blob(const struct al_bundle_meta *m, const char *digest)
@@ -288,6 +320,10 @@ static int parse_image(struct parse *p, json_t *o, size_t i,
         return bad(p, field, "is not an object");
     rc = get_string(p, o, "name", 1, &img->name, field);
     if (rc == 0)
+        rc = get_string(p, o, "pull_spec", 0, &img->pull_spec, field);
+    if (rc == 0)
+        rc = get_string(p, o, "source", 0, &img->source, field);
+    if (rc == 0)
         rc = get_string(p, o, "registry", 1, &img->registry, field);
     if (rc == 0)
         rc = get_string(p, o, "repository", 1, &img->repository, field);
@@ -328,6 +364,8 @@ static int parse_failed(struct parse *p, json_t *a, struct al_bundle_meta *m)
         m->n_failed++;
         rc = get_string(p, o, "name", 1, &f->name, "failed[]");
         if (rc == 0)
+            rc = get_string(p, o, "pull_spec", 0, &f->pull_spec, "failed[]");
+        if (rc == 0)
             rc = get_string(p, o, "role", 0, &f->role, "failed[]");
         if (rc == 0)
             rc = get_string(p, o, "reason", 0, &f->reason, "failed[]");
@@ -339,8 +377,34 @@ static int parse_failed(struct parse *p, json_t *a, struct al_bundle_meta *m)
     return 0;
 }
 
+static int parse_components(struct parse *p, json_t *o, struct al_bundle_meta *m)
+{
+    const char *k;
+    json_t *v;
+
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o) || json_object_size(o) > AL_META_IMAGES_MAX)
+        return bad(p, "release.components", "is not an object");
+    m->components = calloc(json_object_size(o) + 1, sizeof(*m->components));
+    if (m->components == NULL)
+        return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    json_object_foreach(o, k, v) {
+        struct al_meta_component *c = &m->components[m->n_components];
+        if (!json_is_string(v))
+            return bad(p, "release.components", "is not a map of strings");
+        m->n_components++;
+        c->name = strdup(k);
+        c->image = strdup(json_string_value(v));
+        if (c->name == NULL || c->image == NULL)
+            return al_err_set(p->e, AL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int parse_release(struct parse *p, json_t *o, struct al_bundle_meta *m)
 {
+    json_t *mg = json_object_get(o, "must_gather");
     int rc;
 
     if (o == NULL)
@@ -348,9 +412,19 @@ static int parse_release(struct parse *p, json_t *o, struct al_bundle_meta *m)
     if (!json_is_object(o))
         return bad(p, "release", "is not an object");
     rc = get_string(p, o, "pull_spec", 1, &m->release, "release");
-    if (rc == 0 && json_object_get(o, "must_gather") != NULL)
-        rc = get_string(p, json_object_get(o, "must_gather"), "pull_spec", 1,
-                        &m->must_gather, "release.must_gather");
+    if (rc == 0)
+        rc = get_string(p, o, "source", 0, &m->release_source, "release");
+    if (rc == 0)
+        rc = get_string(p, o, "digest", 0, &m->release_digest, "release");
+    if (rc == 0)
+        rc = get_string(p, o, "arch", 0, &m->release_arch, "release");
+    if (rc == 0 && mg != NULL)
+        rc = get_string(p, mg, "pull_spec", 1, &m->must_gather, "release.must_gather");
+    if (rc == 0 && mg != NULL)
+        rc = get_string(p, mg, "digest", 0, &m->must_gather_digest,
+                        "release.must_gather");
+    if (rc == 0)
+        rc = parse_components(p, json_object_get(o, "components"), m);
     return rc;
 }
 
@@ -432,6 +506,8 @@ static void image_release(struct al_meta_image *img)
     size_t i;
 
     free(img->name);
+    free(img->pull_spec);
+    free(img->source);
     free(img->registry);
     free(img->repository);
     free(img->tag);
@@ -452,6 +528,7 @@ void al_bundle_meta_release(struct al_bundle_meta *m)
         image_release(&m->images[i]);
     for (i = 0; i < m->n_failed; i++) {
         free(m->failed[i].name);
+        free(m->failed[i].pull_spec);
         free(m->failed[i].role);
         free(m->failed[i].reason);
         strings_free(m->failed[i].tags, m->failed[i].n_tags);
@@ -469,6 +546,164 @@ void al_bundle_meta_release(struct al_bundle_meta *m)
     free(m->created);
     free(m->generator);
     free(m->release);
+    free(m->release_source);
+    free(m->release_digest);
+    free(m->release_arch);
     free(m->must_gather);
+    free(m->must_gather_digest);
+    for (i = 0; i < m->n_components; i++) {
+        free(m->components[i].name);
+        free(m->components[i].image);
+    }
+    free(m->components);
     memset(m, 0, sizeof(*m));
+}
+
+/* ---- writing ---- */
+
+/* Sets `key` to the string `s`; a NULL `s` leaves the key out. */
+static void put_string(json_t *o, const char *key, const char *s)
+{
+    if (s != NULL)
+        json_object_set_new(o, key, json_string(s));
+}
+
+static json_t *blob_json(const struct al_meta_blob *b)
+{
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "digest", b->digest, "size",
+                          (json_int_t)b->size, "media_type", b->media_type, "kind",
+                          al_blob_kind_name(b->kind));
+
+    if (o != NULL && b->relied) {
+        put_string(o, al_meta_key_bundle_id, b->bundle_id);
+        json_object_set_new(o, "repositories", al_json_strings(b->repos, b->n_repos));
+    }
+    return o;
+}
+
+static json_t *image_json(const struct al_bundle_meta *m, const struct al_meta_image *img)
+{
+    json_t *o = json_object(), *ms = json_array(), *bs = json_array();
+    size_t i;
+
+    for (i = 0; i < img->n_manifests; i++)
+        json_array_append_new(ms, json_pack("{s:s, s:s, s:I}", "digest",
+                                            img->manifests[i].digest, "media_type",
+                                            img->manifests[i].media_type, "size",
+                                            (json_int_t)img->manifests[i].size));
+    for (i = 0; i < img->n_blobs; i++)
+        json_array_append_new(bs, json_string(m->blobs[img->blobs[i]].digest));
+    put_string(o, "name", img->name);
+    put_string(o, "pull_spec", img->pull_spec);
+    put_string(o, "source", img->source);
+    put_string(o, "registry", img->registry);
+    put_string(o, "repository", img->repository);
+    put_string(o, "tag", img->tag);
+    put_string(o, "digest", img->digest);
+    put_string(o, "media_type", img->media_type);
+    put_string(o, "role", img->role);
+    json_object_set_new(o, "tags", al_json_strings(img->tags, img->n_tags));
+    json_object_set_new(o, "manifests", ms);
+    json_object_set_new(o, "blobs", bs);
+    return o;
+}
+
+static json_t *failed_json(const struct al_meta_failed *f)
+{
+    json_t *o = json_object();
+
+    put_string(o, "name", f->name);
+    put_string(o, "pull_spec", f->pull_spec);
+    put_string(o, "role", f->role);
+    json_object_set_new(o, "tags", al_json_strings(f->tags, f->n_tags));
+    put_string(o, "reason", f->reason);
+    return o;
+}
+
+static json_t *release_json(const struct al_bundle_meta *m)
+{
+    json_t *o = json_object(), *comps = json_object();
+    size_t i;
+
+    for (i = 0; i < m->n_components; i++)
+        json_object_set_new(comps, m->components[i].name,
+                            json_string(m->components[i].image));
+    put_string(o, "pull_spec", m->release);
+    put_string(o, "source", m->release_source);
+    put_string(o, "digest", m->release_digest);
+    put_string(o, "arch", m->release_arch);
+    if (m->must_gather != NULL) {
+        json_t *mg = json_object();
+        put_string(mg, "pull_spec", m->must_gather);
+        put_string(mg, "digest", m->must_gather_digest);
+        json_object_set_new(o, "must_gather", mg);
+    }
+    json_object_set_new(o, "components", comps);
+    return o;
+}
+
+/* The keys in the order airlock-export has always written them, so that
+ * the same model gives the same bytes. */
+static json_t *meta_json(const struct al_bundle_meta *m)
+{
+    json_t *doc = json_object(), *images = json_array(), *failed = json_array();
+    json_t *blobs = json_array(), *relies = json_array();
+    size_t i;
+
+    for (i = 0; i < m->n_images; i++)
+        json_array_append_new(images, image_json(m, &m->images[i]));
+    for (i = 0; i < m->n_failed; i++)
+        json_array_append_new(failed, failed_json(&m->failed[i]));
+    for (i = 0; i < m->n_blobs; i++)
+        json_array_append_new(i < m->n_carried ? blobs : relies, blob_json(&m->blobs[i]));
+    if (m->n_blobs > m->n_carried)
+        json_object_set(doc, "relies_on", relies);
+    json_decref(relies);
+    json_object_set_new(doc, "format", json_string(AL_BUNDLE_FORMAT));
+    json_object_set_new(doc, "version", json_integer(AL_BUNDLE_VERSION));
+    put_string(doc, "id", m->id);
+    put_string(doc, "created", m->created);
+    put_string(doc, "generator", m->generator);
+    if (m->release != NULL)
+        json_object_set_new(doc, "release", release_json(m));
+    json_object_set_new(doc, "images", images);
+    json_object_set_new(doc, "failed", failed);
+    json_object_set_new(doc, "blobs", blobs);
+    return doc;
+}
+
+static int dump(json_t *doc, char **text, const char *what, struct al_err *e)
+{
+    *text = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1)) : NULL;
+    json_decref(doc);
+    return *text ? 0 : al_err_set(e, AL_ENOMEM, "out of memory writing %s", what);
+}
+
+int al_bundle_meta_write(const struct al_bundle_meta *m, char **text, struct al_err *e)
+{
+    return dump(meta_json(m), text, AL_BUNDLE_META, e);
+}
+
+int al_bundle_meta_layout_index(const struct al_bundle_meta *m, char **text,
+                                struct al_err *e)
+{
+    json_t *doc = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
+                            AL_MT_OCI_INDEX, "manifests");
+    json_t *ms = json_object_get(doc, "manifests");
+    size_t i;
+
+    for (i = 0; i < m->n_images; i++) {
+        const struct al_meta_image *img = &m->images[i];
+        const struct al_meta_manifest *root;
+        if (img->n_manifests == 0)
+            continue;
+        root = &img->manifests[img->n_manifests - 1];
+        json_array_append_new(ms, json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
+                                            root->media_type, "digest", root->digest,
+                                            "size", (json_int_t)root->size,
+                                            "annotations",
+                                            "org.opencontainers.image.ref.name",
+                                            img->name));
+    }
+    return dump(doc, text, "index.json", e);
 }

@@ -216,3 +216,13 @@ out:
     ERR_clear_error();
     return rc;
 }
+
+int al_sig_path(char *out, size_t n, const char *path, struct al_err *e)
+{
+    int k = snprintf(out, n, "%s.sig", path);
+
+    if (k < 0 || (size_t)k >= n)
+        return al_err_set(e, AL_ETOOBIG, "the signature file name of '%.200s' is "
+                          "too long", path);
+    return 0;
+}

@@ -195,7 +195,7 @@ int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
         if (plan->v[i].held != NULL)
             continue;
         l.total_bytes += plan->v[i].size;
-        if (plan->v[i].kind != EX_BLOB_MANIFEST)
+        if (plan->v[i].kind != AL_BLOB_MANIFEST)
             l.plan_index[l.n++] = i;
     }
     pthread_mutex_init(&l.lock, NULL);
@@ -215,7 +215,7 @@ int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
         const struct ex_blob *b = &plan->v[i];
         if (b->held != NULL)
             continue;
-        if (b->kind != EX_BLOB_MANIFEST) {
+        if (b->kind != AL_BLOB_MANIFEST) {
             rc = write_fetched(&l, b, ex_fetch_take(f, k), chunk, e);
             if (rc == 0)   /* on failure the thread is still writing: stop it */
                 ex_fetch_done(f, k++);

@@ -3,6 +3,7 @@
 #include "export.h"
 #include "blobs.h"
 #include "cache.h"
+#include "metadata.h"
 #include "plan.h"
 #include "release.h"
 #include "resolve.h"
@@ -21,6 +22,8 @@
 #include "airlock/http.h"
 #include "airlock/lock.h"
 #include "airlock/manifest.h"
+#include "airlock/meta.h"
+#include "airlock/parts.h"
 #include "airlock/sign.h"
 
 struct run {
@@ -54,211 +57,24 @@ const char *const *ex_partial_paths(size_t *n)
     return w ? al_bundle_writer_partials(w, n) : NULL;
 }
 
-static const char *kind_name(enum ex_blob_kind k)
-{
-    return k == EX_BLOB_LAYER ? "layer" : k == EX_BLOB_CONFIG ? "config" : "manifest";
-}
-
-static json_t *json_strings(char *const *v, size_t n)
-{
-    json_t *a = json_array();
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        json_array_append_new(a, json_string(v[i]));
-    return a;
-}
-
-static void json_add_unique(json_t *a, const char *digest)
-{
-    size_t i;
-
-    for (i = 0; i < json_array_size(a); i++)
-        if (strcmp(json_string_value(json_array_get(a, i)), digest) == 0)
-            return;
-    json_array_append_new(a, json_string(digest));
-}
-
-/* Configs and layers of every manifest of the image: an importer meets these
- * before the manifests and must know which repositories need them. The
- * manifests were parsed once already by plan_blobs(), so this cannot fail
- * other than for memory. */
-static json_t *image_blobs_json(const struct ex_image *img)
-{
-    json_t *a = json_array();
-    size_t i, j;
-
-    for (i = 0; a != NULL && i < img->n_manifests; i++) {
-        const struct ex_manifest *m = &img->manifests[i];
-        struct al_manifest parsed;
-        if (al_manifest_parse(m->data, m->len, m->media_type, img->name, &parsed,
-                              NULL) != 0)
-            continue;
-        if (parsed.kind == AL_MANIFEST_IMAGE) {
-            json_add_unique(a, parsed.config.digest);
-            for (j = 0; j < parsed.n_layers; j++)
-                json_add_unique(a, parsed.layers[j].digest);
-        }
-        al_manifest_release(&parsed);
-    }
-    return a;
-}
-
-static json_t *image_json(const struct ex_image *img)
-{
-    const struct ex_manifest *root = &img->manifests[img->n_manifests - 1];
-    json_t *o = json_object(), *ms = json_array();
-    char role[300];
-    size_t i;
-
-    for (i = 0; i < img->n_manifests; i++)
-        json_array_append_new(ms, json_pack("{s:s, s:s, s:I}", "digest",
-                                            img->manifests[i].digest, "media_type",
-                                            img->manifests[i].media_type, "size",
-                                            (json_int_t)img->manifests[i].len));
-    json_object_set_new(o, "name", json_string(img->name));
-    json_object_set_new(o, "pull_spec", json_string(img->pull_spec));
-    json_object_set_new(o, "source", json_string(img->source));
-    json_object_set_new(o, "registry", json_string(img->ref.registry));
-    json_object_set_new(o, "repository", json_string(img->ref.repo));
-    if (img->ref.tag != NULL)
-        json_object_set_new(o, "tag", json_string(img->ref.tag));
-    json_object_set_new(o, "digest", json_string(root->digest));
-    json_object_set_new(o, "media_type", json_string(root->media_type));
-    json_object_set_new(o, "role", json_string(ex_role_name(img, role, sizeof(role))));
-    json_object_set_new(o, "tags", json_strings(img->tags, img->n_tags));
-    json_object_set_new(o, "manifests", ms);
-    json_object_set_new(o, "blobs", image_blobs_json(img));
-    return o;
-}
-
-static json_t *failed_json(const struct ex_image *img)
-{
-    char role[300];
-
-    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "name", img->name, "pull_spec",
-                     img->pull_spec, "role", ex_role_name(img, role, sizeof(role)), "tags",
-                     json_strings(img->tags, img->n_tags), "reason",
-                     img->reason ? img->reason : "unknown");
-}
-
-static const struct ex_image *find_role(const struct run *r, enum ex_role role)
-{
-    size_t i;
-
-    for (i = 0; i < r->images.n; i++)
-        if (r->images.v[i].role == role && !r->images.v[i].failed)
-            return &r->images.v[i];
-    return NULL;
-}
-
-static json_t *release_json(const struct run *r)
-{
-    const struct ex_image *mg = find_role(r, EX_ROLE_MUST_GATHER);
-    json_t *o, *comps = json_object();
-    size_t i;
-
-    for (i = 0; i < r->images.n; i++) {
-        const struct ex_image *img = &r->images.v[i];
-        if (img->role == EX_ROLE_COMPONENT && !img->failed)
-            json_object_set_new(comps, img->component, json_string(img->name));
-    }
-    o = json_pack("{s:s, s:s, s:s, s:s}", "pull_spec", r->release.pull_spec, "source",
-                  r->release.source, "digest", r->release.digest, "arch",
-                  r->release.arch);
-    if (mg != NULL)
-        json_object_set_new(o, "must_gather",
-                            json_pack("{s:s, s:s}", "pull_spec", mg->name, "digest",
-                                      mg->manifests[mg->n_manifests - 1].digest));
-    json_object_set_new(o, "components", comps);
-    return o;
-}
-
-static char *metadata_text(const struct run *r)
-{
-    json_t *doc = json_object(), *images = json_array(), *failed = json_array();
-    json_t *blobs = json_array(), *relies = NULL;
-    char created[32];
-    char *text;
-    size_t i;
-
-    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&r->created));
-    for (i = 0; i < r->images.n; i++)
-        json_array_append_new(r->images.v[i].failed ? failed : images,
-                              r->images.v[i].failed ? failed_json(&r->images.v[i])
-                                                    : image_json(&r->images.v[i]));
-    for (i = 0; i < r->plan.n; i++) {
-        const struct ex_blob *b = &r->plan.v[i];
-        json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "digest", b->digest, "size",
-                              (json_int_t)b->size, "media_type", b->media_type, "kind",
-                              kind_name(b->kind));
-        if (b->held == NULL) {
-            json_array_append_new(blobs, o);
-            continue;
-        }
-        json_object_set_new(o, "bundle_id", json_string(b->held->bundle_id));
-        json_object_set_new(o, "repositories",
-                            json_strings(b->held->repos, b->held->n_repos));
-        if (relies == NULL)
-            relies = json_array();
-        json_array_append_new(relies, o);
-    }
-    if (relies != NULL)
-        json_object_set_new(doc, "relies_on", relies);
-    json_object_set_new(doc, "format", json_string(AL_BUNDLE_FORMAT));
-    json_object_set_new(doc, "version", json_integer(AL_BUNDLE_VERSION));
-    json_object_set_new(doc, "id", json_string(r->id));
-    json_object_set_new(doc, "created", json_string(created));
-    json_object_set_new(doc, "generator", json_string("airlock-export " AIRLOCK_VERSION));
-    if (r->cfg->release != NULL)
-        json_object_set_new(doc, "release", release_json(r));
-    json_object_set_new(doc, "images", images);
-    json_object_set_new(doc, "failed", failed);
-    json_object_set_new(doc, "blobs", blobs);
-    text = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1));
-    json_decref(doc);
-    return text;
-}
-
-/* index.json of an OCI image layout, so that an unpacked bundle is one
- * that skopeo and podman can read (oci:DIR:NAME). */
-static char *layout_index_text(const struct run *r)
-{
-    json_t *doc = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType",
-                            AL_MT_OCI_INDEX, "manifests");
-    json_t *ms = json_object_get(doc, "manifests");
-    char *text;
-    size_t i;
-
-    for (i = 0; i < r->images.n; i++) {
-        const struct ex_image *img = &r->images.v[i];
-        const struct ex_manifest *root;
-        if (img->failed)
-            continue;
-        root = &img->manifests[img->n_manifests - 1];
-        json_array_append_new(ms, json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
-                                            root->media_type, "digest", root->digest,
-                                            "size", (json_int_t)root->len,
-                                            "annotations",
-                                            "org.opencontainers.image.ref.name",
-                                            img->name));
-    }
-    text = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1));
-    json_decref(doc);
-    return text;
-}
-
 /* bundle.json, its signature, and the OCI layout files. */
 static int write_metadata(struct run *r, struct al_err *e)
 {
     static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-    char *meta = metadata_text(r), *index = layout_index_text(r);
+    struct al_bundle_meta model;
+    char *meta = NULL, *index = NULL;
     struct al_buf sig;
-    int rc = 0;
+    struct ex_metadata_src src = {.id = r->id, .created = r->created,
+                                  .images = &r->images, .plan = &r->plan,
+                                  .release = r->cfg->release ? &r->release : NULL};
+    int rc = ex_metadata_model(&src, &model, e);
 
     al_buf_init(&sig, 64 * 1024);
-    if (meta == NULL || index == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = al_bundle_meta_write(&model, &meta, e);
+    if (rc == 0)
+        rc = al_bundle_meta_layout_index(&model, &index, e);
+    al_bundle_meta_release(&model);
     if (rc == 0)
         rc = al_sig_sign(r->key, meta, strlen(meta), &sig, e);
     if (rc == 0)
@@ -324,52 +140,18 @@ static void remove_parts(const struct al_bundle_parts *p)
  * on its own and a bad one named. */
 static int write_parts_list(struct run *r, struct ex_result *res, struct al_err *e)
 {
-    const struct al_bundle_parts *p = &res->parts;
-    json_t *doc = json_object(), *list = json_array();
-    struct al_buf sig;
-    char *text, *path = NULL, *sig_path = NULL;
-    size_t i, n = strlen(r->cfg->output) + 16;
-    int rc = 0;
+    size_t n = strlen(r->cfg->output) + 16;
+    char *path = malloc(n);
+    int rc;
 
-    for (i = 0; i < p->n; i++) {
-        const char *slash = strrchr(p->v[i].name, '/');
-        json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name",
-                                              slash ? slash + 1 : p->v[i].name, "size",
-                                              (json_int_t)p->v[i].size, "digest",
-                                              p->v[i].digest));
-    }
-    json_object_set_new(doc, "format", json_string("airlock-parts"));
-    json_object_set_new(doc, "version", json_integer(1));
-    json_object_set_new(doc, "bundle_id", json_string(r->id));
-    json_object_set_new(doc, "size", json_integer(p->size));
-    json_object_set_new(doc, "digest", json_string(p->digest));
-    json_object_set_new(doc, "split_size", json_integer(p->split));
-    json_object_set_new(doc, "parts", list);
-    text = json_dumps(doc, JSON_INDENT(1));
-    json_decref(doc);
-    path = malloc(n);
-    sig_path = malloc(n);
-    al_buf_init(&sig, 64 * 1024);
-    if (text == NULL || path == NULL || sig_path == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    if (rc == 0) {
-        snprintf(path, n, "%s.parts", r->cfg->output);
-        snprintf(sig_path, n, "%s.parts.sig", r->cfg->output);
-        rc = al_sig_sign(r->key, text, strlen(text), &sig, e);
-    }
-    if (rc == 0)
-        rc = al_file_write_atomic(path, text, strlen(text), e);
-    if (rc == 0)
-        rc = al_file_write_atomic(sig_path, sig.data, sig.len, e);
-    if (rc != 0 && path != NULL)
-        unlink(path);
+    if (path == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    snprintf(path, n, "%s.parts", r->cfg->output);
+    rc = al_parts_list_write(path, r->id, &res->parts, r->key, e);
     if (rc == 0)
         res->parts_list = path;
     else
         free(path);
-    free(sig_path);
-    free(text);
-    al_buf_release(&sig);
     return rc;
 }
 
@@ -403,7 +185,7 @@ static char *summary_json(const struct run *r, const struct ex_result *res, int 
     if (rc != 0)
         json_object_set_new(doc, "error", json_string(e->msg));
     json_object_set_new(doc, "output", json_string(r->cfg->output));
-    json_object_set_new(doc, "bundle_id", json_string(r->id));
+    json_object_set_new(doc, al_meta_key_bundle_id, json_string(r->id));
     json_object_set_new(doc, "images_exported", json_integer((json_int_t)res->images_exported));
     json_object_set_new(doc, "images_failed", json_integer((json_int_t)res->images_failed));
     json_object_set_new(doc, "failed", failed);
@@ -509,14 +291,9 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
 /* Nothing that cannot be trusted may travel: whatever was written goes. */
 static void discard_written(struct ex_result *res)
 {
-    char sigp[4200];
-
     remove_parts(&res->parts);
-    if (res->parts_list == NULL)
-        return;
-    unlink(res->parts_list);
-    snprintf(sigp, sizeof(sigp), "%s.sig", res->parts_list);
-    unlink(sigp);
+    if (res->parts_list != NULL)
+        al_parts_list_remove(res->parts_list);
 }
 
 /* The bundle, from opening its partial file to its final name(s). */

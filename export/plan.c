@@ -7,7 +7,7 @@
 /* Adds a blob to the plan unless it is there; the same digest with two
  * sizes means a registry lied about one of them. */
 static int plan_add(struct ex_plan *p, const struct ex_held *held, const char *digest,
-                    long long size, const char *media_type, enum ex_blob_kind kind,
+                    long long size, const char *media_type, enum al_blob_kind kind,
                     const struct ex_image *from, const struct ex_manifest *data,
                     struct al_err *e)
 {
@@ -37,7 +37,7 @@ static int plan_add(struct ex_plan *p, const struct ex_held *held, const char *d
     p->v[p->n].kind = kind;
     p->v[p->n].from = from;
     p->v[p->n].data = data;
-    if (kind != EX_BLOB_MANIFEST && held != NULL)
+    if (kind != AL_BLOB_MANIFEST && held != NULL)
         p->v[p->n].held = ex_held_find(held, digest);
     p->n++;
     return 0;
@@ -70,10 +70,10 @@ static int plan_image_blobs(struct ex_plan *p, const struct ex_held *held,
     if (rc != 0 || parsed->kind != AL_MANIFEST_IMAGE)
         return rc;
     rc = plan_add(p, held, parsed->config.digest, parsed->config.size,
-                  parsed->config.media_type, EX_BLOB_CONFIG, img, NULL, e);
+                  parsed->config.media_type, AL_BLOB_CONFIG, img, NULL, e);
     for (i = 0; rc == 0 && i < parsed->n_layers; i++)
         rc = plan_add(p, held, parsed->layers[i].digest, parsed->layers[i].size,
-                      parsed->layers[i].media_type, EX_BLOB_LAYER, img, NULL, e);
+                      parsed->layers[i].media_type, AL_BLOB_LAYER, img, NULL, e);
     return rc;
 }
 
@@ -93,7 +93,7 @@ int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++) {
             const struct ex_manifest *m = &images->v[i].manifests[j];
             rc = plan_add(p, NULL, m->digest, (long long)m->len, m->media_type,
-                          EX_BLOB_MANIFEST, &images->v[i], m, e);
+                          AL_BLOB_MANIFEST, &images->v[i], m, e);
         }
     return rc;
 }

@@ -8,16 +8,15 @@
 #include "airlock/digest.h"
 #include "airlock/err.h"
 #include "airlock/manifest.h"
+#include "airlock/meta.h"
 #include "inputs.h"
 #include "since.h"
-
-enum ex_blob_kind { EX_BLOB_LAYER, EX_BLOB_CONFIG, EX_BLOB_MANIFEST };
 
 struct ex_blob {
     char digest[AL_DIGEST_STR_MAX];
     long long size;
     const char *media_type;          /* borrowed from a manifest or image */
-    enum ex_blob_kind kind;
+    enum al_blob_kind kind;
     const struct ex_image *from;     /* an image whose repository has it */
     const struct ex_manifest *data;  /* manifests only: bytes in memory */
     const struct ex_held_blob *held; /* carried by a --since bundle: left out */

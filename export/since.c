@@ -1,7 +1,5 @@
 #include "since.h"
 
-#include <jansson.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +7,7 @@
 #include "airlock/buf.h"
 #include "airlock/bundle.h"
 #include "airlock/meta.h"
-#include "airlock/ref.h"
+#include "airlock/receipt.h"
 
 /* bundle.json of PREV: the file itself, or the first entry of the bundle. */
 static int read_prev_meta(const char *path, struct al_buf *out, struct al_err *e)
@@ -51,7 +49,7 @@ static struct ex_held_blob *held_get(struct ex_held *h, const struct al_meta_blo
     memset(x, 0, sizeof(*x));
     memcpy(x->digest, b->digest, sizeof(x->digest));
     x->size = b->size;
-    x->kind = b->kind == AL_BLOB_CONFIG ? "config" : "layer";
+    x->kind = b->kind == AL_BLOB_CONFIG ? AL_BLOB_CONFIG : AL_BLOB_LAYER;
     x->media_type = strdup(b->media_type);
     x->bundle_id = strdup(bundle_id);
     if (x->media_type == NULL || x->bundle_id == NULL) {
@@ -104,41 +102,34 @@ static int add_meta(struct ex_held *h, const struct al_bundle_meta *m, struct al
 }
 
 /* A receipt of airlock-import: what a mirror holds. */
-static int add_receipt(struct ex_held *h, json_t *doc, const char *path, struct al_err *e)
+static int add_receipt(struct ex_held *h, const struct al_buf *text, const char *path,
+                       struct al_err *e)
 {
-    const char *id = json_string_value(json_object_get(doc, "bundle_id"));
-    json_t *blobs = json_object_get(doc, "blobs"), *o, *r;
+    struct al_receipt rcpt;
+    char what[600];
     size_t i, j;
+    int rc;
 
-    if (id == NULL || !json_is_array(blobs))
-        return al_err_set(e, AL_EINVAL, "--since '%s' is not an airlock receipt", path);
-    json_array_foreach(blobs, i, o) {
+    snprintf(what, sizeof(what), "--since '%s'", path);
+    rc = al_receipt_parse(&rcpt, text->data, text->len, what, e);
+    for (i = 0; rc == 0 && i < rcpt.n_blobs; i++) {
+        const struct al_receipt_blob *rb = &rcpt.blobs[i];
         struct al_meta_blob b;
-        const char *d = json_string_value(json_object_get(o, "digest"));
-        const char *mt = json_string_value(json_object_get(o, "media_type"));
-        const char *kind = json_string_value(json_object_get(o, "kind"));
         struct ex_held_blob *x;
         memset(&b, 0, sizeof(b));
-        if (d == NULL || !al_digest_valid(d) || mt == NULL ||
-            !json_is_integer(json_object_get(o, "size")))
-            return al_err_set(e, AL_EINVAL, "--since '%s': blobs[%zu] is not digest, "
-                              "size and media type", path, i);
-        memcpy(b.digest, d, strlen(d) + 1);
-        b.size = (long long)json_integer_value(json_object_get(o, "size"));
-        b.media_type = (char *)(uintptr_t)mt;
-        b.kind = kind && strcmp(kind, "config") == 0 ? AL_BLOB_CONFIG : AL_BLOB_LAYER;
-        x = held_get(h, &b, id);
+        memcpy(b.digest, rb->digest, sizeof(b.digest));
+        b.size = rb->size;
+        b.media_type = rb->media_type;
+        b.kind = rb->kind;
+        x = held_get(h, &b, rcpt.bundle_id);
         if (x == NULL)
-            return al_err_set(e, AL_ENOMEM, "out of memory");
-        json_array_foreach(json_object_get(o, "repositories"), j, r) {
-            if (!json_is_string(r) || !al_repo_valid(json_string_value(r)))
-                return al_err_set(e, AL_EINVAL, "--since '%s': blobs[%zu] names an "
-                                  "invalid repository", path, i);
-            if (held_add_repo(x, json_string_value(r)) != 0)
-                return al_err_set(e, AL_ENOMEM, "out of memory");
-        }
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        for (j = 0; rc == 0 && j < rb->n_repos; j++)
+            if (held_add_repo(x, rb->repos[j]) != 0)
+                rc = al_err_set(e, AL_ENOMEM, "out of memory");
     }
-    return 0;
+    al_receipt_release(&rcpt);
+    return rc;
 }
 
 static int cmp_held(const void *a, const void *b)
@@ -157,18 +148,12 @@ int ex_held_load(struct ex_held *h, const char *const *paths, size_t n, struct a
 
     memset(h, 0, sizeof(*h));
     for (i = 0; rc == 0 && i < n; i++) {
-        json_t *doc;
         rc = read_prev_meta(paths[i], &text, e);
-        doc = rc == 0 ? json_loadb(text.data, text.len, 0, NULL) : NULL;
-        if (rc == 0 && strcmp(json_string_value(json_object_get(doc, "format")) ?
-                              json_string_value(json_object_get(doc, "format")) : "",
-                              "airlock-receipt") == 0) {
-            rc = add_receipt(h, doc, paths[i], e);
-            json_decref(doc);
+        if (rc == 0 && al_receipt_is(text.data, text.len)) {
+            rc = add_receipt(h, &text, paths[i], e);
             al_buf_release(&text);
             continue;
         }
-        json_decref(doc);
         if (rc == 0) {
             snprintf(what, sizeof(what), "bundle.json of --since '%s'", paths[i]);
             rc = al_bundle_meta_parse(&m, text.data, text.len, what, e);

@@ -7,12 +7,13 @@
 
 #include "airlock/digest.h"
 #include "airlock/err.h"
+#include "airlock/meta.h"
 
 struct ex_held_blob {
     char digest[AL_DIGEST_STR_MAX];
     long long size;
     char *media_type;
-    const char *kind;            /* "layer" or "config" (static) */
+    enum al_blob_kind kind;      /* a layer or a config */
     char *bundle_id;             /* the bundle that carried it */
     char **repos;                /* repositories it went to */
     size_t n_repos;

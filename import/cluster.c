@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "airlock/json.h"
+
 #define IMAGE_CONFIG "/apis/config.openshift.io/v1/images/cluster"
 #define SAMPLES_CONFIG "/apis/samples.operator.openshift.io/v1/configs/cluster"
 #define CM_PATH "/api/v1/namespaces/openshift-config/configmaps"
@@ -230,7 +232,7 @@ static int want_samples(struct cl *c, json_t *obj, json_t **patch, struct al_err
 
     (void)e;
     for (i = 0; i < c->o->n_skipped; i++)
-        if (!im_json_has_string(grown, c->o->skipped[i]))
+        if (!al_json_has_string(grown, c->o->skipped[i]))
             json_array_append_new(grown, json_string(c->o->skipped[i]));
     if (json_array_size(grown) != json_array_size(skipped))
         json_object_set(want, "skippedImagestreams", grown);

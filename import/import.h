@@ -143,10 +143,6 @@ int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
 
 /* ---- receipt ---- */
 
-struct json_t;
-/* True when the JSON array `a` holds the string `s`. */
-int im_json_has_string(struct json_t *a, const char *s);
-
 /* Writes what the mirror holds for the images that landed (all of them
  * when `p` is NULL), signed into PATH.sig when `key` is given. */
 int im_receipt_write(const char *path, const struct al_sig_key *key,

@@ -96,32 +96,6 @@ static int check_manifest_budget(struct reader *r, struct al_err *e)
     return r->b->manifests ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 }
 
-/* A volume list travels with its signature; an unsigned or forged one is
- * refused like a forged bundle. */
-static int check_parts_list(struct reader *r, struct al_err *e)
-{
-    const char *list = al_bundle_reader_parts_list(r->br);
-    struct al_buf text, sig;
-    char sig_path[4200], what[4300];
-    int rc;
-
-    if (list == NULL || r->o->key == NULL)
-        return 0;
-    snprintf(sig_path, sizeof(sig_path), "%s.sig", list);
-    snprintf(what, sizeof(what), "volume list '%s'", list);
-    al_buf_init(&text, 4 * 1024 * 1024);
-    al_buf_init(&sig, SIG_MAX);
-    rc = al_buf_read_file(&text, list, e);
-    if (rc == 0 && al_buf_read_file(&sig, sig_path, e) != 0)
-        rc = al_err_set(e, AL_ESIG, "volume list '%s' has no signature '%s': copy it "
-                        "with the volumes", list, sig_path);
-    if (rc == 0)
-        rc = al_sig_verify(r->o->key, text.data, text.len, sig.data, sig.len, what, e);
-    al_buf_release(&text);
-    al_buf_release(&sig);
-    return rc;
-}
-
 /* A sink failure is the registry's, not the bundle's: noted in the bundle
  * so that the caller can tell the two apart. */
 static int sink_result(struct reader *r, int rc)
@@ -134,10 +108,7 @@ static int sink_result(struct reader *r, int rc)
 static int read_metadata(struct reader *r, struct al_err *e)
 {
     char what[400];
-    int rc = check_parts_list(r, e);
-
-    if (rc == 0)
-        rc = read_named(r, AL_BUNDLE_META, AL_BUNDLE_META_MAX, &r->b->meta_text, e);
+    int rc = read_named(r, AL_BUNDLE_META, AL_BUNDLE_META_MAX, &r->b->meta_text, e);
 
     if (rc == 0)
         rc = check_signature(r, e);
@@ -398,7 +369,8 @@ int im_read(const struct im_read_opts *o, struct im_bundle *b, struct al_err *e)
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
-    rc = al_bundle_reader_open(&r.br, o->path, e);
+    /* a volume list is checked against its signature as it is read */
+    rc = al_bundle_reader_open_signed(&r.br, o->path, o->key, e);
     if (rc != 0)
         goto out;
     r.label = al_bundle_reader_label(r.br);

@@ -127,6 +127,14 @@ const char *al_bundle_reader_parts_list(const struct al_bundle_reader *r);
 /* Compressed bytes consumed so far. */
 long long al_bundle_reader_bytes(const struct al_bundle_reader *r);
 
+/* Like al_bundle_reader_open(); when a volume list is used and `key` is not
+ * NULL, the list is checked against its signature file first, over the very
+ * bytes then parsed (AL_ESIG when unsigned, forged or by another key). The
+ * key must outlive the reader. */
+struct al_sig_key;
+int al_bundle_reader_open_signed(struct al_bundle_reader **out, const char *path,
+                                 const struct al_sig_key *key, struct al_err *e);
+
 void al_bundle_reader_free(struct al_bundle_reader *r);   /* accepts NULL */
 
 #endif

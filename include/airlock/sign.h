@@ -45,4 +45,8 @@ int al_sig_verify(const struct al_sig_key *k, const void *data, size_t len,
                   const char *sig_doc, size_t sig_len, const char *what,
                   struct al_err *e);
 
+/* The name of the signature file of `path`: "<path>.sig", written into
+ * `out` of `n` bytes. AL_ETOOBIG when it does not fit. */
+int al_sig_path(char *out, size_t n, const char *path, struct al_err *e);
+
 #endif

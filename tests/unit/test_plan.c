@@ -96,9 +96,9 @@ TEST(plan_orders_unique_blobs_before_manifests)
     for (i = 0; i < p.n && i < strlen(want); i++) {
         CHECK_STR(p.v[i].digest, dg(want[i]));
         CHECK(p.v[i].held == NULL);
-        CHECK_INT(p.v[i].kind, i < 5 ? (want[i] == 'c' || want[i] == 'd' ? EX_BLOB_CONFIG
-                                                                          : EX_BLOB_LAYER)
-                                     : EX_BLOB_MANIFEST);
+        CHECK_INT(p.v[i].kind, i < 5 ? (want[i] == 'c' || want[i] == 'd' ? AL_BLOB_CONFIG
+                                                                          : AL_BLOB_LAYER)
+                                     : AL_BLOB_MANIFEST);
     }
     /* the shared layer is carried for the first image that has it */
     CHECK(p.v[1].from == &l.v[0]);
@@ -111,7 +111,7 @@ TEST(plan_orders_unique_blobs_before_manifests)
 
 TEST(plan_marks_what_an_earlier_bundle_carried)
 {
-    struct ex_held_blob hb = {.size = 50, .kind = "layer"};
+    struct ex_held_blob hb = {.size = 50, .kind = AL_BLOB_LAYER};
     struct ex_held held = {.v = &hb, .n = 1};
     struct ex_images l = {0};
     struct ex_plan p = {0};

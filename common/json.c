@@ -1,0 +1,29 @@
+#include "airlock/json.h"
+
+#include <jansson.h>
+#include <string.h>
+
+int al_json_has_string(const json_t *a, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(a); i++) {
+        const char *v = json_string_value(json_array_get(a, i));
+        if (v != NULL && strcmp(v, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+json_t *al_json_strings(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
