@@ -163,7 +163,7 @@ static int fetch_manifest(struct al_registry *reg, const struct ex_image *img,
     int rc;
 
     snprintf(what, sizeof(what), "image '%s'", img->name);
-    rc = al_registry_get_manifest(reg, img->ref.registry, img->ref.repo,
+    rc = al_registry_get_manifest(&(struct al_repo){reg, img->ref.registry, img->ref.repo},
                                   reference, body, &mt, digest, e);
     if (rc == 0)
         rc = al_manifest_parse(body->data, body->len, mt, what, m, e);
@@ -291,7 +291,8 @@ static int resolve_image(struct run *r, struct al_registry *reg, struct ex_image
     size_t kept = 0;
     int rc;
 
-    img->source = al_registry_source(reg, img->ref.registry, img->ref.repo);
+    img->source = al_registry_source(&(struct al_repo){reg, img->ref.registry,
+                                                        img->ref.repo});
     if (img->source == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     al_buf_init(&body, AL_MANIFEST_MAX);
@@ -827,8 +828,8 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
         goto out;
     if (r->cache)
         tee = ex_cache_begin(r->cache, b->digest);
-    rc = al_blob_reader_open(reg, b->from->ref.registry, b->from->ref.repo, b->digest,
-                             b->size, report_resume, r, &br, e);
+    rc = al_blob_reader_open(&(struct al_repo){reg, b->from->ref.registry, b->from->ref.repo},
+                             b->digest, b->size, report_resume, r, &br, e);
     while (rc == 0) {
         rc = al_blob_reader_read(br, chunk, COPY_CHUNK, &n, e);
         if (rc != 0 || n == 0)
