@@ -51,7 +51,7 @@ all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
 Q := $(if $(V),,@)
-$(BUILD)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h import/*.h cli/*.h tests/unit/*.h tests/fuzz/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard include/airlock/*.h common/*.h export/*.h import/*.h cli/*.h tests/unit/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -102,7 +102,7 @@ FZ := $(BUILD)/libfuzzer
 FZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 -Iinclude \
             $(shell $(PKG_CONFIG) --cflags $(PKGS))
 FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC))
-$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h tests/fuzz/*.h)
+$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h common/*.h export/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 $(FZ)/fuzz-%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ_OBJ)

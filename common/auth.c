@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "airlock/buf.h"
+#include "registry_int.h"
 
 #define AUTHFILE_MAX (4 * 1024 * 1024)
 
@@ -431,4 +432,188 @@ char *al_basic_header(const char *user, const char *pass)
     OPENSSL_cleanse(raw, raw_len);
     free(raw);
     return hdr;
+}
+
+/* ---- Bearer tokens: the flow and its cache ---- */
+
+#define TOKEN_BODY_MAX (1024 * 1024)
+
+void auth_tokens_free(struct reg_token *list)
+{
+    struct reg_token *next;
+
+    for (; list != NULL; list = next) {
+        next = list->next;
+        free(list->scope);
+        al_secret_free(list->header);
+        free(list);
+    }
+}
+
+const struct reg_token *auth_token_find(const struct reg_token *list,
+                                        const char *scope)
+{
+    for (; list != NULL; list = list->next)
+        if (strcmp(list->scope, scope) == 0)
+            return list;
+    return NULL;
+}
+
+int auth_token_add(struct reg_token **list, const char *scope, const char *token,
+                   const struct reg_token **added, struct al_err *e)
+{
+    struct reg_token *t = calloc(1, sizeof(*t));
+    size_t n = strlen(token) + 32;
+
+    if (t == NULL || (t->scope = strdup(scope)) == NULL ||
+        (t->header = malloc(n)) == NULL) {
+        if (t)
+            free(t->scope);
+        free(t);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    snprintf(t->header, n, "Authorization: Bearer %s", token);
+    t->next = *list;
+    *list = t;
+    if (added != NULL)
+        *added = t;
+    return 0;
+}
+
+void auth_tokens_learn(struct reg_token **dst, const struct reg_token *src)
+{
+    for (; src != NULL; src = src->next) {
+        struct reg_token *c;
+        if (auth_token_find(*dst, src->scope) != NULL ||
+            (c = calloc(1, sizeof(*c))) == NULL)
+            continue;
+        c->scope = strdup(src->scope);
+        c->header = strdup(src->header);
+        if (c->scope == NULL || c->header == NULL) {
+            auth_tokens_free(c);
+            return;
+        }
+        c->next = *dst;
+        *dst = c;
+    }
+}
+
+/* "a b" -> "scope=a&scope=b": a token may cover several repositories (a
+ * cross-repository mount needs push on one and pull on the other). */
+static void append_scopes(char *url, size_t n, const char *scopes)
+{
+    char one[1200];
+    const char *p = scopes;
+    size_t len;
+
+    while (*p) {
+        len = strcspn(p, " ");
+        if (len > 0 && len < sizeof(one)) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (url[strlen(url) - 1] != '?' && url[strlen(url) - 1] != '&')
+                strncat(url, "&", n - strlen(url) - 1);
+            strncat(url, "scope=", n - strlen(url) - 1);
+            reg_append_escaped(url, n, one);
+        }
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+/* The token service's URL for `scope` in `url`; 0 or an error when
+ * credentials would go to a service that is not HTTPS. */
+static int token_url(const struct reg_endpoint *ep, const char *scope,
+                     int have_creds, const char *realm_msg, char *url, size_t n,
+                     struct al_err *e)
+{
+    if (have_creds && strncmp(ep->ch.realm, "https://", 8) != 0)
+        return al_err_set(e, AL_EDENIED,
+                          "refusing to send credentials for '%s' to the "
+                          "non-HTTPS token service '%s'", ep->host, realm_msg);
+    snprintf(url, n, "%s%s", ep->ch.realm, strchr(ep->ch.realm, '?') ? "&" : "?");
+    if (ep->ch.service) {
+        strncat(url, "service=", n - strlen(url) - 1);
+        reg_append_escaped(url, n, ep->ch.service);
+        strncat(url, "&", n - strlen(url) - 1);
+    }
+    append_scopes(url, n, scope);
+    return 0;
+}
+
+/* A new token for `scope` from the realm `ep` named, into the cache. */
+static int fetch_token(struct al_registry *r, struct reg_endpoint *ep,
+                       const char *repo, const char *scope,
+                       const struct reg_token **out, struct al_err *e)
+{
+    char url[4096], realm_msg[512];
+    const char *user = NULL, *pass = NULL;
+    const char *headers[2] = {NULL, NULL};
+    char *basic = NULL, *token = NULL;
+    struct al_http_resp resp;
+    struct al_http_req req = {.method = "GET", .url = url, .headers = headers,
+                              .follow_redirects = 1};
+    int rc, have_creds;
+
+    *out = NULL;
+    if (ep->ch.realm == NULL || ep->ch.realm[0] == '\0')
+        return al_err_set(e, AL_EINVAL,
+                          "registry '%s' asks for a Bearer token but names no realm",
+                          ep->host);
+    al_http_url_for_message(ep->ch.realm, realm_msg, sizeof(realm_msg));
+    have_creds = al_authfile_find(r->auth, ep->host, repo, &user, &pass);
+    rc = token_url(ep, scope, have_creds, realm_msg, url, sizeof(url), e);
+    if (rc != 0)
+        return rc;
+    if (have_creds) {
+        basic = al_basic_header(user, pass);
+        if (basic == NULL)
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        headers[0] = basic;
+    }
+    rc = reg_http_do(r, &req, &resp, TOKEN_BODY_MAX, e);
+    al_secret_free(basic);
+    if (rc == 0 && (resp.head.status == 401 || resp.head.status == 403))
+        rc = al_err_set(e, AL_EDENIED,
+                        "the token service '%s' refused %s for '%s' (HTTP %ld)%s",
+                        realm_msg, have_creds ? "the credentials" : "anonymous access",
+                        ep->host, resp.head.status,
+                        have_creds ? "" : ": add credentials with --authfile");
+    else if (rc == 0 && resp.head.status != 200)
+        rc = al_err_set(e, AL_EHTTP, "the token service '%s' answered HTTP %ld",
+                        realm_msg, resp.head.status);
+    if (rc == 0)
+        rc = al_token_parse(resp.body.data, resp.body.len, &token, e);
+    al_http_resp_release(&resp);
+    if (rc == 0)
+        rc = auth_token_add(&ep->tokens, scope, token, out, e);
+    al_secret_free(token);
+    return rc;
+}
+
+int auth_header(struct al_registry *r, struct reg_endpoint *ep, const char *repo,
+                const char *scope, int fresh, char **out, struct al_err *e)
+{
+    const char *user, *pass;
+    const struct reg_token *t;
+    int rc;
+
+    *out = NULL;
+    if (ep->ch.scheme == AL_AUTH_BASIC) {
+        if (!al_authfile_find(r->auth, ep->host, repo, &user, &pass))
+            return 0;
+        *out = al_basic_header(user, pass);
+        return *out ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    if (ep->ch.scheme != AL_AUTH_BEARER)
+        return 0;
+    t = fresh ? NULL : auth_token_find(ep->tokens, scope);
+    if (t == NULL) {
+        rc = fetch_token(r, ep, repo, scope, &t, e);
+        if (rc != 0)
+            return rc;
+    }
+    *out = strdup(t->header);
+    return *out ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 }

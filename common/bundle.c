@@ -401,11 +401,6 @@ const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
     return w->partials;
 }
 
-long long al_bundle_writer_bytes(const struct al_bundle_writer *w)
-{
-    return w->bytes;
-}
-
 int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e)
 {
     struct al_sha256 *sha = al_sha256_new();

@@ -68,11 +68,6 @@ void al_kube_set_retries(struct al_kube *k, int retries)
     k->retry.retries = retries < 0 ? 0 : retries;
 }
 
-const char *al_kube_server(const struct al_kube *k)
-{
-    return k->server;
-}
-
 static const char *verb_of(const char *method)
 {
     return strcmp(method, "GET") == 0 ? "get" : strcmp(method, "POST") == 0 ? "create" : "patch";

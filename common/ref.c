@@ -204,33 +204,6 @@ out:
     return rc;
 }
 
-static char *dup_or_null(const char *s, int *failed)
-{
-    char *d;
-
-    if (s == NULL)
-        return NULL;
-    d = strdup(s);
-    if (d == NULL)
-        *failed = 1;
-    return d;
-}
-
-int al_ref_copy(struct al_ref *dst, const struct al_ref *src, struct al_err *e)
-{
-    int failed = 0;
-
-    dst->registry = dup_or_null(src->registry, &failed);
-    dst->repo = dup_or_null(src->repo, &failed);
-    dst->tag = dup_or_null(src->tag, &failed);
-    dst->digest = dup_or_null(src->digest, &failed);
-    if (failed) {
-        al_ref_release(dst);
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    return 0;
-}
-
 char *al_ref_format(const struct al_ref *r)
 {
     size_t n = strlen(r->registry) + strlen(r->repo) + 4 +

@@ -1,4 +1,7 @@
-#include "airlock/registry.h"
+/* The registry client: mirror mappings, endpoints and their probe, the
+ * request-and-retry core, manifests and the resuming blob reader. The push
+ * side is registry_push.c; Bearer tokens are auth.c. */
+#include "registry_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,41 +9,6 @@
 
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
-#include "airlock/retry.h"
-
-#define TOKEN_BODY_MAX (1024 * 1024)
-#define ERROR_BODY_MAX (64 * 1024)
-
-struct token {
-    char *scope;
-    char *header;   /* "Authorization: Bearer ..." (secret) */
-    struct token *next;
-};
-
-struct endpoint {
-    char *host;                 /* host[:port] contacted */
-    int probed;
-    struct al_challenge ch;     /* how /v2/ asked us to authenticate */
-    struct token *tokens;
-    struct endpoint *next;
-};
-
-struct mapping {
-    char *from;     /* logical registry */
-    char *host;     /* endpoint host[:port] */
-    char *prefix;   /* path prefix without slashes, or "" */
-    struct mapping *next;
-};
-
-struct al_registry {
-    struct al_http *http;
-    struct al_http *own_http;    /* a clone's connection, freed with it */
-    const struct al_authfile *auth;
-    struct endpoint *endpoints;
-    struct mapping *mappings;
-    int push;      /* ask for push access on every repository */
-    struct al_retry retry;
-};
 
 void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms)
 {
@@ -48,9 +16,7 @@ void al_registry_set_retries(struct al_registry *r, int retries, long first_dela
     r->retry.delay_ms = first_delay_ms > 0 ? first_delay_ms : 1;
 }
 
-
-/* What a read asks for: pull, plus push once pushing (one token serves). */
-static const char *read_actions(const struct al_registry *r)
+const char *reg_read_actions(const struct al_registry *r)
 {
     return r->push ? "pull,push" : "pull";
 }
@@ -70,9 +36,8 @@ int al_registry_new(struct al_registry **out, struct al_http *http,
     return 0;
 }
 
-/* al_http_do, retried on transport failures and transient statuses. */
-static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
-                         struct al_http_resp *resp, size_t max, struct al_err *e)
+int reg_http_do(struct al_registry *r, const struct al_http_req *req,
+                struct al_http_resp *resp, size_t max, struct al_err *e)
 {
     int attempt, rc = 0;
 
@@ -86,29 +51,17 @@ static int http_do_retry(struct al_registry *r, const struct al_http_req *req,
     }
 }
 
-static void tokens_free(struct token *t)
-{
-    struct token *next;
-
-    for (; t != NULL; t = next) {
-        next = t->next;
-        free(t->scope);
-        al_secret_free(t->header);
-        free(t);
-    }
-}
-
 void al_registry_free(struct al_registry *r)
 {
-    struct endpoint *ep, *enext;
-    struct mapping *m, *mnext;
+    struct reg_endpoint *ep, *enext;
+    struct reg_mapping *m, *mnext;
 
     if (r == NULL)
         return;
     al_http_free(r->own_http);
     for (ep = r->endpoints; ep != NULL; ep = enext) {
         enext = ep->next;
-        tokens_free(ep->tokens);
+        auth_tokens_free(ep->tokens);
         al_challenge_release(&ep->ch);
         free(ep->host);
         free(ep);
@@ -135,8 +88,8 @@ static char *dup_or_null(const char *s, int *failed)
 int al_registry_clone(struct al_registry **out, const struct al_registry *src,
                       const struct al_http_opts *http_opts, struct al_err *e)
 {
-    const struct mapping *m;
-    struct mapping **tail;
+    const struct reg_mapping *m;
+    struct reg_mapping **tail;
     struct al_registry *r;
     struct al_http *http;
     int rc = al_http_new(&http, http_opts, e);
@@ -155,7 +108,7 @@ int al_registry_clone(struct al_registry **out, const struct al_registry *src,
     r->retry.delay_ms = src->retry.delay_ms;
     tail = &r->mappings;   /* in the same order: the first match wins */
     for (m = src->mappings; m != NULL; m = m->next) {
-        struct mapping *c = calloc(1, sizeof(*c));
+        struct reg_mapping *c = calloc(1, sizeof(*c));
         if (c == NULL) {
             rc = AL_ENOMEM;
             break;
@@ -184,7 +137,7 @@ int al_registry_add_mapping(struct al_registry *r, const char *spec,
 {
     const char *eq = strchr(spec, '=');
     const char *to, *slash;
-    struct mapping *m;
+    struct reg_mapping *m;
 
     if (eq == NULL || eq == spec || eq[1] == '\0' || eq[1] == '/')
         return al_err_set(e, AL_EINVAL,
@@ -212,10 +165,10 @@ int al_registry_add_mapping(struct al_registry *r, const char *spec,
     return 0;
 }
 
-static const struct mapping *find_mapping(const struct al_registry *r,
+static const struct reg_mapping *find_mapping(const struct al_registry *r,
                                           const char *registry)
 {
-    const struct mapping *m;
+    const struct reg_mapping *m;
 
     for (m = r->mappings; m != NULL; m = m->next)
         if (strcmp(m->from, registry) == 0)
@@ -223,12 +176,10 @@ static const struct mapping *find_mapping(const struct al_registry *r,
     return NULL;
 }
 
-/* Endpoint host and repository path on that endpoint. */
-static void resolve(const struct al_registry *r, const char *registry,
-                    const char *repo, char *host, size_t hn, char *path,
-                    size_t pn)
+void reg_resolve(const struct al_registry *r, const char *registry,
+                 const char *repo, char *host, size_t hn, char *path, size_t pn)
 {
-    const struct mapping *m = find_mapping(r, registry);
+    const struct reg_mapping *m = find_mapping(r, registry);
 
     if (m == NULL) {
         snprintf(host, hn, "%s", al_registry_api_host(registry));
@@ -239,14 +190,14 @@ static void resolve(const struct al_registry *r, const char *registry,
     }
 }
 
-char *al_registry_source(const struct al_registry *r, const char *registry,
-                         const char *repo)
+char *al_registry_source(const struct al_repo *at)
 {
     char host[512], path[1024];
     size_t n;
     char *s;
 
-    resolve(r, registry, repo, host, sizeof(host), path, sizeof(path));
+    reg_resolve(at->reg, at->registry, at->repo, host, sizeof(host), path,
+                sizeof(path));
     n = strlen(host) + strlen(path) + 2;
     s = malloc(n);
     if (s)
@@ -254,9 +205,9 @@ char *al_registry_source(const struct al_registry *r, const char *registry,
     return s;
 }
 
-static struct endpoint *get_endpoint(struct al_registry *r, const char *host)
+static struct reg_endpoint *get_endpoint(struct al_registry *r, const char *host)
 {
-    struct endpoint *ep;
+    struct reg_endpoint *ep;
 
     for (ep = r->endpoints; ep != NULL; ep = ep->next)
         if (strcmp(ep->host, host) == 0)
@@ -274,9 +225,8 @@ static struct endpoint *get_endpoint(struct al_registry *r, const char *host)
 /* Takes into `dst` what `src` (the same host) learnt that `dst` lacks: the
  * challenge once probed, and tokens for scopes `dst` has none for. Best
  * effort: it is a cache, and out of memory only means asking again. */
-static void endpoint_learn(struct endpoint *dst, const struct endpoint *src)
+static void endpoint_learn(struct reg_endpoint *dst, const struct reg_endpoint *src)
 {
-    const struct token *t;
     int failed = 0;
 
     if (!dst->probed && src->probed) {
@@ -292,38 +242,22 @@ static void endpoint_learn(struct endpoint *dst, const struct endpoint *src)
         dst->ch = ch;
         dst->probed = 1;
     }
-    for (t = src->tokens; t != NULL; t = t->next) {
-        const struct token *have;
-        struct token *c;
-        for (have = dst->tokens; have != NULL; have = have->next)
-            if (strcmp(have->scope, t->scope) == 0)
-                break;
-        if (have != NULL || (c = calloc(1, sizeof(*c))) == NULL)
-            continue;
-        c->scope = dup_or_null(t->scope, &failed);
-        c->header = dup_or_null(t->header, &failed);
-        if (failed) {
-            tokens_free(c);
-            return;
-        }
-        c->next = dst->tokens;
-        dst->tokens = c;
-    }
+    auth_tokens_learn(&dst->tokens, src->tokens);
 }
 
 void al_registry_absorb(struct al_registry *into, const struct al_registry *from)
 {
-    const struct endpoint *src;
+    const struct reg_endpoint *src;
 
     for (src = from->endpoints; src != NULL; src = src->next) {
-        struct endpoint *dst = get_endpoint(into, src->host);
+        struct reg_endpoint *dst = get_endpoint(into, src->host);
         if (dst == NULL)
             return;
         endpoint_learn(dst, src);
     }
 }
 
-static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)
+static int probe(struct al_registry *r, struct reg_endpoint *ep, struct al_err *e)
 {
     struct al_http_resp resp;
     char url[600];
@@ -331,7 +265,7 @@ static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)
     int rc;
 
     snprintf(url, sizeof(url), "https://%s/v2/", ep->host);
-    rc = http_do_retry(r, &req, &resp, ERROR_BODY_MAX, e);
+    rc = reg_http_do(r, &req, &resp, REG_ERROR_BODY_MAX, e);
     if (rc == 0) {
         if (resp.head.status == 401) {
             rc = al_challenge_parse(resp.head.www_authenticate, &ep->ch, e);
@@ -355,7 +289,7 @@ static int probe(struct al_registry *r, struct endpoint *ep, struct al_err *e)
     return rc;
 }
 
-static void append_escaped(char *out, size_t n, const char *s)
+void reg_append_escaped(char *out, size_t n, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t len = strlen(out);
@@ -374,159 +308,15 @@ static void append_escaped(char *out, size_t n, const char *s)
     out[len] = '\0';
 }
 
-/* "a b" -> "scope=a&scope=b": a token may cover several repositories (a
- * cross-repository mount needs push on one and pull on the other). */
-static void append_scopes(char *url, size_t n, const char *scopes)
-{
-    char one[1200];
-    const char *p = scopes;
-    size_t len;
-
-    while (*p) {
-        len = strcspn(p, " ");
-        if (len > 0 && len < sizeof(one)) {
-            memcpy(one, p, len);
-            one[len] = '\0';
-            if (url[strlen(url) - 1] != '?' && url[strlen(url) - 1] != '&')
-                strncat(url, "&", n - strlen(url) - 1);
-            strncat(url, "scope=", n - strlen(url) - 1);
-            append_escaped(url, n, one);
-        }
-        p += len;
-        while (*p == ' ')
-            p++;
-    }
-}
-
-static int fetch_token(struct al_registry *r, struct endpoint *ep,
-                       const char *repo, const char *scope, struct token **out,
-                       struct al_err *e)
-{
-    char url[4096], realm_msg[512];
-    const char *user = NULL, *pass = NULL;
-    const char *headers[2] = {NULL, NULL};
-    char *basic = NULL, *token = NULL;
-    struct al_http_resp resp;
-    struct al_http_req req = {.method = "GET", .url = url, .headers = headers,
-                              .follow_redirects = 1};
-    struct token *t;
-    int rc, have_creds;
-
-    *out = NULL;
-    if (ep->ch.realm == NULL || ep->ch.realm[0] == '\0')
-        return al_err_set(e, AL_EINVAL,
-                          "registry '%s' asks for a Bearer token but names no realm",
-                          ep->host);
-    al_http_url_for_message(ep->ch.realm, realm_msg, sizeof(realm_msg));
-    have_creds = al_authfile_find(r->auth, ep->host, repo, &user, &pass);
-    if (have_creds && strncmp(ep->ch.realm, "https://", 8) != 0)
-        return al_err_set(e, AL_EDENIED,
-                          "refusing to send credentials for '%s' to the "
-                          "non-HTTPS token service '%s'", ep->host, realm_msg);
-    snprintf(url, sizeof(url), "%s%s", ep->ch.realm,
-             strchr(ep->ch.realm, '?') ? "&" : "?");
-    if (ep->ch.service) {
-        strncat(url, "service=", sizeof(url) - strlen(url) - 1);
-        append_escaped(url, sizeof(url), ep->ch.service);
-        strncat(url, "&", sizeof(url) - strlen(url) - 1);
-    }
-    append_scopes(url, sizeof(url), scope);
-    if (have_creds) {
-        basic = al_basic_header(user, pass);
-        if (basic == NULL)
-            return al_err_set(e, AL_ENOMEM, "out of memory");
-        headers[0] = basic;
-    }
-    rc = http_do_retry(r, &req, &resp, TOKEN_BODY_MAX, e);
-    al_secret_free(basic);
-    if (rc == 0 && (resp.head.status == 401 || resp.head.status == 403))
-        rc = al_err_set(e, AL_EDENIED,
-                        "the token service '%s' refused %s for '%s' (HTTP %ld)%s%s",
-                        realm_msg, have_creds ? "the credentials" : "anonymous access",
-                        ep->host, resp.head.status,
-                        have_creds ? "" : ": add credentials with --authfile",
-                        "");
-    else if (rc == 0 && resp.head.status != 200)
-        rc = al_err_set(e, AL_EHTTP, "the token service '%s' answered HTTP %ld",
-                        realm_msg, resp.head.status);
-    if (rc == 0)
-        rc = al_token_parse(resp.body.data, resp.body.len, &token, e);
-    al_http_resp_release(&resp);
-    if (rc != 0)
-        return rc;
-    t = calloc(1, sizeof(*t));
-    if (t == NULL || (t->scope = strdup(scope)) == NULL ||
-        (t->header = malloc(strlen(token) + 32)) == NULL) {
-        if (t)
-            free(t->scope);
-        free(t);
-        al_secret_free(token);
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    snprintf(t->header, strlen(token) + 32, "Authorization: Bearer %s", token);
-    al_secret_free(token);
-    t->next = ep->tokens;
-    ep->tokens = t;
-    *out = t;
-    return 0;
-}
-
-/* The Authorization header for a request, or NULL for none. `fresh` forces
- * a new token (after a 401 with a token that looked valid). */
-static int auth_header(struct al_registry *r, struct endpoint *ep,
-                       const char *repo, const char *scope, int fresh,
-                       char **out, struct al_err *e)
-{
-    const char *user, *pass;
-    struct token *t;
-    int rc;
-
-    *out = NULL;
-    if (ep->ch.scheme == AL_AUTH_BASIC) {
-        if (!al_authfile_find(r->auth, ep->host, repo, &user, &pass))
-            return 0;
-        *out = al_basic_header(user, pass);
-        return *out ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    if (ep->ch.scheme != AL_AUTH_BEARER)
-        return 0;
-    for (t = ep->tokens; t != NULL && !fresh; t = t->next)
-        if (strcmp(t->scope, scope) == 0)
-            break;
-    if (t == NULL || fresh) {
-        rc = fetch_token(r, ep, repo, scope, &t, e);
-        if (rc != 0)
-            return rc;
-    }
-    *out = strdup(t->header);
-    return *out ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
-}
-
-/* One request to the endpoint serving `registry`. */
-struct call {
-    const char *registry, *repo;  /* logical names */
-    const char *method;
-    const char *tail;        /* after "/v2/<path>/": "manifests/latest" */
-    const char *url;         /* or a whole URL (an upload Location) */
-    const char *actions;     /* "pull" or "pull,push" */
-    const char *mount_from;  /* repository also needing pull, or NULL */
-    const char *accept;      /* a header line, or NULL */
-    long long range_from;    /* > 0: "Range: bytes=N-" */
-    const char *content_type;
-    const void *body;
-    size_t body_len;
-    long long upload_size;   /* >= 0: a streamed upload (no retry) */
-};
-
-static int call_endpoint(struct al_registry *r, const struct call *c,
-                         struct endpoint **ep_out, char *path, size_t pn,
-                         struct al_err *e)
+int reg_call_endpoint(struct al_registry *r, const struct reg_call *c,
+                      struct reg_endpoint **ep_out, char *path, size_t pn,
+                      struct al_err *e)
 {
     char host[512];
-    struct endpoint *ep;
+    struct reg_endpoint *ep;
     int rc;
 
-    resolve(r, c->registry, c->repo, host, sizeof(host), path, pn);
+    reg_resolve(r, c->registry, c->repo, host, sizeof(host), path, pn);
     ep = get_endpoint(r, host);
     if (ep == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
@@ -541,7 +331,7 @@ static int call_endpoint(struct al_registry *r, const struct call *c,
 
 /* Opens the request, authenticating as needed (a Bearer 401 is retried once
  * with a fresh token); the caller inspects the status. */
-static int open_call_once(struct al_registry *r, const struct call *c,
+static int open_call_once(struct al_registry *r, const struct reg_call *c,
                           struct al_http_stream **out, struct al_err *e)
 {
     char path[1024], url[2048], scope[2600], from_path[1024], host_ignored[512];
@@ -550,12 +340,12 @@ static int open_call_once(struct al_registry *r, const struct call *c,
     struct al_http_req req = {.method = c->method, .url = url, .headers = headers,
                               .body = c->body, .body_len = c->body_len,
                               .follow_redirects = 1};
-    struct endpoint *ep = NULL;
+    struct reg_endpoint *ep = NULL;
     char *authz = NULL;
     int attempt, rc, send_auth = 1;
 
     *out = NULL;
-    rc = call_endpoint(r, c, &ep, path, sizeof(path), e);
+    rc = reg_call_endpoint(r, c, &ep, path, sizeof(path), e);
     if (rc != 0)
         return rc;
     if (c->url) {
@@ -568,8 +358,8 @@ static int open_call_once(struct al_registry *r, const struct call *c,
     }
     snprintf(scope, sizeof(scope), "repository:%s:%s", path, c->actions);
     if (c->mount_from) {
-        resolve(r, c->registry, c->mount_from, host_ignored, sizeof(host_ignored),
-                from_path, sizeof(from_path));
+        reg_resolve(r, c->registry, c->mount_from, host_ignored, sizeof(host_ignored),
+                    from_path, sizeof(from_path));
         snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope),
                  " repository:%s:pull", from_path);
     }
@@ -613,8 +403,8 @@ static int open_call_once(struct al_registry *r, const struct call *c,
 
 /* open_call_once, again after transport failures and transient statuses
  * (never for a streamed upload, whose bytes are gone). */
-static int open_call(struct al_registry *r, const struct call *c,
-                     struct al_http_stream **out, struct al_err *e)
+int reg_open_call(struct al_registry *r, const struct reg_call *c,
+                  struct al_http_stream **out, struct al_err *e)
 {
     int attempt, rc;
 
@@ -634,29 +424,36 @@ static int open_call(struct al_registry *r, const struct call *c,
     }
 }
 
-static int open_request(struct al_registry *r, const char *registry,
-                        const char *repo, const char *method, const char *kind,
-                        const char *reference, const char *accept,
+int al_registry_probe(struct al_registry *r, const char *registry, struct al_err *e)
+{
+    struct reg_call c = {.registry = registry, .repo = ""};
+    struct reg_endpoint *ep = NULL;
+    char path[1024];
+
+    return reg_call_endpoint(r, &c, &ep, path, sizeof(path), e);
+}
+
+static int open_request(const struct al_repo *at, const char *method,
+                        const char *kind, const char *reference, const char *accept,
                         struct al_http_stream **out, struct al_err *e)
 {
     char tail[300];
-    struct call c = {.registry = registry, .repo = repo, .method = method,
-                     .tail = tail, .actions = read_actions(r),
-                     .accept = accept, .upload_size = -1};
+    struct reg_call c = {.registry = at->registry, .repo = at->repo, .method = method,
+                         .tail = tail, .actions = reg_read_actions(at->reg),
+                         .accept = accept, .upload_size = -1};
 
     snprintf(tail, sizeof(tail), "%s/%s", kind, reference);
-    return open_call(r, &c, out, e);
+    return reg_open_call(at->reg, &c, out, e);
 }
 
-static int status_error(const struct al_http_head *hd, const char *what,
-                        const char *source, const struct al_registry *r,
-                        const char *host_repo, struct al_err *e)
+int reg_status_error(const struct al_http_head *hd, const char *what,
+                     const char *source, const struct al_registry *r,
+                     struct al_err *e)
 {
     long st = hd->status;
     const char *file = al_authfile_path(r->auth);
     int rc;
 
-    (void)host_repo;
     if (st == 404)
         rc = al_err_set(e, AL_ENOTFOUND, "%s not found at '%s'", what, source);
     else if (st == 401 || st == 403)
@@ -675,30 +472,28 @@ static int status_error(const struct al_http_head *hd, const char *what,
     return rc;
 }
 
-int al_registry_get_manifest(struct al_registry *r, const char *registry,
-                             const char *repo, const char *reference,
+int al_registry_get_manifest(const struct al_repo *at, const char *reference,
                              struct al_buf *body, char **media_type,
                              char digest[AL_DIGEST_STR_MAX], struct al_err *e)
 {
     struct al_http_stream *s = NULL;
     const struct al_http_head *hd;
     char what[1200], chunk[16384];
-    char *source = al_registry_source(r, registry, repo);
+    char *source = al_registry_source(at);
     size_t got;
     int rc;
 
     *media_type = NULL;
     if (source == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    snprintf(what, sizeof(what), "manifest '%s/%s%s%s'", registry, repo,
+    snprintf(what, sizeof(what), "manifest '%s/%s%s%s'", at->registry, at->repo,
              strncmp(reference, "sha256:", 7) == 0 ? "@" : ":", reference);
-    rc = open_request(r, registry, repo, "GET", "manifests", reference,
-                      AL_MANIFEST_ACCEPT, &s, e);
+    rc = open_request(at, "GET", "manifests", reference, AL_MANIFEST_ACCEPT, &s, e);
     if (rc != 0)
         goto out;
     hd = al_http_stream_head(s);
     if (hd->status != 200) {
-        rc = status_error(hd, what, source, r, NULL, e);
+        rc = reg_status_error(hd, what, source, at->reg, e);
         goto out;
     }
     do {
@@ -731,25 +526,25 @@ out:
     return rc;
 }
 
-/* al_registry_open_blob() from byte `offset` on (a Range request). A
- * registry that ignores the range is read past `offset` here, so the stream
- * always starts at `offset`. */
-static int open_blob_at(struct al_registry *r, const char *registry, const char *repo,
-                        const char *digest, long long offset,
+/* Opens blob `digest` for reading from byte `offset` on (a Range request
+ * when offset > 0). A registry that ignores the range is read past `offset`
+ * here, so the stream always starts at `offset`. */
+static int open_blob_at(const struct al_repo *at, const char *digest, long long offset,
                         struct al_http_stream **out, struct al_err *e)
 {
+    struct al_registry *r = at->reg;
     struct al_http_stream *s = NULL;
     char what[200], tail[100], skip[16384];
-    struct call c = {.registry = registry, .repo = repo, .method = "GET", .tail = tail,
-                     .actions = read_actions(r), .range_from = offset,
-                     .upload_size = -1};
+    struct reg_call c = {.registry = at->registry, .repo = at->repo, .method = "GET",
+                         .tail = tail, .actions = reg_read_actions(r),
+                         .range_from = offset, .upload_size = -1};
     char *source;
     long st;
     int rc;
 
     *out = NULL;
     snprintf(tail, sizeof(tail), "blobs/%s", digest);
-    rc = open_call(r, &c, &s, e);
+    rc = reg_open_call(r, &c, &s, e);
     if (rc != 0)
         return rc;
     st = al_http_stream_head(s)->status;
@@ -771,383 +566,16 @@ static int open_blob_at(struct al_registry *r, const char *registry, const char 
         return 0;
     }
     snprintf(what, sizeof(what), "blob %s", digest);
-    source = al_registry_source(r, registry, repo);
-    rc = status_error(al_http_stream_head(s), what, source ? source : registry,
-                      r, NULL, e);
+    source = al_registry_source(at);
+    rc = reg_status_error(al_http_stream_head(s), what, source ? source : at->registry,
+                          r, e);
     free(source);
     al_http_stream_close(s);
     return rc;
 }
 
-int al_registry_open_blob(struct al_registry *r, const char *registry,
-                          const char *repo, const char *digest,
-                          struct al_http_stream **out, struct al_err *e)
-{
-    return open_blob_at(r, registry, repo, digest, 0, out, e);
-}
-
-/* ---- push side ---------------------------------------------------------- */
-
-void al_registry_set_push(struct al_registry *r, int push)
-{
-    r->push = push;
-}
-
-static void resp_init(struct al_http_resp *resp)
-{
-    memset(resp, 0, sizeof(*resp));
-    resp->head.content_length = -1;
-    resp->head.retry_after = -1;
-    al_buf_init(&resp->body, ERROR_BODY_MAX);
-}
-
-/* A request whose whole (small) answer is wanted. */
-static int simple_call(struct al_registry *r, struct call *c,
-                       struct al_http_resp *resp, struct al_err *e)
-{
-    struct al_http_stream *s = NULL;
-    int rc;
-
-    resp_init(resp);
-    rc = open_call(r, c, &s, e);
-    if (rc != 0)
-        return rc;
-    return al_http_stream_finish(s, resp, ERROR_BODY_MAX, e);
-}
-
-/* An absolute URL for a Location header sent by the endpoint of `repo`. */
-static char *location_url(const struct al_registry *r, const char *registry,
-                          const char *repo, const char *location)
-{
-    char base[700], host[512], path[1024];
-
-    resolve(r, registry, repo, host, sizeof(host), path, sizeof(path));
-    snprintf(base, sizeof(base), "https://%s/v2/", host);
-    return al_http_url_join(base, location);
-}
-
-/* The registry's own words from an error body ({"errors":[{"code",
- * "message"}]}), first 200 characters, for messages. */
-static void registry_said(const struct al_buf *body, char *out, size_t n)
-{
-    const char *code, *msg;
-
-    out[0] = '\0';
-    if (body->data == NULL)
-        return;
-    code = strstr(body->data, "\"code\":\"");
-    msg = strstr(body->data, "\"message\":\"");
-    if (code && msg)
-        snprintf(out, n, ": %.*s: %.*s", (int)strcspn(code + 8, "\""), code + 8,
-                 (int)strcspn(msg + 11, "\""), msg + 11);
-    if (strlen(out) > 200)
-        out[200] = '\0';
-}
-
-static int push_status_error(struct al_registry *r, const struct al_http_resp *resp,
-                             const char *what, const char *registry,
-                             const char *repo, struct al_err *e)
-{
-    char said[256];
-    char *at = al_registry_source(r, registry, repo);
-    int rc;
-
-    registry_said(&resp->body, said, sizeof(said));
-    rc = status_error(&resp->head, what, at ? at : registry, r, NULL, e);
-    if (said[0] && e != NULL && strlen(e->msg) + strlen(said) < sizeof(e->msg))
-        memcpy(e->msg + strlen(e->msg), said, strlen(said) + 1);
-    free(at);
-    return rc;
-}
-
-int al_registry_blob_exists(struct al_registry *r, const char *registry,
-                            const char *repo, const char *digest, int *exists,
-                            struct al_err *e)
-{
-    char tail[100], what[100];
-    struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
-                     .tail = tail, .actions = read_actions(r),
-                     .upload_size = -1};
-    struct al_http_resp resp;
-    int rc;
-
-    *exists = 0;
-    snprintf(tail, sizeof(tail), "blobs/%s", digest);
-    rc = simple_call(r, &c, &resp, e);
-    if (rc == 0 && resp.head.status == 200)
-        *exists = 1;
-    else if (rc == 0 && resp.head.status != 404) {
-        snprintf(what, sizeof(what), "blob %s", digest);
-        rc = push_status_error(r, &resp, what, registry, repo, e);
-    }
-    al_http_resp_release(&resp);
-    return rc;
-}
-
-int al_registry_blob_mount(struct al_registry *r, const char *registry,
-                           const char *repo, const char *digest,
-                           const char *from_repo, int *mounted, struct al_err *e)
-{
-    char tail[1400], what[100], from_path[1024], host[512];
-    struct call c = {.registry = registry, .repo = repo, .method = "POST",
-                     .tail = tail, .actions = "pull,push", .mount_from = from_repo,
-                     .upload_size = -1};
-    struct al_http_resp resp;
-    int rc;
-
-    *mounted = 0;
-    resolve(r, registry, from_repo, host, sizeof(host), from_path, sizeof(from_path));
-    snprintf(tail, sizeof(tail), "blobs/uploads/?mount=");
-    append_escaped(tail, sizeof(tail), digest);
-    strncat(tail, "&from=", sizeof(tail) - strlen(tail) - 1);
-    append_escaped(tail, sizeof(tail), from_path);
-    rc = simple_call(r, &c, &resp, e);
-    if (rc == 0 && resp.head.status == 201) {
-        *mounted = 1;
-    } else if (rc == 0 && resp.head.status == 202) {
-        /* the registry opened an upload instead: cancel it, best effort */
-        char *loc = resp.head.location
-                        ? location_url(r, registry, repo, resp.head.location) : NULL;
-        if (loc != NULL) {
-            struct call d = {.registry = registry, .repo = repo, .method = "DELETE",
-                             .url = loc, .actions = "pull,push", .upload_size = -1};
-            struct al_http_resp dresp;
-            simple_call(r, &d, &dresp, NULL);
-            al_http_resp_release(&dresp);
-            free(loc);
-        }
-    } else if (rc == 0) {
-        snprintf(what, sizeof(what), "mount of blob %s", digest);
-        rc = push_status_error(r, &resp, what, registry, repo, e);
-    }
-    al_http_resp_release(&resp);
-    return rc;
-}
-
-struct al_blob_upload {
-    struct al_registry *r;
-    char *registry, *repo;
-    char *session;                /* the upload's URL */
-    struct al_http_stream *s;     /* the PATCH carrying the bytes */
-};
-
-static int upload_new(struct al_blob_upload **out, struct al_registry *r,
-                      const char *registry, const char *repo, struct al_err *e)
-{
-    struct al_blob_upload *up = calloc(1, sizeof(*up));
-
-    *out = NULL;
-    if (up == NULL)
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    up->r = r;
-    up->registry = strdup(registry);
-    up->repo = strdup(repo);
-    if (up->registry == NULL || up->repo == NULL) {
-        free(up->registry);
-        free(up->repo);
-        free(up);
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    *out = up;
-    return 0;
-}
-
-static void upload_free(struct al_blob_upload *up)
-{
-    al_http_stream_close(up->s);
-    free(up->registry);
-    free(up->repo);
-    free(up->session);
-    free(up);
-}
-
-/* Turns a Location header into the session URL on the registry's endpoint. */
-static int take_location(struct al_blob_upload *up, const struct al_http_resp *resp,
-                         const char *doing, struct al_err *e)
-{
-    char *url = resp->head.location
-                    ? location_url(up->r, up->registry, up->repo, resp->head.location)
-                    : NULL;
-
-    if (url == NULL)
-        return al_err_set(e, AL_EHTTP, "the registry gave no usable upload location "
-                          "(%s in '%s')", doing, up->repo);
-    free(up->session);
-    up->session = url;
-    return 0;
-}
-
-int al_registry_upload_open(struct al_registry *r, const char *registry,
-                            const char *repo, long long size,
-                            struct al_blob_upload **out, struct al_err *e)
-{
-    struct call c = {.registry = registry, .repo = repo, .method = "POST",
-                     .tail = "blobs/uploads/", .actions = "pull,push",
-                     .upload_size = -1};
-    struct al_http_resp resp;
-    struct al_blob_upload *up;
-    int rc;
-
-    *out = NULL;
-    rc = upload_new(&up, r, registry, repo, e);
-    if (rc != 0)
-        return rc;
-    rc = simple_call(r, &c, &resp, e);
-    if (rc == 0 && resp.head.status != 202)
-        rc = push_status_error(r, &resp, "a blob upload", registry, repo, e);
-    if (rc == 0)
-        rc = take_location(up, &resp, "starting an upload", e);
-    al_http_resp_release(&resp);
-    if (rc == 0) {
-        struct call p = {.registry = registry, .repo = repo, .method = "PATCH",
-                         .url = up->session, .actions = "pull,push",
-                         .content_type = "application/octet-stream",
-                         .upload_size = size};
-        rc = open_call(r, &p, &up->s, e);
-    }
-    if (rc != 0) {
-        al_registry_upload_abort(up);
-        return rc;
-    }
-    *out = up;
-    return 0;
-}
-
-int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
-                             struct al_err *e)
-{
-    return al_http_upload_write(up->s, p, n, e);
-}
-
-int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
-                              struct al_err *e)
-{
-    struct al_http_resp resp;
-    char what[100], *url = NULL;
-    size_t n;
-    int rc;
-
-    snprintf(what, sizeof(what), "upload of blob %s", digest);
-    resp_init(&resp);
-    rc = al_http_upload_finish(up->s, e);
-    if (rc == 0) {
-        rc = al_http_stream_finish(up->s, &resp, ERROR_BODY_MAX, e);
-        up->s = NULL;
-    }
-    if (rc == 0 && resp.head.status != 202 && resp.head.status != 204)
-        rc = push_status_error(up->r, &resp, what, up->registry, up->repo, e);
-    if (rc == 0 && resp.head.location != NULL)
-        rc = take_location(up, &resp, what, e);
-    al_http_resp_release(&resp);
-    if (rc == 0) {
-        n = strlen(up->session) + strlen(digest) + 16;
-        url = malloc(n);
-        if (url == NULL)
-            rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    }
-    if (rc == 0) {
-        struct call c = {.registry = up->registry, .repo = up->repo, .method = "PUT",
-                         .url = url, .actions = "pull,push", .upload_size = -1};
-        snprintf(url, n, "%s%cdigest=", up->session,
-                 strchr(up->session, '?') ? '&' : '?');
-        append_escaped(url, n, digest);
-        rc = simple_call(up->r, &c, &resp, e);
-        if (rc == 0 && resp.head.status != 201)
-            rc = push_status_error(up->r, &resp, what, up->registry, up->repo, e);
-        al_http_resp_release(&resp);
-    }
-    free(url);
-    if (rc != 0) {
-        al_registry_upload_abort(up);
-        return rc;
-    }
-    upload_free(up);
-    return 0;
-}
-
-void al_registry_upload_abort(struct al_blob_upload *up)
-{
-    struct al_http_resp resp;
-
-    if (up == NULL)
-        return;
-    al_http_stream_close(up->s);
-    up->s = NULL;
-    if (up->session != NULL) {
-        struct call c = {.registry = up->registry, .repo = up->repo,
-                         .method = "DELETE", .url = up->session,
-                         .actions = "pull,push", .upload_size = -1};
-        simple_call(up->r, &c, &resp, NULL);
-        al_http_resp_release(&resp);
-    }
-    upload_free(up);
-}
-
-int al_registry_manifest_head(struct al_registry *r, const char *registry,
-                              const char *repo, const char *reference,
-                              char digest[AL_DIGEST_STR_MAX], int *exists,
-                              struct al_err *e)
-{
-    char tail[300], what[400];
-    struct call c = {.registry = registry, .repo = repo, .method = "HEAD",
-                     .tail = tail, .actions = read_actions(r),
-                     .accept = AL_MANIFEST_ACCEPT, .upload_size = -1};
-    struct al_http_resp resp;
-    int rc;
-
-    *exists = 0;
-    digest[0] = '\0';
-    snprintf(tail, sizeof(tail), "manifests/%s", reference);
-    rc = simple_call(r, &c, &resp, e);
-    if (rc == 0 && resp.head.status == 200) {
-        *exists = 1;
-        if (resp.head.docker_digest && al_digest_valid(resp.head.docker_digest))
-            snprintf(digest, AL_DIGEST_STR_MAX, "%s", resp.head.docker_digest);
-    } else if (rc == 0 && resp.head.status != 404) {
-        snprintf(what, sizeof(what), "manifest '%s'", reference);
-        rc = push_status_error(r, &resp, what, registry, repo, e);
-    }
-    al_http_resp_release(&resp);
-    return rc;
-}
-
-int al_registry_put_manifest(struct al_registry *r, const char *registry,
-                             const char *repo, const char *reference,
-                             const char *media_type, const void *data, size_t len,
-                             struct al_err *e)
-{
-    char tail[300], what[400], digest[AL_DIGEST_STR_MAX];
-    struct call c = {.registry = registry, .repo = repo, .method = "PUT",
-                     .tail = tail, .actions = "pull,push", .content_type = media_type,
-                     .body = data, .body_len = len, .upload_size = -1};
-    struct al_http_resp resp;
-    int rc;
-
-    snprintf(tail, sizeof(tail), "manifests/%s", reference);
-    snprintf(what, sizeof(what), "manifest '%s'", reference);
-    rc = simple_call(r, &c, &resp, e);
-    if (rc == 0 && resp.head.status != 201)
-        rc = push_status_error(r, &resp, what, registry, repo, e);
-    al_sha256_digest(data, len, digest);
-    if (rc == 0 && resp.head.docker_digest && strcmp(resp.head.docker_digest, digest) != 0)
-        rc = al_err_set(e, AL_EDIGEST, "the registry stored %s as %.80s, not %s",
-                        what, resp.head.docker_digest, digest);
-    al_http_resp_release(&resp);
-    return rc;
-}
-
-int al_registry_probe(struct al_registry *r, const char *registry, struct al_err *e)
-{
-    struct call c = {.registry = registry, .repo = ""};
-    struct endpoint *ep = NULL;
-    char path[1024];
-
-    return call_endpoint(r, &c, &ep, path, sizeof(path), e);
-}
-
 struct al_blob_reader {
-    struct al_registry *r;
-    const char *registry, *repo;   /* borrowed */
+    struct al_repo at;   /* names borrowed */
     char digest[AL_DIGEST_STR_MAX];
     long long size, total;
     int resumes;
@@ -1156,9 +584,9 @@ struct al_blob_reader {
     struct al_http_stream *s;
 };
 
-int al_blob_reader_open(struct al_registry *r, const char *registry, const char *repo,
-                        const char *digest, long long size, al_resume_fn on_resume,
-                        void *ud, struct al_blob_reader **out, struct al_err *e)
+int al_blob_reader_open(const struct al_repo *at, const char *digest, long long size,
+                        al_resume_fn on_resume, void *ud,
+                        struct al_blob_reader **out, struct al_err *e)
 {
     struct al_blob_reader *br = calloc(1, sizeof(*br));
     int rc;
@@ -1166,14 +594,12 @@ int al_blob_reader_open(struct al_registry *r, const char *registry, const char 
     *out = NULL;
     if (br == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    br->r = r;
-    br->registry = registry;
-    br->repo = repo;
+    br->at = *at;
     snprintf(br->digest, sizeof(br->digest), "%s", digest);
     br->size = size;
     br->on_resume = on_resume;
     br->ud = ud;
-    rc = al_registry_open_blob(r, registry, repo, digest, &br->s, e);
+    rc = open_blob_at(at, digest, 0, &br->s, e);
     if (rc != 0) {
         free(br);
         return rc;
@@ -1198,15 +624,15 @@ int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *go
             rc = al_err_set(e, AL_ENET, "the body ended after %lld bytes", br->total);
         if (rc == 0)
             break;
-        if (rc != AL_ENET || br->resumes >= br->r->retry.retries)
+        if (rc != AL_ENET || br->resumes >= br->at.reg->retry.retries)
             return rc;
         if (br->on_resume)
             br->on_resume(br->ud, br->digest, br->total, e->msg);
         al_http_stream_close(br->s);
         br->s = NULL;
-        al_retry_sleep(&br->r->retry, br->resumes++, -1);
+        al_retry_sleep(&br->at.reg->retry, br->resumes++, -1);
         al_err_init(e);
-        rc = open_blob_at(br->r, br->registry, br->repo, br->digest, br->total, &br->s, e);
+        rc = open_blob_at(&br->at, br->digest, br->total, &br->s, e);
         if (rc != 0)
             return rc;
     }

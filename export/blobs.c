@@ -124,8 +124,9 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
         goto out;
     if (cache)
         tee = ex_cache_begin(cache, b->digest);
-    rc = al_blob_reader_open(reg, b->from->ref.registry, b->from->ref.repo, b->digest,
-                             b->size, report_resume, l, &br, e);
+    rc = al_blob_reader_open(&(struct al_repo){reg, b->from->ref.registry,
+                                                b->from->ref.repo},
+                             b->digest, b->size, report_resume, l, &br, e);
     while (rc == 0) {
         rc = al_blob_reader_read(br, chunk, COPY_CHUNK, &n, e);
         if (rc != 0 || n == 0)

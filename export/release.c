@@ -131,8 +131,8 @@ static int pick_platform(struct al_registry *reg, const struct al_ref *ref,
         al_buf_release(body);
         free(*mt);
         *mt = NULL;
-        rc = al_registry_get_manifest(reg, ref->registry, ref->repo, child, body,
-                                      mt, digest, e);
+        rc = al_registry_get_manifest(&(struct al_repo){reg, ref->registry, ref->repo},
+                                      child, body, mt, digest, e);
         if (rc == 0)
             rc = al_manifest_parse(body->data, body->len, *mt, what, m, e);
         if (rc == 0 && m->kind != AL_MANIFEST_IMAGE)
@@ -153,15 +153,15 @@ int ex_release_references(struct al_registry *reg, const struct al_ref *release,
     struct layer_src src = {0};
     char what[1200], got[AL_DIGEST_STR_MAX], child_digest[AL_DIGEST_STR_MAX];
     char *mt = NULL, *name = al_ref_format(release);
+    const struct al_repo at = {reg, release->registry, release->repo};
     const struct al_desc *last;
     int rc;
 
-    *source = al_registry_source(reg, release->registry, release->repo);
+    *source = al_registry_source(&at);
     snprintf(what, sizeof(what), "release '%s'", name ? name : "?");
     free(name);
     al_buf_init(&body, AL_MANIFEST_MAX);
-    rc = al_registry_get_manifest(reg, release->registry, release->repo,
-                                  release->digest ? release->digest : release->tag,
+    rc = al_registry_get_manifest(&at, release->digest ? release->digest : release->tag,
                                   &body, &mt, digest, e);
     if (rc == 0)
         rc = al_manifest_parse(body.data, body.len, mt, what, &m, e);
@@ -180,8 +180,7 @@ int ex_release_references(struct al_registry *reg, const struct al_ref *release,
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
-    rc = al_blob_reader_open(reg, release->registry, release->repo, last->digest,
-                             last->size, NULL, NULL, &src.s, e);
+    rc = al_blob_reader_open(&at, last->digest, last->size, NULL, NULL, &src.s, e);
     if (rc == 0)
         rc = find_references(&src, refs, what, e);
     /* Drain the rest so the whole layer is checked against its digest before

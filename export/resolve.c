@@ -117,7 +117,7 @@ static int fetch_manifest(struct al_registry *reg, const struct ex_image *img,
     int rc;
 
     snprintf(what, sizeof(what), "image '%s'", img->name);
-    rc = al_registry_get_manifest(reg, img->ref.registry, img->ref.repo,
+    rc = al_registry_get_manifest(&(struct al_repo){reg, img->ref.registry, img->ref.repo},
                                   reference, body, &mt, digest, e);
     if (rc == 0)
         rc = al_manifest_parse(body->data, body->len, mt, what, m, e);
@@ -246,7 +246,8 @@ static int resolve_image(struct resolving *x, struct al_registry *reg,
     size_t kept = 0;
     int rc;
 
-    img->source = al_registry_source(reg, img->ref.registry, img->ref.repo);
+    img->source = al_registry_source(&(struct al_repo){reg, img->ref.registry,
+                                                        img->ref.repo});
     if (img->source == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     al_buf_init(&body, AL_MANIFEST_MAX);

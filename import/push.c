@@ -16,6 +16,7 @@
 
 #include "airlock/pipe.h"
 #include "airlock/pool.h"
+#include "airlock/registry_push.h"
 
 /* Bytes the reader may run ahead of an upload thread. */
 #define UPLOAD_AHEAD (2 * 1024 * 1024)
@@ -166,8 +167,8 @@ static int mount_or_copy(struct uploader *u, const char *from, const char *to,
                          struct al_err *e)
 {
     const struct im_pusher *p = u->p;
-    int mounted, rc = al_registry_blob_mount(u->reg, p->plan->mirror_host, to,
-                                             p->meta->blobs[u->blob].digest, from,
+    const struct al_repo at = {u->reg, p->plan->mirror_host, to};
+    int mounted, rc = al_registry_blob_mount(&at, p->meta->blobs[u->blob].digest, from,
                                              &mounted, e);
 
     if (rc == 0 && mounted)
@@ -189,8 +190,8 @@ static int find_relied(struct uploader *u, size_t b, char **where, struct al_err
 
     *where = NULL;
     for (i = 0; rc == 0 && !exists && i < p->plan->n_blob_repos[b]; i++) {
-        rc = al_registry_blob_exists(u->reg, host, p->plan->blob_repos[b][i], mb->digest,
-                                     &exists, e);
+        const struct al_repo at = {u->reg, host, p->plan->blob_repos[b][i]};
+        rc = al_registry_blob_exists(&at, mb->digest, &exists, e);
         if (rc == 0 && exists && (*where = strdup(p->plan->blob_repos[b][i])) == NULL)
             rc = al_err_set(e, AL_ENOMEM, "out of memory");
     }
@@ -198,7 +199,8 @@ static int find_relied(struct uploader *u, size_t b, char **where, struct al_err
         char *repo = im_plan_mirror_repo(p->plan, mb->repos[i]);
         if (repo == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
-        rc = al_registry_blob_exists(u->reg, host, repo, mb->digest, &exists, e);
+        rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repo}, mb->digest,
+                                     &exists, e);
         if (rc == 0 && exists)
             *where = repo;
         else
@@ -222,7 +224,8 @@ static int spread_relied(struct uploader *u, size_t b, const char *from,
     for (i = 0; rc == 0 && i < p->plan->n_blob_repos[b]; i++) {
         if (strcmp(repos[i], from) == 0)
             continue;
-        rc = al_registry_blob_exists(u->reg, host, repos[i], digest, &exists, e);
+        rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repos[i]}, digest,
+                                     &exists, e);
         if (rc != 0 || exists) {
             u->counts.blobs_skipped += rc == 0;
             continue;
@@ -283,12 +286,14 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
 
     if (sha == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    rc = al_blob_reader_open(u->reg, host, from, b->digest, b->size, NULL, NULL, &br, e);
+    rc = al_blob_reader_open(&(struct al_repo){u->reg, host, from}, b->digest, b->size,
+                             NULL, NULL, &br, e);
     if (rc == AL_ENOTFOUND)   /* we saw it there (HEAD or a commit) */
         al_err_set(e, rc, "the mirror lost blob %s: it had it in '%s' a moment ago and "
                    "now does not (a registry fault; run the import again)", b->digest, from);
     if (rc == 0)
-        rc = al_registry_upload_open(u->reg, host, to, b->size, &up, e);
+        rc = al_registry_upload_open(&(struct al_repo){u->reg, host, to}, b->size, &up,
+                                     e);
     while (rc == 0) {
         rc = al_blob_reader_read(br, buf, sizeof(buf), &n, e);
         if (rc != 0 || n == 0)
@@ -362,7 +367,8 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     int rc = grow_present(u, n, e), verified;
 
     for (i = 0; rc == 0 && i < n; i++) {
-        rc = al_registry_blob_exists(u->reg, host, repos[i], b->digest, &u->present[i], e);
+        rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repos[i]}, b->digest,
+                                     &u->present[i], e);
         have += rc == 0 && u->present[i];
     }
     if (rc != 0 || n == 0 || have > 0) {
@@ -370,7 +376,8 @@ static int upload_blob(struct uploader *u, struct al_err *e)
         u->counts.blobs_skipped += have;
         return rc == 0 && verified && n > 0 ? mount_missing(u, e) : rc;
     }
-    rc = al_registry_upload_open(u->reg, host, repos[0], b->size, &up, e);
+    rc = al_registry_upload_open(&(struct al_repo){u->reg, host, repos[0]}, b->size,
+                                 &up, e);
     while (rc == 0) {
         int prc = al_pipe_read(u->pipe, buf, sizeof(buf), &got, NULL);
         if (prc != 0) {   /* not verified: nothing may be committed */
@@ -518,10 +525,11 @@ static int push_manifest(struct uploader *u, const struct im_bundle *b,
 {
     const struct im_manifest *data = &b->manifests[mf->blob];
     const char *host = u->p->plan->mirror_host;
+    const struct al_repo at = {u->reg, host, d->repo};
     char have[AL_DIGEST_STR_MAX];
     int exists, rc, is_tag = strcmp(reference, mf->digest) != 0;
 
-    rc = al_registry_manifest_head(u->reg, host, d->repo, reference, have, &exists, e);
+    rc = al_registry_manifest_head(&at, reference, have, &exists, e);
     if (rc == 0 && exists && (!is_tag || strcmp(have, mf->digest) == 0)) {
         if (is_tag)
             u->counts.tags_skipped++;
@@ -530,8 +538,8 @@ static int push_manifest(struct uploader *u, const struct im_bundle *b,
         return 0;
     }
     if (rc == 0)
-        rc = al_registry_put_manifest(u->reg, host, d->repo, reference, mf->media_type,
-                                      data->data, data->len, e);
+        rc = al_registry_put_manifest(&at, reference, mf->media_type, data->data,
+                                      data->len, e);
     if (rc == 0 && is_tag)
         u->counts.tags_pushed++;
     else if (rc == 0)

@@ -83,9 +83,6 @@ int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e);
 const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
                                              size_t *n);
 
-/* Total compressed bytes written so far. */
-long long al_bundle_writer_bytes(const struct al_bundle_writer *w);
-
 /* Reading: a zstd stream (decoded here, so that a truncated frame and bytes
  * after it are told apart) under libarchive's tar reader. Entries come out
  * in order and are never written to disk. The reader refuses, naming the

@@ -23,9 +23,6 @@ void al_kube_free(struct al_kube *k);   /* accepts NULL */
  * many times (default 5) with backoff, honouring Retry-After. */
 void al_kube_set_retries(struct al_kube *k, int retries);
 
-/* The API server, for messages. */
-const char *al_kube_server(const struct al_kube *k);
-
 /* Each call names the object in `what` ("configmap openshift-config/
  * registry-config") for its messages. Results: 0 and *out (may be NULL for
  * no body); AL_ENOTFOUND on 404; AL_ECONFLICT on 409; AL_EDENIED on 401/403

@@ -25,9 +25,6 @@ int al_ref_parse(const char *s, struct al_ref *r, struct al_err *e);
 
 void al_ref_release(struct al_ref *r);
 
-/* Deep copy; `dst` must be released. */
-int al_ref_copy(struct al_ref *dst, const struct al_ref *src, struct al_err *e);
-
 /* Formats "registry/repo[:tag][@digest]" into a newly allocated string
  * (NULL on allocation failure). */
 char *al_ref_format(const struct al_ref *r);

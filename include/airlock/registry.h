@@ -1,4 +1,5 @@
-/* The Docker Registry HTTP API v2 / OCI distribution API, pull side.
+/* The Docker Registry HTTP API v2 / OCI distribution API: the client and
+ * the pull side (the push side is in airlock/registry_push.h).
  *
  * Images are named by their logical registry ("registry.redhat.io"); a
  * mirror mapping (--pull-from) says where that registry is actually reached.
@@ -39,39 +40,46 @@ void al_registry_absorb(struct al_registry *into, const struct al_registry *from
 int al_registry_add_mapping(struct al_registry *r, const char *spec,
                             struct al_err *e);
 
-/* Where (registry, repo) is really fetched from, as "host[:port]/path";
- * newly allocated. */
-char *al_registry_source(const struct al_registry *r, const char *registry,
-                         const char *repo);
+/* A repository as the calls below name it: the client that reaches it and
+ * its logical names. Every member is borrowed, so a compound literal at the
+ * call site does: &(struct al_repo){reg, "quay.io", "org/app"}. */
+struct al_repo {
+    struct al_registry *reg;
+    const char *registry;   /* logical registry: "registry.redhat.io" */
+    const char *repo;       /* repository path on it: "ubi8/ruby-31" */
+};
+
+/* Where `at` is really fetched from, as "host[:port]/path"; newly
+ * allocated (NULL when out of memory). */
+char *al_registry_source(const struct al_repo *at);
+
+/* Checks that `registry` answers like a registry (GET /v2/), once, and
+ * learns how its endpoint authenticates. */
+int al_registry_probe(struct al_registry *r, const char *registry, struct al_err *e);
 
 /* Fetches a manifest by tag or digest into `body` (which the caller
  * initialised with a maximum) and returns its media type (owned by caller)
  * and computed digest. The digest is checked against `reference` when that
  * is a digest, and against Docker-Content-Digest when the registry sends it:
  * a mismatch is AL_EDIGEST. */
-int al_registry_get_manifest(struct al_registry *r, const char *registry,
-                             const char *repo, const char *reference,
+int al_registry_get_manifest(const struct al_repo *at, const char *reference,
                              struct al_buf *body, char **media_type,
                              char digest[AL_DIGEST_STR_MAX], struct al_err *e);
-
-/* Opens a blob for reading (redirects followed, credentials never sent to
- * the redirect target). The caller reads with al_http_stream_read(), checks
- * the digest, and closes with al_http_stream_close(). */
-int al_registry_open_blob(struct al_registry *r, const char *registry,
-                          const char *repo, const char *digest,
-                          struct al_http_stream **out, struct al_err *e);
 
 /* A blob of `size` bytes read to its end whatever the connection does: a
  * transfer that breaks off, stalls past the timeout or ends early is
  * resumed where it stopped (a Range request) up to the retries, each time
- * told to `on_resume` (may be NULL). Nothing past `size` is read: the
- * caller, who hashes the bytes anyway, checks them against the digest. */
+ * told to `on_resume` (may be NULL). Redirects are followed, credentials
+ * never sent to the redirect target. Nothing past `size` is read: the
+ * caller, who hashes the bytes anyway, checks them against the digest.
+ * `*at` is copied, but its names are borrowed: they must outlive the
+ * reader. */
 struct al_blob_reader;
 typedef void (*al_resume_fn)(void *ud, const char *digest, long long offset,
                              const char *why);
-int al_blob_reader_open(struct al_registry *r, const char *registry, const char *repo,
-                        const char *digest, long long size, al_resume_fn on_resume,
-                        void *ud, struct al_blob_reader **out, struct al_err *e);
+int al_blob_reader_open(const struct al_repo *at, const char *digest, long long size,
+                        al_resume_fn on_resume, void *ud,
+                        struct al_blob_reader **out, struct al_err *e);
 /* *got = 0 once all `size` bytes were read. */
 int al_blob_reader_read(struct al_blob_reader *br, void *p, size_t n, size_t *got,
                         struct al_err *e);
@@ -82,52 +90,5 @@ void al_blob_reader_close(struct al_blob_reader *br);   /* accepts NULL */
  * time with jitter, or after what Retry-After asks (at most 120 s).
  * Default: 5 retries, 500 ms. */
 void al_registry_set_retries(struct al_registry *r, int retries, long first_delay_ms);
-
-/* ---- push side (the mirror) ---- */
-
-/* Ask for push as well as pull access on every repository from now on. */
-void al_registry_set_push(struct al_registry *r, int push);
-
-/* Checks that `registry` answers like a registry (GET /v2/), once. */
-int al_registry_probe(struct al_registry *r, const char *registry, struct al_err *e);
-
-/* HEAD of a blob: *exists = 1 (200) or 0 (404); anything else is an error. */
-int al_registry_blob_exists(struct al_registry *r, const char *registry,
-                            const char *repo, const char *digest, int *exists,
-                            struct al_err *e);
-
-/* Cross-repository mount of `digest` from `from_repo` into `repo` (same
- * registry). *mounted = 0 when the registry declined (the upload session it
- * opened instead is cancelled): the caller then uploads. */
-int al_registry_blob_mount(struct al_registry *r, const char *registry,
-                           const char *repo, const char *digest,
-                           const char *from_repo, int *mounted, struct al_err *e);
-
-/* A blob upload streamed in the caller's rhythm: open (POST, then a PATCH
- * carrying exactly `size` bytes), write..., then commit with the digest the
- * caller computed (PUT ?digest=) or abort (the session is deleted). Nothing
- * is committed unless commit() is called; commit and abort free `up`. */
-struct al_blob_upload;
-int al_registry_upload_open(struct al_registry *r, const char *registry,
-                            const char *repo, long long size,
-                            struct al_blob_upload **out, struct al_err *e);
-int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
-                             struct al_err *e);
-int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
-                              struct al_err *e);
-void al_registry_upload_abort(struct al_blob_upload *up);   /* accepts NULL */
-
-/* HEAD of a manifest by tag or digest: *exists, and the registry's digest
- * for it ("" when it sent none). */
-int al_registry_manifest_head(struct al_registry *r, const char *registry,
-                              const char *repo, const char *reference,
-                              char digest[AL_DIGEST_STR_MAX], int *exists,
-                              struct al_err *e);
-
-/* PUT of manifest bytes, unchanged, under a tag or their digest. */
-int al_registry_put_manifest(struct al_registry *r, const char *registry,
-                             const char *repo, const char *reference,
-                             const char *media_type, const void *data, size_t len,
-                             struct al_err *e);
 
 #endif

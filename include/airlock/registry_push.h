@@ -1,0 +1,51 @@
+/* The push side of the registry client (the import's mirror): blob and
+ * manifest HEADs, cross-repository mounts, streamed blob uploads and
+ * manifest PUTs, on the client of airlock/registry.h. */
+#ifndef AIRLOCK_REGISTRY_PUSH_H
+#define AIRLOCK_REGISTRY_PUSH_H
+
+#include <stddef.h>
+
+#include "airlock/digest.h"
+#include "airlock/err.h"
+#include "airlock/registry.h"
+
+/* Ask for push as well as pull access on every repository from now on. */
+void al_registry_set_push(struct al_registry *r, int push);
+
+/* HEAD of a blob: *exists = 1 (200) or 0 (404); anything else is an error. */
+int al_registry_blob_exists(const struct al_repo *at, const char *digest, int *exists,
+                            struct al_err *e);
+
+/* Cross-repository mount of `digest` from `from_repo` (on the same
+ * registry) into `at`. *mounted = 0 when the registry declined (the upload
+ * session it opened instead is cancelled): the caller then uploads. */
+int al_registry_blob_mount(const struct al_repo *at, const char *digest,
+                           const char *from_repo, int *mounted, struct al_err *e);
+
+/* A blob upload streamed in the caller's rhythm: open (POST, then a PATCH
+ * carrying exactly `size` bytes), write..., then commit with the digest the
+ * caller computed (PUT ?digest=) or abort (the session is deleted). Nothing
+ * is committed unless commit() is called; commit and abort free `up`. The
+ * upload keeps copies of the names in `*at`; the client must outlive it. */
+struct al_blob_upload;
+int al_registry_upload_open(const struct al_repo *at, long long size,
+                            struct al_blob_upload **out, struct al_err *e);
+int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
+                             struct al_err *e);
+int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
+                              struct al_err *e);
+void al_registry_upload_abort(struct al_blob_upload *up);   /* accepts NULL */
+
+/* HEAD of a manifest by tag or digest: *exists, and the registry's digest
+ * for it ("" when it sent none). */
+int al_registry_manifest_head(const struct al_repo *at, const char *reference,
+                              char digest[AL_DIGEST_STR_MAX], int *exists,
+                              struct al_err *e);
+
+/* PUT of manifest bytes, unchanged, under a tag or their digest. */
+int al_registry_put_manifest(const struct al_repo *at, const char *reference,
+                             const char *media_type, const void *data, size_t len,
+                             struct al_err *e);
+
+#endif
