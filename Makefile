@@ -46,7 +46,7 @@ LIBCLI := $(BUILD)/libcli.a
 # Objects made along pattern chains (fuzz targets) are kept between runs.
 .SECONDARY:
 
-.PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short
+.PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short mutants
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
@@ -84,7 +84,7 @@ unit: $(BUILD)/unit-tests
 
 # Fuzz targets replayed without libFuzzer: the saved corpus and a fixed
 # number of repeatable mutations of it, under whatever sanitizers the build has.
-$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBEXPORT) $(LIBCOMMON)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBIMPORT) $(LIBEXPORT) $(LIBCOMMON)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 fuzz-replay: $(FUZZ_BINS)
@@ -101,8 +101,9 @@ FUZZ_CC ?= clang
 FZ := $(BUILD)/libfuzzer
 FZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 -Iinclude \
             $(shell $(PKG_CONFIG) --cflags $(PKGS))
-FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC))
-$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h tests/fuzz/*.h)
+# the importer's reader (fuzz_bundle_tar) and what it calls, not the pusher
+FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC) import/read.c import/plan.c)
+$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h export/*.h import/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 $(FZ)/fuzz-%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ_OBJ)
@@ -155,6 +156,13 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-
 valgrind: all $(BUILD)/unit-tests
 	$(VALGRIND) $(BUILD)/unit-tests
 	WRAP="$(VALGRIND)" E2E_TIMEOUT=$${E2E_TIMEOUT:-2400} BUILD=$(BUILD) tests/e2e/run-all.sh
+
+# Mutation testing (not part of make check; minutes per mutant): each
+# mutant of tests/mutants/mutants.py breaks one line of the product in a
+# copy of the tree and runs the suites that must notice; survivors are
+# printed and fail the target. MUTANTS="name ..." runs some of them.
+mutants:
+	python3 tests/mutants/mutants.py $(MUTANTS)
 
 # Banned: unbounded string functions.
 lint:

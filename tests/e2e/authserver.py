@@ -23,7 +23,9 @@
       comma-separated: "503xN" and "429xN" answer the next N requests with
       that status (429 with Retry-After: 1), "cut" sends only half of every
       blob's first download and then drops the connection. Range requests
-      pass through, so a client can resume.
+      pass through, so a client can resume. "refuse=TEXT" answers every
+      manifest PUT whose path contains TEXT with 400 MANIFEST_INVALID (an
+      image the mirror will not take).
 """
 import base64
 import http.client
@@ -199,8 +201,11 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     # Content-Length 100 bytes over / under the body), wrongbody (one byte
     # flipped), lose (the commit answered 201 but never made)
     once = set()
+    refuse = []
     for step in plan.split(","):
-        if step == "cut":
+        if step.startswith("refuse="):
+            refuse.append(step[len("refuse="):])
+        elif step == "cut":
             cut = True
         elif step in ("stall", "longlen", "shortlen", "wrongbody", "lose"):
             once.add(step)
@@ -235,6 +240,17 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                     self.send_header("Retry-After", "1")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if self.command == "PUT" and "/manifests/" in self.path and \
+                    any(t in self.path for t in refuse):
+                log(logpath, {"fault": "refuse", "path": self.path})
+                data = json.dumps({"errors": [{"code": "MANIFEST_INVALID",
+                                               "message": "manifest invalid"}]}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
                 return
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type", "range")}

@@ -173,6 +173,16 @@ bad missing-blob "is out of order" "$WORK/missing-blob.tar.zst" --verify-key "$W
 bad ghost-manifest "names manifest sha256:e{64}, which is not among the bundle's manifests" \
     "$WORK/ghost-manifest.tar.zst" --verify-key "$WORK/export.pub"
 bad ghost-blob "ends after [0-9]+ of its [0-9]+ blobs" "$WORK/ghost-blob.tar.zst" --verify-key "$WORK/export.pub"
+# altered at the same size: only the digest compare can tell (issue 16)
+for kind in manifest-child manifest-index manifest-root blob-same-size; do
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind-resigned.tar.zst" "$WORK/export.key"
+    for b in "$kind" "$kind-resigned"; do
+        bad "$b" "(blob|manifest) sha256:[0-9a-f]{64} is corrupt" "$WORK/$b.tar.zst" --verify-key "$WORK/export.pub"
+        run_import "$b-verify" "$WORK/$b.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+        check_eq "$b: --verify-only refuses it too (exit 4)" 4 "$RC"
+    done
+done
 cat "$WORK/good.tar.zst" /etc/hostname >"$WORK/appended.tar.zst"
 bad appended "data after the end" "$WORK/appended.tar.zst" --verify-key "$WORK/export.pub"
 run_import verifybad "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub" --verify-only
