@@ -46,7 +46,7 @@ LIBCLI := $(BUILD)/libcli.a
 # Objects made along pattern chains (fuzz targets) are kept between runs.
 .SECONDARY:
 
-.PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short
+.PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short mutants
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
@@ -84,7 +84,7 @@ unit: $(BUILD)/unit-tests
 
 # Fuzz targets replayed without libFuzzer: the saved corpus and a fixed
 # number of repeatable mutations of it, under whatever sanitizers the build has.
-$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBEXPORT) $(LIBCOMMON)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBIMPORT) $(LIBEXPORT) $(LIBCOMMON)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS) -lpthread
 
 fuzz-replay: $(FUZZ_BINS)
@@ -101,8 +101,9 @@ FUZZ_CC ?= clang
 FZ := $(BUILD)/libfuzzer
 FZ_FLAGS := -std=c17 -D_GNU_SOURCE -DAIRLOCK_VERSION='"$(VERSION)"' -g -O1 -Iinclude \
             $(shell $(PKG_CONFIG) --cflags $(PKGS))
-FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC))
-$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h common/*.h export/*.h tests/fuzz/*.h)
+# the importer's reader (fuzz_bundle_tar) and what it calls, not the pusher
+FZ_OBJ := $(patsubst %.c,$(FZ)/obj/%.o,$(COMMON_SRC) $(EXPORT_SRC) import/read.c import/plan.c)
+$(FZ)/obj/%.o: %.c $(wildcard include/airlock/*.h common/*.h export/*.h import/*.h tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 $(FZ)/fuzz-%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FZ_OBJ)
@@ -123,6 +124,7 @@ fuzz-short:
 	@if command -v $(FUZZ_CC) >/dev/null && echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; return (int)(n & 0); }' | \
 	        $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then \
 	    $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SHORT_SECONDS:-3}; \
+	elif [ "$${CI:-}" = true ]; then echo "fuzz-short: no clang with libFuzzer, required with CI=true" >&2; exit 1; \
 	else echo "fuzz-short: skipped (no clang with libFuzzer; the replay above ran)"; fi
 
 e2e: all
@@ -130,19 +132,37 @@ e2e: all
 
 check: all unit fuzz-replay fuzz-short e2e
 
+# Sanitizer reports are fatal: the first one ends the program with 86 (an
+# exit code no test expects), and the e2e harness (tests/e2e/lib.sh) fails
+# any suite during which a report was written, whatever exit code it expected.
+SAN_ENV := ASAN_OPTIONS="halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0$${ASAN_OPTIONS:+:$$ASAN_OPTIONS}" \
+           UBSAN_OPTIONS="halt_on_error=1:exitcode=86:print_stacktrace=1$${UBSAN_OPTIONS:+:$$UBSAN_OPTIONS}" \
+           LSAN_OPTIONS="exitcode=86$${LSAN_OPTIONS:+:$$LSAN_OPTIONS}"
 asan:
-	$(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" all unit fuzz-replay e2e
+	$(SAN_ENV) E2E_TIMEOUT=$${E2E_TIMEOUT:-1200} \
+	    $(MAKE) BUILD=build-asan SANITIZE=address,undefined CFLAGS="-O1 -g" all unit fuzz-replay e2e
 
-# ThreadSanitizer over the unit and end-to-end tests (the download and
-# upload threads); a race ends the program with 66, so the test fails.
+# ThreadSanitizer over the unit tests and the suites that run the download
+# and upload threads hardest (TSAN_SUITES; all of them with TSAN_SUITES=);
+# a race ends the program with 86 and the harness fails on the report.
+TSAN_SUITES ?= test_import.sh test_faults.sh test_retry.sh test_kill.sh test_since.sh
 tsan:
-	TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" \
-	    $(MAKE) BUILD=build-tsan SANITIZE=thread CFLAGS="-O1 -g" all unit e2e
+	TSAN_OPTIONS="halt_on_error=1:exitcode=86$${TSAN_OPTIONS:+:$$TSAN_OPTIONS}" E2E_TIMEOUT=$${E2E_TIMEOUT:-1200} \
+	    $(MAKE) BUILD=build-tsan SANITIZE=thread CFLAGS="-O1 -g" all unit
+	TSAN_OPTIONS="halt_on_error=1:exitcode=86$${TSAN_OPTIONS:+:$$TSAN_OPTIONS}" E2E_TIMEOUT=$${E2E_TIMEOUT:-1200} \
+	    BUILD=build-tsan tests/e2e/run-all.sh $(TSAN_SUITES)
 
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 valgrind: all $(BUILD)/unit-tests
 	$(VALGRIND) $(BUILD)/unit-tests
-	WRAP="$(VALGRIND)" BUILD=$(BUILD) tests/e2e/run-all.sh
+	WRAP="$(VALGRIND)" E2E_TIMEOUT=$${E2E_TIMEOUT:-2400} BUILD=$(BUILD) tests/e2e/run-all.sh
+
+# Mutation testing (not part of make check; minutes per mutant): each
+# mutant of tests/mutants/mutants.py breaks one line of the product in a
+# copy of the tree and runs the suites that must notice; survivors are
+# printed and fail the target. MUTANTS="name ..." runs some of them.
+mutants:
+	python3 tests/mutants/mutants.py $(MUTANTS)
 
 # Banned: unbounded string functions.
 lint:

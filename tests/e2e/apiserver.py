@@ -3,7 +3,9 @@
 
 It serves exactly what airlock-import calls, the way a real apiserver does:
 the real paths, JSON and Status bodies, bearer tokens (401 without),
-resourceVersion (a stale one is a 409), RFC 7386 merge patches (only with
+resourceVersion (a stale one is a 409; so is a patch without one, as
+airlock promises to send the one it read: optimistic concurrency that a
+real apiserver enforces only when given one), RFC 7386 merge patches (only with
 application/merge-patch+json, else 415), creation with 409 AlreadyExists,
 and ImageStreamImports that update the imagestream they name.
 
@@ -129,8 +131,15 @@ class H(http.server.BaseHTTPRequestHandler):
                 conflict_once.discard(path)
                 cur["metadata"]["resourceVersion"] = next_rv()   # someone else wrote
                 return status(409, "Conflict", "the object has been modified")
-            want_rv = body.get("metadata", {}).get("resourceVersion")
-            if want_rv is not None and want_rv != cur["metadata"]["resourceVersion"]:
+            want_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if want_rv is None:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"refused": "no resourceVersion", "path": path}) + "\n")
+                return status(409, "Conflict", "the patch carries no resourceVersion "
+                              "(this test apiserver requires the one read)")
+            if want_rv != cur["metadata"]["resourceVersion"]:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"refused": "stale resourceVersion", "path": path}) + "\n")
                 return status(409, "Conflict", "the object has been modified")
             new = merge(cur, body)
             new["metadata"]["resourceVersion"] = next_rv()

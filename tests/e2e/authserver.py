@@ -26,6 +26,8 @@
       pass through, so a client can resume. "bigindexxN" answers every
       manifest asked for by tag with an index of N children of about 4 MiB
       each, made up on the fly (a hostile registry's memory attack).
+      "refuse=TEXT" answers every manifest PUT whose path contains TEXT with
+      400 MANIFEST_INVALID (an image the mirror will not take).
 """
 import base64
 import hashlib
@@ -204,8 +206,11 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     # Content-Length 100 bytes over / under the body), wrongbody (one byte
     # flipped), lose (the commit answered 201 but never made)
     once = set()
+    refuse = []
     for step in plan.split(","):
-        if step == "cut":
+        if step.startswith("refuse="):
+            refuse.append(step[len("refuse="):])
+        elif step == "cut":
             cut = True
         elif step in ("stall", "longlen", "shortlen", "wrongbody", "lose"):
             once.add(step)
@@ -282,6 +287,17 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                     self.send_header("Retry-After", "1")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if self.command == "PUT" and "/manifests/" in self.path and \
+                    any(t in self.path for t in refuse):
+                log(logpath, {"fault": "refuse", "path": self.path})
+                data = json.dumps({"errors": [{"code": "MANIFEST_INVALID",
+                                               "message": "manifest invalid"}]}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
                 return
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type", "range")}

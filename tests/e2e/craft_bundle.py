@@ -24,11 +24,22 @@ KIND: tamper-json   bundle.json changed, the old signature kept
   a signer who lies would):
       ghost-manifest an image whose manifest is in no entry
       ghost-blob     bundle.json lists a blob no entry carries
+  The same-size alterations, with KEY (bundle.json re-written and signed
+  again, the signature valid) or without (the original bundle.json and
+  signature kept); bundle.json still names the original digests, so only
+  the importer's digest compare can refuse them:
+      manifest-child  a child manifest of a multi-arch image, one digit of a
+                      "size" changed (same size, still valid JSON, still
+                      naming the same blobs)
+      manifest-index  the root index of a multi-arch image, likewise
+      manifest-root   the root manifest of a single-arch image, likewise
+      blob-same-size  one byte of the largest layer changed
 """
 import base64
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -75,6 +86,36 @@ def resign(data, key):
     return json.dumps({"algorithm": "ed25519",
                        "key_id": hashlib.sha256(der).hexdigest()[:16],
                        "signature": base64.b64encode(raw).decode()}).encode()
+
+
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+def altered_digest(kind, meta):
+    """The digest of the manifest or blob that `kind` alters."""
+    if kind == "blob-same-size":
+        return max((b for b in meta["blobs"] if b["kind"] == "layer"),
+                   key=lambda b: b["size"])["digest"]
+    multi = [i for i in meta["images"] if i["media_type"] in INDEX_TYPES]
+    single = [i for i in meta["images"] if i["media_type"] not in INDEX_TYPES]
+    if kind == "manifest-child":
+        return multi[0]["manifests"][0]["digest"]
+    if kind == "manifest-index":
+        return multi[0]["digest"]
+    return single[0]["digest"]
+
+
+def alter_same_size(kind, data):
+    """`data` with one byte changed: a digit of the first "size" of a
+    manifest, the middle byte of a blob."""
+    if kind == "blob-same-size":
+        i = len(data) // 2
+        return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+    m = re.search(rb'"size":\s*\d*(\d)', data)
+    i = m.start(1)
+    digit = data[i] - ord("0")
+    return data[:i] + bytes([ord("0") + (digit + 1 if digit < 9 else 8)]) + data[i + 1:]
 
 
 def main():
@@ -139,6 +180,22 @@ def main():
         m = entries[1][0]
         m.size = len(sig)
         entries[1] = (m, sig)
+    elif kind in ("manifest-child", "manifest-index", "manifest-root", "blob-same-size"):
+        meta = json.loads(entries[0][1])
+        name = "blobs/sha256/" + altered_digest(kind, meta)[7:]
+        at = [i for i, (m, _) in enumerate(entries) if m.name == name][0]
+        m, data = entries[at]
+        entries[at] = (m, alter_same_size(kind, data))
+        assert len(entries[at][1]) == len(data) and entries[at][1] != data
+        if len(sys.argv) > 4:
+            data = json.dumps(meta, indent=1).encode()
+            m = entries[0][0]
+            m.size = len(data)
+            entries[0] = (m, data)
+            sig = resign(data, sys.argv[4])
+            m = entries[1][0]
+            m.size = len(sig)
+            entries[1] = (m, sig)
     elif kind == "many-entries":
         for i in range(20000):
             entries.insert(4 + i, regular("blobs/sha256/%064x" % i, b""))

@@ -29,6 +29,14 @@ e2e_init() {
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-e2e.XXXXXX")
     trap e2e_cleanup EXIT
     trap 'exit 130' INT TERM
+    # Sanitizer reports go to files that e2e_finish looks at: a report fails
+    # the suite whatever exit code the check around it expected.
+    SAN_DIR="$WORK/sanitizer"
+    mkdir -p "$SAN_DIR"
+    local v
+    for v in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS LSAN_OPTIONS; do
+        export "$v=${!v:+${!v}:}log_path=$SAN_DIR/report"
+    done
     for tool in docker-registry openssl htpasswd python3 zstd jq skopeo; do
         command -v "$tool" >/dev/null || { echo "missing test tool: $tool (see .ci/run)" >&2; exit 1; }
     done
@@ -237,9 +245,67 @@ check_grep() {
     if grep -qE -- "$2" "$3"; then ok "$1"; else not_ok "$1" "no /$2/ in: $(head -c 600 "$3")"; fi
 }
 
+# san_reports: not_ok for each sanitizer report written since the last call
+# (AddressSanitizer, LeakSanitizer, UBSan's "runtime error:", ThreadSanitizer).
+san_reports() {
+    local f
+    for f in "$SAN_DIR"/report*; do
+        [ -e "$f" ] || continue
+        not_ok "sanitizer report $(basename "$f")" "$(grep -m3 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY' "$f" | tr '\n' ' ')"
+        sed "s/^/#   /" "$f" | head -40
+        mv "$f" "$f.seen"
+    done
+}
+
+# e2e_finish: the suite's verdict. It fails on a failed check, on a
+# sanitizer report, and when no check ran at all.
 e2e_finish() {
+    san_reports
+    [ $((PASS + FAIL)) -gt 0 ] || not_ok "the suite ran at least one check"
     echo "# $PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
+}
+
+# sha256_of: the hex SHA-256 of standard input, refusing empty input (a
+# failed producer must not hash to the digest of nothing).
+sha256_of() {
+    local tmp
+    tmp=$(mktemp "$WORK/hash.XXXXXX")
+    cat >"$tmp"
+    if [ ! -s "$tmp" ]; then
+        rm -f "$tmp"
+        echo "sha256_of: empty input" >&2
+        return 1
+    fi
+    sha256sum "$tmp" | cut -d' ' -f1
+    rm -f "$tmp"
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (every 0.05 s);
+# fails after SECONDS. Synchronisation on an observed event, not on time.
+wait_for() {
+    local limit=$1 i
+    shift
+    for ((i = 0; i < limit * 20; i++)); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# tag_count HOST_PATH_REPO: the number of tags of a mirror repository ("0"
+# when the registry answers that the repository is unknown); fails, printing
+# nothing, when the query itself failed (no answer, a refusal, not JSON).
+tag_count() {
+    local body code
+    body=$(curl -s -w '\n%{http_code}' --cacert "$mirror_CA" -u admin:m1rr0r "https://$mirror_HOST/v2/$1/tags/list") || return 1
+    code=${body##*$'\n'}
+    body=${body%$'\n'*}
+    case $code in
+    200) jq -er '.tags // [] | length' <<<"$body" ;;
+    404) jq -e '.errors[0].code == "NAME_UNKNOWN"' <<<"$body" >/dev/null && echo 0 ;;
+    *) return 1 ;;
+    esac
 }
 
 # start_apiserver NAME STATE.json: the test Kubernetes API (apiserver.py)

@@ -43,16 +43,27 @@ dest_names() {
     jq -r --arg p "$1" '.images[] | ($p + .repository) + (if .tag then ":" + .tag else "@" + .digest end)' \
         "$WORK/bundle.json"
 }
-# no_tags PREFIX: no repository of the bundle has a tag under PREFIX.
+# no_tags PREFIX: no repository of the bundle has a tag under PREFIX; a
+# query that fails is not "no tags".
 no_tags() {
-    local repo tags
-    for repo in $(jq -r '.images[].repository' "$WORK/bundle.json" | sort -u); do
-        tags=$(curl -s --cacert "$mirror_CA" -u admin:m1rr0r \
-            "https://$mirror_HOST/v2/$1$repo/tags/list" | jq -r '.tags // [] | length')
+    local repo tags repos
+    repos=$(jq -r '.images[].repository' "$WORK/bundle.json" | sort -u)
+    [ -n "$repos" ] || { echo "no repositories in bundle.json" >&2; return 1; }
+    for repo in $repos; do
+        tags=$(tag_count "$1$repo") || { echo "cannot list the tags of $1$repo" >&2; return 1; }
         [ "$tags" = 0 ] || { echo "tags found in $1$repo" >&2; return 1; }
     done
 }
-raw_digest() { "${SKOPEO[@]}" inspect --raw "$@" | sha256sum | cut -d' ' -f1; }
+# raw_digest SKOPEO_ARGS...: the hex digest of a manifest as skopeo reads
+# it; nothing (and failure) when skopeo fails.
+raw_digest() (
+    set -o pipefail
+    "${SKOPEO[@]}" inspect --raw "$@" | sha256_of
+)
+# check_digest_eq DESCRIPTION DIGEST DIGEST: both read, and equal
+check_digest_eq() {
+    if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "digests '$2' and '$3'"; fi
+}
 
 echo "# a verified import lands every image, digests unchanged"
 run_import first "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
@@ -61,7 +72,9 @@ check_eq "import exits 0" 0 "$RC"
 check_grep "summary names the images" "images: 4 landed in $mirror_HOST, 0 failed" "$WORK/first.out"
 check_grep "the shared layers are mounted, not uploaded twice" "[1-9][0-9]* mounted" "$WORK/first.out"
 all_same=1
+compared=0
 while read -r name; do
+    compared=$((compared + 1))
     src_name=$(jq -r --arg n "$name" '.images[] | select((.repository + (if .tag then ":" + .tag else "@" + .digest end)) == $n) | .source + (if .tag then ":" + .tag else "@" + .digest end)' "$WORK/bundle.json")
     want=$(raw_digest "${SRC_OPTS[@]}" "docker://$src_name")
     got=$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/$name")
@@ -71,12 +84,14 @@ while read -r name; do
     fi
 done < <(dest_names "")
 check_eq "skopeo: every mirror digest equals the source's" 1 "$all_same"
+check_eq "and every image of the bundle was compared" "$(jq '.images | length' "$WORK/bundle.json")" "$compared"
+check "the bundle has images to compare" test "$compared" -gt 0
 echo "# one upload at a time (--jobs 1) lands the same images"
 run_import serial "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
     --registry "$mirror_HOST/serial" "${MIRROR[@]}" --jobs 1
 check_eq "import --jobs 1 exits 0" 0 "$RC"
 check_grep "and lands every image" "images: 4 landed in $mirror_HOST, 0 failed" "$WORK/serial.out"
-check_eq "ruby has the same digest with one upload thread as with four" \
+check_digest_eq "ruby has the same digest with one upload thread as with four" \
     "$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/ubi8/ruby-31:latest")" \
     "$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/serial/ubi8/ruby-31:latest")"
 run_import badjobs "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
@@ -158,6 +173,16 @@ bad missing-blob "is out of order" "$WORK/missing-blob.tar.zst" --verify-key "$W
 bad ghost-manifest "names manifest sha256:e{64}, which is not among the bundle's manifests" \
     "$WORK/ghost-manifest.tar.zst" --verify-key "$WORK/export.pub"
 bad ghost-blob "ends after [0-9]+ of its [0-9]+ blobs" "$WORK/ghost-blob.tar.zst" --verify-key "$WORK/export.pub"
+# altered at the same size: only the digest compare can tell (issue 16)
+for kind in manifest-child manifest-index manifest-root blob-same-size; do
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
+    python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind-resigned.tar.zst" "$WORK/export.key"
+    for b in "$kind" "$kind-resigned"; do
+        bad "$b" "(blob|manifest) sha256:[0-9a-f]{64} is corrupt" "$WORK/$b.tar.zst" --verify-key "$WORK/export.pub"
+        run_import "$b-verify" "$WORK/$b.tar.zst" --verify-key "$WORK/export.pub" --verify-only
+        check_eq "$b: --verify-only refuses it too (exit 4)" 4 "$RC"
+    done
+done
 cat "$WORK/good.tar.zst" /etc/hostname >"$WORK/appended.tar.zst"
 bad appended "data after the end" "$WORK/appended.tar.zst" --verify-key "$WORK/export.pub"
 run_import verifybad "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub" --verify-only
@@ -193,14 +218,17 @@ check_grep "and the message says so" "denied" "$WORK/badcreds.err"
 check "no password in the messages" sh -c "! grep -q m1rr0r '$WORK/badcreds.err' '$WORK/first.err'"
 
 echo "# an import killed half way completes on the next run"
-slow_cat "$WORK/good.tar.zst" | "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" \
-    --registry "$mirror_HOST/killed" "${MIRROR[@]}" >"$WORK/killed.out" 2>"$WORK/killed.err" &
+"$BUILD/airlock-import" - --verify-key "$WORK/export.pub" --registry "$mirror_HOST/killed" "${MIRROR[@]}" \
+    < <(slow_cat "$WORK/good.tar.zst") >"$WORK/killed.out" 2>"$WORK/killed.err" &
 pid=$!
-sleep 1.5
-kill -TERM $pid 2>/dev/null
+# TERM once the bundle is trusted and pushing has begun
+check "the import reached its first progress line" \
+    wait_for 60 grep -q "% verified and pushed" "$WORK/killed.err"
+check "it was still running then" kill -TERM $pid
 wait $pid
 RC=$?
-check "the first run was interrupted (exit 1)" test "$RC" = 1
+check_eq "the first run was interrupted (exit 1)" 1 "$RC"
+check "it says it was interrupted, not that it finished" sh -c "! grep -q 'images: ' '$WORK/killed.out'"
 check "the interrupted run left no tag" no_tags "killed/"
 run_import resumed "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
     --registry "$mirror_HOST/killed" "${MIRROR[@]}"
@@ -217,7 +245,7 @@ run_import nomount "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --regist
 check_eq "import through a mount-refusing mirror exits 0" 0 "$RC"
 check "the mirror was asked to mount and refused" grep -q mount_refused "$nomount_LOG"
 check_grep "nothing counted as mounted" "blobs: [0-9]+ pushed .*, 0 mounted" "$WORK/nomount.out"
-check_eq "skopeo reads python (which shares the base layer) with the source digest" \
+check_digest_eq "skopeo reads python (which shares the base layer) with the source digest" \
     "$(raw_digest "${SRC_OPTS[@]}" "docker://$src_HOST/ubi8/python-39:latest")" \
     "$(raw_digest "${MIRROR_OPTS[@]}" "docker://$mirror_HOST/nomount/ubi8/python-39:latest")"
 
@@ -231,7 +259,7 @@ check_grep "blobs were mounted there too" "[1-9][0-9]* mounted" "$WORK/token.out
 check "a mount token covers two repositories" \
     sh -c "jq -s -e 'map(select(.scope | length == 2)) | length > 0' '$tokmirror_TOKEN_LOG' >/dev/null"
 mkdir -p "$WORK/certs-tok" && cp "$tokmirror_CA" "$WORK/certs-tok/ca.crt"
-check_eq "skopeo reads ruby from the token mirror with the source digest" \
+check_digest_eq "skopeo reads ruby from the token mirror with the source digest" \
     "$(raw_digest "${SRC_OPTS[@]}" "docker://$src_HOST/ubi8/ruby-31:latest")" \
     "$(raw_digest --creds admin:t0ken --cert-dir "$WORK/certs-tok" "docker://$tokmirror_HOST/ubi8/ruby-31:latest")"
 

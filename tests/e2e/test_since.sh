@@ -94,6 +94,41 @@ run_export lost --since "$WORK/lost-receipt.json"
 check_eq "a receipt without ruby (it did not land): exit 0" 0 "$RC"
 check "ruby's own layers are carried again" test \
     "$(meta lost '[.blobs[] | select(.kind != "manifest")] | length')" -gt 2
+
+echo "# an increment made from a receipt, into a repository new to the mirror"
+# tools (by digest) shares the base layer, which the receipt says the mirror
+# holds in ruby's and nodejs's repositories only: the increment leaves it
+# out, and the import finds it where the receipt said and mounts it
+TOOLS=quay.io/openshift-release-dev/ocp-v4.0-art-dev@$(jq -r '.must_gather.tools' "$WORK/seed.json")
+airlock_export --image "$TOOLS" --pull-from "quay.io=$src_HOST" --authfile "$WORK/src-auth.json" \
+    --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
+    -o "$WORK/tools.tar.zst" --since "$WORK/receipt.json" >/dev/null 2>"$WORK/tools-export.err"
+check_eq "the export of tools --since the receipt exits 0" 0 "$?"
+check_eq "it relies on the base layer, where the receipt says the mirror holds it" 1 \
+    "$(meta tools '[.relies_on[] | select(.repositories | length > 0) | select(all(.repositories[]; . != "openshift-release-dev/ocp-v4.0-art-dev"))] | length')"
+run_import tools tools ""
+check_eq "the increment imports (exit 0)" 0 "$RC"
+check_grep "the relied-on blob is mounted into the new repository" "[1-9][0-9]* mounted" "$WORK/tools.out"
+check_eq "skopeo reads tools from the mirror with the source digest" "${TOOLS#*@}" \
+    "sha256:$(set -o pipefail; skopeo inspect --raw --creds admin:m1rr0r --cert-dir "$WORK/certs" \
+        "docker://$mirror_HOST/openshift-release-dev/ocp-v4.0-art-dev@${TOOLS#*@}" | sha256_of)"
+
+echo "# an increment with an image in a repository the first bundle did not create"
+run_export newrepo --since "$WORK/first.tar.zst" --image registry.redhat.io/ubi8/python-39:latest
+check_eq "the export with python added exits 0" 0 "$RC"
+check_eq "python's base layer is relied on, from repositories other than python's" 1 \
+    "$(meta newrepo '[.images[] | select(.repository == "ubi8/python-39") | .blobs[]] as $py
+        | [.relies_on[] | select(.digest as $d | $py | index([$d]))
+           | select(.repositories | length > 0 and all(.[]; . != "ubi8/python-39"))] | length')"
+run_import newrepo newrepo ""
+check_eq "the increment imports (exit 0)" 0 "$RC"
+check_grep "the relied-on blob is mounted into python's new repository" "[1-9][0-9]* mounted" "$WORK/newrepo.out"
+check_eq "skopeo reads python from the mirror with the source digest" "$(jq -r '.images["ubi8/python-39:latest"]' "$WORK/seed.json")" \
+    "sha256:$(set -o pipefail; skopeo inspect --raw --creds admin:m1rr0r --cert-dir "$WORK/certs" \
+        "docker://$mirror_HOST/ubi8/python-39:latest" | sha256_of)"
+check "skopeo copies every platform of python out of the mirror" skopeo copy -q --all --src-creds admin:m1rr0r \
+    --src-cert-dir "$WORK/certs" "docker://$mirror_HOST/ubi8/python-39:latest" "oci:$WORK/py-oci:p"
+
 check_eq "the import refuses --receipt-key without --receipt" 2 \
     "$(airlock_import "$WORK/first.tar.zst" --verify-key "$WORK/export.pub" --registry x --receipt-key k >/dev/null 2>&1; echo $?)"
 

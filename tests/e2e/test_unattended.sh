@@ -40,7 +40,7 @@ authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
     --authfile "$WORK/slow-auth.json" --ca-file "$src_CA" --certs-dir "$WORK/none" \
     --sign-key "$WORK/export.key" -o "$WORK/busy.tar.zst" 2>"$WORK/first.err" &
 pid=$!
-for _ in $(seq 100); do [ -e "$WORK/busy.tar.zst.partial" ] && break; sleep 0.1; done
+check "the first run has begun its partial file" wait_for 30 test -e "$WORK/busy.tar.zst.partial"
 airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/busy.tar.zst" 2>"$WORK/second.err"
 check_eq "the colliding run exits 75" 75 "$?"
 check_grep "naming the running process" "another run \(pid $pid\) is writing '$WORK/busy.tar.zst'" "$WORK/second.err"

@@ -118,14 +118,24 @@ int main(int argc, char **argv)
         return 2;
     }
     for (i = 0; i < n; i++) {
-        LLVMFuzzerTestOneInput(v[i].data, v[i].size);
+        if (LLVMFuzzerTestOneInput(v[i].data, v[i].size) != 0) {
+            fprintf(stderr, "replay: the target returned non-zero on corpus input %zu\n", i);
+            return 1;
+        }
         if (v[i].size > max)
             max = v[i].size;
     }
     buf = malloc(max * 2 + 32);
-    for (k = 0; buf != NULL && k < mutations; k++) {
+    if (buf == NULL) {
+        fprintf(stderr, "replay: out of memory\n");
+        return 1;
+    }
+    for (k = 0; k < mutations; k++) {
         mutate(&v[k % n], buf, &size, &seed);
-        LLVMFuzzerTestOneInput(buf, size);
+        if (LLVMFuzzerTestOneInput(buf, size) != 0) {
+            fprintf(stderr, "replay: the target returned non-zero on mutation %lu (seed %u)\n", k, seed);
+            return 1;
+        }
     }
     printf("replay: %zu inputs, %lu mutations\n", n, mutations);
     for (i = 0; i < n; i++)

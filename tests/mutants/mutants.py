@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""make mutants: breaks the product one important line at a time and runs
+the suites that must notice; prints the mutants that survived.
+
+Each mutant names an exact snippet of the product (found by content, not by
+file: the code moves between files) and its replacement. The run happens in
+a copy of the tree (a temporary directory), so a killed run never leaves the
+working tree mutated. A snippet found nowhere is "stale", one found more than
+once "ambiguous", a mutant that does not build "broken": all three fail the
+run like a survivor, since the list must be kept true.
+
+  tests/mutants/mutants.py [--list] [NAME...]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SOURCE_DIRS = ("common", "export", "import", "cli", "include")
+
+# name, suites that must fail ("unit" is the unit tests), original, replacement
+MUTANTS = [
+    ("manifest-digest-compare", ["test_import.sh"],
+     "if (b.len != (size_t)mb->size || strcmp(got, mb->digest) != 0)",
+     "if (b.len != (size_t)mb->size)"),
+    ("blob-digest-compare", ["test_import.sh"],
+     "if (rc == 0 && (total != mb->size || strcmp(got, mb->digest) != 0))",
+     "if (rc == 0 && (total != mb->size))"),
+    ("blob-size-check", ["test_import.sh"],
+     "    if (size != mb->size)\n        return al_err_set(e, AL_EDIGEST,",
+     "    if (0)\n        return al_err_set(e, AL_EDIGEST,"),
+    ("signature-verify", ["test_import.sh"],
+     "        rc = al_sig_verify(r->o->key, r->b->meta_text.data, r->b->meta_text.len,\n"
+     "                           sig.data, sig.len, what, e);",
+     "        rc = 0;"),
+    ("push-failure-skips-imagestream", ["test_cluster.sh"],
+     "        if (im_pusher_dest_failed(r->pusher, i))\n"
+     "            for (j = 0; j < r->plan.dests[i].img->n_tags; j++)",
+     "        if (0)\n"
+     "            for (j = 0; j < r->plan.dests[i].img->n_tags; j++)"),
+    ("patch-carries-resourceversion", ["test_cluster.sh"],
+     "        if (rv != NULL)\n            json_object_set_new(patch, \"metadata\",",
+     "        if (0)\n            json_object_set_new(patch, \"metadata\","),
+    ("must-gather-keeps-importpolicy", ["test_cluster.sh"],
+     "    policy = policy ? json_incref(policy)",
+     "    policy = 0 ? json_incref(policy)"),
+    ("relied-blob-mounted-into-new-repo", ["test_since.sh"],
+     "        rc = mount_or_copy(u, from, repos[i], e);\n    }\n    return rc;",
+     "        rc = 0;\n    }\n    return rc;"),
+    ("receipt-repositories-kept", ["test_since.sh"],
+     "            if (held_add_repo(x, json_string_value(r)) != 0)",
+     "            if (0 && held_add_repo(x, json_string_value(r)) != 0)"),
+]
+
+
+def log(msg):
+    print(f"mutants: {msg}", flush=True)
+
+
+def find(tree, snippet):
+    """[(path, count)] of the source files holding `snippet`."""
+    hits = []
+    for d in SOURCE_DIRS:
+        for root, _, files in os.walk(os.path.join(tree, d)):
+            for f in files:
+                if f.endswith((".c", ".h")):
+                    p = os.path.join(root, f)
+                    n = open(p, encoding="utf-8", errors="replace").read().count(snippet)
+                    if n:
+                        hits.append((p, n))
+    return hits
+
+
+def copy_tree(top, dest):
+    """The working tree as git sees it (tracked and new files, with their
+    uncommitted changes), without build output."""
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=top,
+                           check=True, capture_output=True).stdout.split(b"\0")
+    for f in files:
+        if not f:
+            continue
+        src = os.path.join(top, f.decode())
+        if not os.path.isfile(src):
+            continue
+        dst = os.path.join(dest, f.decode())
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def not_oks(logf, n=3):
+    """The first `n` failed checks of a log, to show what caught a mutant."""
+    with open(logf, errors="replace") as f:
+        lines = [line.strip() for line in f if line.startswith(("not ok", "e2e: "))]
+    return "; ".join(lines[:n])
+
+
+def suite_cmd(tree, s):
+    return [os.path.join(tree, "build", "unit-tests")] if s == "unit" else \
+        [os.path.join(tree, "tests", "e2e", "run-all.sh"), s]
+
+
+def run(cmd, cwd, env, logf):
+    with open(logf, "ab") as f:
+        return subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--list"]:
+        for name, suites, _, _ in MUTANTS:
+            print(f"{name}: {' '.join(suites)}")
+        return 0
+    chosen = [m for m in MUTANTS if not args or m[0] in args]
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    env = dict(os.environ)
+    env.setdefault("AIRLOCK_SHARED", os.path.realpath(os.path.join(top, "..", "shared")))
+    keep = os.environ.get("KEEP")
+    tmp = tempfile.mkdtemp(prefix="airlock-mutants.")
+    tree = os.path.join(tmp, "tree")
+    logdir = os.path.join(tmp, "logs")
+    os.makedirs(logdir)
+    copy_tree(top, tree)
+    env["BUILD"] = os.path.join(tree, "build")
+    failures, survivors = [], []
+    try:
+        if run(["make", "-j2", "all", env["BUILD"] + "/unit-tests"], tree, env, os.path.join(logdir, "build.log")):
+            log("the unmutated tree does not build (see the log)")
+            return 1
+        # every suite must pass unmutated, or every mutant would look killed
+        for s in sorted({s for m in chosen for s in m[1]}):
+            logf = os.path.join(logdir, "baseline-" + s + ".log")
+            if run(suite_cmd(tree, s), tree, env, logf) != 0:
+                log(f"baseline: {s} fails without a mutant: {not_oks(logf)}")
+                return 1
+            log(f"baseline: {s} passes")
+        for name, suites, orig, repl in chosen:
+            hits = find(tree, orig)
+            if not hits:
+                log(f"{name}: STALE (snippet not found: {orig.splitlines()[0].strip()!r})")
+                failures.append(name)
+                continue
+            if len(hits) > 1 or hits[0][1] > 1:
+                log(f"{name}: AMBIGUOUS (snippet in {', '.join(os.path.relpath(p, tree) for p, _ in hits)})")
+                failures.append(name)
+                continue
+            path = hits[0][0]
+            text = open(path, encoding="utf-8").read()
+            logf = os.path.join(logdir, name + ".log")
+            start = time.time()
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text.replace(orig, repl))
+                if run(["make", "-j2", "all", env["BUILD"] + "/unit-tests"], tree, env, logf):
+                    log(f"{name}: BROKEN (does not build; {logf})")
+                    failures.append(name)
+                    continue
+                killed_by = None
+                for s in suites:
+                    if run(suite_cmd(tree, s), tree, env, logf) != 0:
+                        killed_by = s
+                        break
+            finally:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.utime(path)
+            took = int(time.time() - start)
+            where = os.path.relpath(path, tree)
+            if killed_by:
+                log(f"{name} ({where}): killed by {killed_by} in {took} s: {not_oks(logf)}")
+            else:
+                log(f"{name} ({where}): SURVIVED {' '.join(suites)} ({logf})")
+                survivors.append(name)
+    finally:
+        if keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    log(f"{len(chosen)} mutants, {len(survivors)} survived"
+        + (f": {' '.join(survivors)}" if survivors else "")
+        + (f"; {len(failures)} stale, ambiguous or broken: {' '.join(failures)}" if failures else ""))
+    return 1 if survivors or failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
