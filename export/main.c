@@ -332,6 +332,9 @@ int main(int argc, char **argv)
         free_options(&o);
         return rc;
     }
+    if (o.cfg.insecure)
+        cli_msg("warning: --insecure: registries' TLS certificates are NOT verified; "
+                "anyone on the network path can pose as them and take the credentials");
     cli_on_signal_unlink(ex_partial_paths);
     al_err_init(&e);
     if (ex_run(&o.cfg, &res, report, &o, &e) != 0)

@@ -186,6 +186,10 @@ static int apply_ca(struct cl *c, json_t *image_config, struct al_err *e)
 
     if (name == NULL)
         name = IM_CA_CONFIGMAP;
+    rc = al_kube_name_check(name, "spec.additionalTrustedCA.name",
+                            "image.config.openshift.io/cluster", e);
+    if (rc != 0)
+        return rc;
     snprintf(path, sizeof(path), CM_PATH "/%s", name);
     snprintf(what, sizeof(what), "configmap openshift-config/%s", name);
     snprintf(summary, sizeof(summary), "key '%s' set to the mirror's CA", c->ca_key);

@@ -274,6 +274,9 @@ int main(int argc, char **argv)
     if (o.cfg.skip_signature)
         cli_msg("warning: --insecure-skip-signature: the bundle's origin is NOT "
                 "checked; anyone could have written it");
+    if (o.cfg.insecure)
+        cli_msg("warning: --insecure: the mirror's TLS certificate is NOT verified; "
+                "anyone on the network path can pose as it and take the credentials");
     cli_on_signal_unlink(NULL);
     al_err_init(&e);
     if (im_run(&o.cfg, &res, report, report_always, &o, &e) != 0) {

@@ -13,6 +13,7 @@
 struct run {
     const struct im_config *cfg;
     al_report_fn report;
+    al_report_fn warn;     /* shown even with -q */
     void *ud;
     struct al_http *http;
     struct al_http_opts http_opts;   /* upload threads open their own */
@@ -254,6 +255,11 @@ static int configure_cluster(struct run *r, struct al_err *e)
     } else if (rc == 0) {
         r->report(r->ud, "configuring the cluster at %s (context %s)%s", r->creds.server,
                   r->creds.context, cfg->dry_run ? ", dry run" : "");
+        if (r->creds.insecure)
+            r->warn(r->ud, "warning: the apiserver %s is NOT verified "
+                    "(insecure-skip-tls-verify in the kubeconfig): anyone on the network "
+                    "path can pose as it and take the credentials; give its CA as "
+                    "certificate-authority instead", r->creds.server);
         rc = al_kube_new(&k, &r->creds, e);
         if (rc == 0 && cfg->retries >= 0)
             al_kube_set_retries(k, cfg->retries);
@@ -292,7 +298,7 @@ static int write_receipt(struct run *r, struct al_err *e)
 int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn report,
            al_report_fn warn, void *ud, struct al_err *e)
 {
-    struct run r = {.cfg = cfg, .report = report, .ud = ud, .res = res};
+    struct run r = {.cfg = cfg, .report = report, .warn = warn, .ud = ud, .res = res};
     struct al_sig_key *key = NULL;
     struct im_read_opts ro = {.path = cfg->bundle, .mirror = cfg->registry,
                               .ready = on_ready, .ready_ud = &r,

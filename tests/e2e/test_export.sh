@@ -156,6 +156,8 @@ check_grep "the TLS error says what to do" "ca-file" "$WORK/noca.err"
 run_export insecure --samples-configmap "$WORK/cm.json" "${PULL[@]}" --authfile "$WORK/auth.json" \
     --certs-dir "$WORK/none" --insecure --sign-key "$WORK/export.key"
 check_eq "--insecure skips verification" 0 "$RC"
+check_grep "and says so" "warning: --insecure: registries' TLS certificates are NOT verified" \
+    "$WORK/insecure.err"
 mkdir -p "$WORK/certs.d/$src_HOST" && cp "$src_CA" "$WORK/certs.d/$src_HOST/ca.crt"
 run_export certsd --samples-configmap "$WORK/cm.json" "${PULL[@]}" --authfile "$WORK/auth.json" \
     --certs-dir "$WORK/certs.d" --sign-key "$WORK/export.key"
