@@ -300,9 +300,12 @@ static void discard_written(struct ex_result *res)
 static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
 {
     const struct ex_config *c = r->cfg;
-    int rc = al_bundle_writer_open_split(&r->w, c->output, r->created, c->zstd_level,
-                                         c->split_size, c->zstd_threads, e);
+    int rc, stale;
 
+    /* (the output's lock is held: these are a killed earlier run's) */
+    al_bundle_remove_partials(c->output, NULL);
+    rc = al_bundle_writer_open_split(&r->w, c->output, r->created, c->zstd_level,
+                                     c->split_size, c->zstd_threads, e);
     if (rc != 0)
         return rc;
     g_writer = r->w;
@@ -318,9 +321,16 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
         rc = write_parts_list(r, res, e);
     if (rc == 0 && c->verify_written)
         rc = al_bundle_parts_verify(&res->parts, e);
-    if (rc != 0)
+    if (rc != 0) {
         discard_written(res);
-    return rc;
+        return rc;
+    }
+    stale = 0;
+    if (c->split_size > 0)   /* the new volumes are in place: now the old go */
+        stale = al_bundle_remove_volumes_from(c->output, res->parts.n, NULL);
+    if (stale > 0)
+        r->report(r->ud, "removed %d volumes of an earlier export to '%s'", stale, c->output);
+    return 0;
 }
 
 /* What must be in hand before the output is opened. */

@@ -120,14 +120,17 @@ static void fill_result(struct run *r, struct im_bundle *b)
         res->counts = *im_pusher_counts(r->pusher);
 }
 
-/* Cluster credentials are looked up before the push, so that a broken
- * kubeconfig is reported before an hour of uploading rather than after. */
+/* Cluster credentials (or the --manifests-dir) are checked before the push,
+ * so that a broken kubeconfig is reported before an hour of uploading rather
+ * than after. */
 static int find_cluster(struct run *r, struct al_err *e)
 {
     const struct im_config *cfg = r->cfg;
     int rc;
 
-    if (cfg->verify_only || cfg->skip_cluster || cfg->manifests_dir)
+    if (cfg->manifests_dir && !cfg->verify_only)
+        return im_cluster_check_manifests_dir(cfg->manifests_dir, e);
+    if (cfg->verify_only || cfg->skip_cluster)
         return 0;
     rc = al_kubeconfig_load(&r->creds, cfg->kubeconfig, cfg->context, e);
     if (rc == AL_ENOTFOUND && cfg->kubeconfig == NULL && cfg->context == NULL) {
