@@ -217,6 +217,27 @@ out:
     return rc;
 }
 
+int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char id[AL_KEY_ID_LEN],
+                      const char *what, struct al_err *e)
+{
+    json_t *doc = NULL;
+    const char *kid;
+    int rc = 0;
+
+    id[0] = '\0';
+    if (sig_len <= SIG_DOC_MAX)
+        doc = json_loadb(sig_doc, sig_len, JSON_REJECT_DUPLICATES, NULL);
+    kid = json_string_value(json_object_get(doc, "key_id"));
+    if (kid == NULL || strlen(kid) != AL_KEY_ID_LEN - 1 ||
+        strspn(kid, "0123456789abcdef") != AL_KEY_ID_LEN - 1)
+        rc = al_err_set(e, AL_ESIG, "signature of %s is malformed (no valid key_id)",
+                        what);
+    else
+        memcpy(id, kid, AL_KEY_ID_LEN);
+    json_decref(doc);
+    return rc;
+}
+
 int al_sig_path(char *out, size_t n, const char *path, struct al_err *e)
 {
     int k = snprintf(out, n, "%s.sig", path);

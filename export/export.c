@@ -333,6 +333,19 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
     return 0;
 }
 
+/* --since: trusted only once verified, by the export's own key or a
+ * --since-key (bundles) and the --receipt-verify-key (receipts). */
+static int load_since(struct run *r, struct al_err *e)
+{
+    const struct ex_config *c = r->cfg;
+    struct ex_since_opts so = {.paths = c->since, .n = c->n_since, .own_key = r->key,
+                               .keys = c->since_keys, .n_keys = c->n_since_keys,
+                               .receipt_key = c->receipt_verify_key,
+                               .allow_unsigned = c->since_unsigned};
+
+    return ex_held_load(&r->held, &so, r->report, r->ud, e);
+}
+
 /* What must be in hand before the output is opened. */
 static int start_run(struct run *r, struct al_err *e)
 {
@@ -344,8 +357,11 @@ static int start_run(struct run *r, struct al_err *e)
     rc = al_lock_acquire(&r->lock, c->output, "writing", e);
     if (rc != 0)
         return rc;
+    rc = al_sig_key_load_private(&r->key, c->sign_key, e);
+    if (rc != 0)
+        return rc;
     if (c->n_since > 0) {
-        rc = ex_held_load(&r->held, c->since, c->n_since, e);
+        rc = load_since(r, e);
         if (rc != 0)
             return rc;
     }
@@ -354,9 +370,6 @@ static int start_run(struct run *r, struct al_err *e)
         if (rc != 0)
             return rc;
     }
-    rc = al_sig_key_load_private(&r->key, c->sign_key, e);
-    if (rc != 0)
-        return rc;
     return open_clients(r, e);
 }
 

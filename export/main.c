@@ -53,7 +53,15 @@ static const char usage_text[] =
     "      --cache DIR               keep downloaded blobs here, verified when reused\n"
     "      --cache-max SIZE          then remove the least recently used beyond SIZE\n"
     "      --since PREV              an increment: leave out the blobs that the earlier\n"
-    "                                bundle PREV (or its bundle.json) carried\n"
+    "                                bundle PREV (or its bundle.json with its .sig,\n"
+    "                                or a receipt) carried; used only once its\n"
+    "                                signature verifies (by --sign-key's public half)\n"
+    "      --since-key FILE          also trust --since bundles signed by this public\n"
+    "                                key (another exporter; repeatable)\n"
+    "      --receipt-verify-key FILE  the public key that verifies --since receipts\n"
+    "                                (of the importer's --receipt-key)\n"
+    "      --since-unsigned          take a --since receipt whose signature cannot be\n"
+    "                                checked (dangerous: it decides what is left out)\n"
     "      --json                    print a JSON summary on standard output\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
@@ -69,7 +77,7 @@ enum {
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, 
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
-    OPT_ZSTD_THREADS,
+    OPT_ZSTD_THREADS, OPT_SINCE_KEY, OPT_RECEIPT_VERIFY_KEY, OPT_SINCE_UNSIGNED,
 };
 
 static const struct option long_options[] = {
@@ -92,6 +100,9 @@ static const struct option long_options[] = {
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"json", no_argument, NULL, OPT_JSON},
     {"since", required_argument, NULL, OPT_SINCE},
+    {"since-key", required_argument, NULL, OPT_SINCE_KEY},
+    {"receipt-verify-key", required_argument, NULL, OPT_RECEIPT_VERIFY_KEY},
+    {"since-unsigned", no_argument, NULL, OPT_SINCE_UNSIGNED},
     {"cache", required_argument, NULL, OPT_CACHE},
     {"cache-max", required_argument, NULL, OPT_CACHE_MAX},
     {"output", required_argument, NULL, 'o'},
@@ -103,7 +114,7 @@ static const struct option long_options[] = {
 
 struct options {
     struct cli_list configmaps, imagestreams, components, images, arches;
-    struct cli_list pull_from, ca_files, since;
+    struct cli_list pull_from, ca_files, since, since_keys;
     struct ex_config cfg;
     int quiet;
     int json;
@@ -169,6 +180,9 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_COMPONENT: rc = cli_list_add(&o->components, arg); break;
     case OPT_IMAGE: rc = cli_list_add(&o->images, arg); break;
     case OPT_SINCE: rc = cli_list_add(&o->since, arg); break;
+    case OPT_SINCE_KEY: rc = cli_list_add(&o->since_keys, arg); break;
+    case OPT_RECEIPT_VERIFY_KEY: cfg->receipt_verify_key = arg; break;
+    case OPT_SINCE_UNSIGNED: cfg->since_unsigned = 1; break;
     case OPT_PULL_FROM: rc = cli_list_add(&o->pull_from, arg); break;
     case OPT_CA_FILE: rc = cli_list_add(&o->ca_files, arg); break;
     case OPT_ARCH: rc = cli_list_add_split(&o->arches, arg); break;
@@ -229,6 +243,10 @@ static int check_options(const struct options *o)
                                "--imagestreams, --release or --image");
     if (c->n_components > 0 && c->release == NULL)
         return cli_usage_error("--release-component needs --release");
+    if (c->n_since == 0 && (c->n_since_keys > 0 || c->receipt_verify_key != NULL ||
+                            c->since_unsigned))
+        return cli_usage_error("--since-key, --receipt-verify-key and --since-unsigned "
+                               "say how to check a --since: give --since PREV too");
     return 0;
 }
 
@@ -252,6 +270,8 @@ static void fill_config(struct options *o)
     c->n_arches = o->arches.n;
     c->since = o->since.v;
     c->n_since = o->since.n;
+    c->since_keys = o->since_keys.v;
+    c->n_since_keys = o->since_keys.n;
 }
 
 static int take_option_cb(void *ud, int c, const char *arg)
@@ -294,6 +314,7 @@ static void free_options(struct options *o)
     cli_list_release(&o->pull_from);
     cli_list_release(&o->ca_files);
     cli_list_release(&o->since);
+    cli_list_release(&o->since_keys);
     cli_list_free_owned(&o->arches);
 }
 
@@ -335,6 +356,10 @@ int main(int argc, char **argv)
     if (o.cfg.insecure)
         cli_msg("warning: --insecure: registries' TLS certificates are NOT verified; "
                 "anyone on the network path can pose as them and take the credentials");
+    if (o.cfg.since_unsigned)
+        cli_msg("warning: --since-unsigned: a --since receipt whose signature cannot "
+                "be checked is used; whoever could write it decides which blobs this "
+                "bundle leaves out");
     cli_on_signal_unlink(ex_partial_paths);
     al_err_init(&e);
     if (ex_run(&o.cfg, &res, report, &o, &e) != 0)

@@ -149,6 +149,22 @@ int im_receipt_write(const char *path, const struct al_sig_key *key,
                      const struct im_plan *plan, const struct im_pusher *p,
                      const struct al_bundle_meta *m, struct al_err *e);
 
+/* ---- rollback (the mirror's record of the newest bundle) ---- */
+
+/* Refuses bundle `b` (AL_EINVAL, naming both bundles and their creation
+ * times) when it was created before the newest bundle the mirror's record
+ * names; with `allow_rollback` that, and an unreadable record, are told to
+ * `report` as warnings instead. Pushes nothing. */
+int im_state_check(struct al_registry *reg, const struct im_plan *plan,
+                   const struct im_bundle *b, int allow_rollback, al_report_fn report,
+                   void *ud, struct al_err *e);
+
+/* After an import: records `b` in the mirror as the newest bundle imported,
+ * unless the record already names one at least as new. */
+int im_state_record(struct al_registry *reg, const struct im_plan *plan,
+                    const struct im_bundle *b, al_report_fn report, void *ud,
+                    struct al_err *e);
+
 /* ---- the whole run ---- */
 
 struct im_config {
@@ -174,6 +190,7 @@ struct im_config {
     const char *sa_dir;           /* service account dir (tests override) */
     const char *receipt;          /* --receipt FILE */
     const char *receipt_key;      /* --receipt-key FILE (private) */
+    int allow_rollback;           /* --allow-rollback */
 };
 
 struct im_result {

@@ -3,6 +3,7 @@
 
 #include "airlock/kube.h"
 #include "airlock/kubeconfig.h"
+#include "airlock/registry_push.h"
 #include "cluster.h"
 
 #include <stdint.h>
@@ -67,6 +68,11 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
                   m->n_blobs - m->n_carried);
     if (r->cfg->verify_only)
         return 0;
+    /* before anything is pushed: would this move the mirror's tags back? */
+    al_registry_set_push(r->reg, 1);
+    rc = im_state_check(r->reg, &r->plan, b, r->cfg->allow_rollback, r->report, r->ud, e);
+    if (rc != 0)
+        return rc;
     rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
                       (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->plan, m, e);
     if (rc == 0) {
@@ -327,6 +333,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
         r.report(r.ud, "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, e);
     }
+    if (rc == 0 && r.pusher != NULL)
+        rc = im_state_record(r.reg, &r.plan, &res->bundle, r.report, r.ud, e);
     if (rc == 0 && r.pusher != NULL && cfg->receipt)
         rc = write_receipt(&r, e);
     if (rc == 0 && r.pusher != NULL && (r.have_creds || cfg->manifests_dir))
