@@ -522,16 +522,20 @@ static void append_scopes(char *url, size_t n, const char *scopes)
     }
 }
 
-/* The token service's URL for `scope` in `url`; 0 or an error when
- * credentials would go to a service that is not HTTPS. */
+/* The token service's URL for `scope` in `url`; 0 or an error when the
+ * service is not HTTPS. Registries are only ever spoken to over https, so
+ * their tokens are too, anonymous ones included: a token got in the clear
+ * could be swapped for one that lets a man in the middle serve content. */
 static int token_url(const struct reg_endpoint *ep, const char *scope,
-                     int have_creds, const char *realm_msg, char *url, size_t n,
+                     const char *realm_msg, char *url, size_t n,
                      struct al_err *e)
 {
-    if (have_creds && strncmp(ep->ch.realm, "https://", 8) != 0)
-        return al_err_set(e, AL_EDENIED,
-                          "refusing to send credentials for '%s' to the "
-                          "non-HTTPS token service '%s'", ep->host, realm_msg);
+    if (strncasecmp(ep->ch.realm, "https://", 8) != 0)
+        return al_err_set(e, AL_ETLS,
+                          "registry '%s' names the plain-http token service "
+                          "'%s': refused, tokens and credentials go over https "
+                          "only; ask the registry's operator to fix its realm",
+                          ep->host, realm_msg);
     snprintf(url, n, "%s%s", ep->ch.realm, strchr(ep->ch.realm, '?') ? "&" : "?");
     if (ep->ch.service) {
         strncat(url, "service=", n - strlen(url) - 1);
@@ -563,7 +567,7 @@ static int fetch_token(struct al_registry *r, struct reg_endpoint *ep,
                           ep->host);
     al_http_url_for_message(ep->ch.realm, realm_msg, sizeof(realm_msg));
     have_creds = al_authfile_find(r->auth, ep->host, repo, &user, &pass);
-    rc = token_url(ep, scope, have_creds, realm_msg, url, sizeof(url), e);
+    rc = token_url(ep, scope, realm_msg, url, sizeof(url), e);
     if (rc != 0)
         return rc;
     if (have_creds) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "airlock/manifest.h"
 #include "airlock/ref.h"
@@ -339,7 +340,7 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
     char ctype[300], range[64];
     struct al_http_req req = {.method = c->method, .url = url, .headers = headers,
                               .body = c->body, .body_len = c->body_len,
-                              .follow_redirects = 1};
+                              .follow_redirects = 1, .long_body = c->long_body};
     struct reg_endpoint *ep = NULL;
     char *authz = NULL;
     int attempt, rc, send_auth = 1;
@@ -348,6 +349,12 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
     rc = reg_call_endpoint(r, c, &ep, path, sizeof(path), e);
     if (rc != 0)
         return rc;
+    if (c->url && strncasecmp(c->url, "https://", 8) != 0) {
+        char shown[600];
+        al_http_url_for_message(c->url, shown, sizeof(shown));
+        return al_err_set(e, AL_ETLS, "registry '%s' gave the plain-http location "
+                          "'%s': refused, nothing leaves TLS", ep->host, shown);
+    }
     if (c->url) {
         char base[600];
         snprintf(base, sizeof(base), "https://%s/", ep->host);
@@ -537,7 +544,7 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
     char what[200], tail[100], skip[16384];
     struct reg_call c = {.registry = at->registry, .repo = at->repo, .method = "GET",
                          .tail = tail, .actions = reg_read_actions(r),
-                         .range_from = offset, .upload_size = -1};
+                         .range_from = offset, .long_body = 1, .upload_size = -1};
     char *source;
     long st;
     int rc;

@@ -56,6 +56,7 @@ struct reg_call {
     const char *mount_from;  /* repository also needing pull, or NULL */
     const char *accept;      /* a header line, or NULL */
     long long range_from;    /* > 0: "Range: bytes=N-" */
+    int long_body;           /* a blob: see al_http_req.long_body */
     const char *content_type;
     const void *body;
     size_t body_len;
