@@ -19,6 +19,9 @@
 #define UPLOAD_BUF_SIZE (256 * 1024)
 #define CURL_BUFFER_SIZE (512 * 1024)   /* curl's maximum for downloads */
 #define DEFAULT_CERTS_D "/etc/containers/certs.d"
+/* The slowest a long body may come (bytes a second, averaged over the stall
+ * time): below it a download is broken off, and resumed by the caller. */
+#define LONG_BODY_FLOOR 1024L
 
 struct host_trust {
     char *host;                 /* host[:port] as in the URL */
@@ -47,6 +50,8 @@ struct al_http_stream {
     struct curl_slist *headers;
     struct al_http_head head;
     int follow;
+    int long_body;      /* bounded by the stall rule and the floor only */
+    int from_https;     /* the request was https: no redirect may leave it */
     int headers_done;
     int done;
     int paused;
@@ -445,14 +450,24 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
+    /* never from https to plain http: transport_error() names the refusal */
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR,
+                     s->from_https ? "https" : "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
     /* Custom Authorization headers stay with the original host; this must
      * never be turned on. */
     curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->connect_timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    /* A short answer (manifest, token, API object) is bounded as a whole, so
+     * that one trickling a byte a second cannot hold the run; a long body
+     * (a blob) by a stall time and a floor, and resumed by its reader. An
+     * upload pauses while its bytes are being read, which curl counts
+     * against the speed, so its floor stays at a byte a second. */
+    if (!s->long_body)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, h->stall_timeout_s);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT,
+                     s->long_body && !s->uploading ? LONG_BODY_FLOOR : 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->stall_timeout_s);
     /* fewer, larger hand-overs between curl and us (measured: about 5% less
      * time for an export) */
@@ -546,18 +561,39 @@ static int pump(struct al_http *h, int wait, struct al_err *e)
     return 0;
 }
 
+/* True when the last response redirected to a plain-http URL. */
+static int redirected_to_http(const struct al_http_stream *s)
+{
+    const char *loc = s->head.location;
+
+    return s->from_https && loc != NULL && strncasecmp(loc, "http://", 7) == 0;
+}
+
 static int transport_error(struct al_http_stream *s, struct al_err *e)
 {
     const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result);
-    const char *hint = "";
+    char hint[160] = "", to[256];
     int code = AL_ENET;
 
+    if (s->result == CURLE_UNSUPPORTED_PROTOCOL && redirected_to_http(s)) {
+        /* not transient: never retried, whoever asked */
+        al_http_url_for_message(s->head.location, to, sizeof(to));
+        return al_err_set(e, AL_ETLS, "refusing the redirect from '%s' to the "
+                          "plain-http '%s': nothing leaves TLS; ask the "
+                          "registry's operator to serve it over https",
+                          s->url_msg, to);
+    }
     if (s->result == CURLE_PEER_FAILED_VERIFICATION ||
         s->result == CURLE_SSL_CACERT_BADFILE) {
-        hint = s->h->tls_hint;
+        snprintf(hint, sizeof(hint), "%s", s->h->tls_hint);
         code = AL_ETLS;
+    } else if (s->result == CURLE_OPERATION_TIMEDOUT && s->long_body) {
+        snprintf(hint, sizeof(hint), " (slower than %ld bytes a second for "
+                 "--timeout, %ld s)", s->uploading ? 1L : LONG_BODY_FLOOR,
+                 s->h->stall_timeout_s);
     } else if (s->result == CURLE_OPERATION_TIMEDOUT) {
-        hint = " (no data moved before the timeout)";
+        snprintf(hint, sizeof(hint), " (no whole answer within --timeout, %ld s)",
+                 s->h->stall_timeout_s);
     }
     if (code == AL_ETLS)
         return al_err_set(e, code, "cannot transfer '%s': %s (TLS verification failed: "
@@ -582,6 +618,8 @@ static int stream_start(struct al_http *h, const struct al_http_req *req,
     s->head.retry_after = -1;
     s->follow = req->follow_redirects;
     s->uploading = upload_size >= 0;
+    s->long_body = req->long_body || s->uploading;
+    s->from_https = strncasecmp(req->url, "https://", 8) == 0;
     s->usize = upload_size;
     al_http_url_for_message(req->url, s->url_msg, sizeof(s->url_msg));
     s->buf = malloc(STREAM_BUF_SIZE);

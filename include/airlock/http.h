@@ -20,8 +20,11 @@ struct al_http_opts {
                                      that host; "" for none */
     int insecure;                 /* skip TLS verification (explicit flag only) */
     long connect_timeout_s;       /* 0: 30 s */
-    long stall_timeout_s;         /* abort when no byte moves for this long;
-                                     0: 60 s */
+    long stall_timeout_s;         /* --timeout; 0: 60 s. A response is
+                                     abandoned when it takes this long as a
+                                     whole; a long body (al_http_req) when it
+                                     moves slower than 1 KiB a second (an
+                                     upload: 1 byte) for this long */
     const char *user_agent;
     const char *ca_pem;           /* extra CA certificates in memory (PEM) */
     int ca_pem_only;              /* with ca_pem: trust ca_pem alone, not the
@@ -48,7 +51,12 @@ struct al_http_req {
     const void *body;            /* request body for POST/PUT, or NULL */
     size_t body_len;
     int follow_redirects;        /* follow 3xx (Authorization is never sent
-                                    to another host) */
+                                    to another host; from https, never to
+                                    plain http: AL_ETLS naming both URLs) */
+    int long_body;               /* a body that may rightly take long (a
+                                    blob): not bounded as a whole, only by
+                                    the stall rule and its floor; uploads
+                                    always are */
 };
 
 /* Response headers airlock cares about; strings owned by the stream/resp. */

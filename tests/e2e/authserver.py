@@ -28,6 +28,16 @@
       each, made up on the fly (a hostile registry's memory attack).
       "refuse=TEXT" answers every manifest PUT whose path contains TEXT with
       400 MANIFEST_INVALID (an image the mirror will not take).
+      "trickle" / "blobtrickle" send every manifest / blob body a byte every
+      half second. "manifesttohttp" / "tohttp" answer manifest / blob GETs
+      with 307 to a plain-http listener of the proxy's own (it logs every
+      request as {"plainhttp": path} and answers 404). "tokentrickle" and
+      "tokentohttp" point the WWW-Authenticate realm at the proxy's own
+      /token, which relays the token service's answer a byte every half
+      second, or redirects to the plain-http listener; "httprealm" points
+      the realm at the plain-http listener directly. "deny=REPO" answers 401
+      (a Basic challenge) to every request for repository REPO, as registries
+      do for one a login is not entitled to.
 """
 import base64
 import hashlib
@@ -103,6 +113,8 @@ def token_main(port, cert, key, signing_key, signing_cert, issuer, logpath, user
                 acts = actions.split(",")
                 if user is None:
                     acts = [a for a in acts if a == "pull" and name.startswith("public/")]
+                if name.startswith("notentitled/"):
+                    acts = []   # a login that is not entitled to this repository
                 if acts:
                     access.append({"type": typ, "name": name, "actions": acts})
             now = int(time.time())
@@ -194,6 +206,24 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0, n
 STALL_SECONDS = 40
 
 
+def start_plain_listener(logpath):
+    """A plain-http server on a free port that logs and refuses every request:
+    whatever reaches it left TLS. Returns its port."""
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            log(logpath, {"plainhttp": self.path, "authorization": "Authorization" in self.headers})
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    srv = Server(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv.server_address[1]
+
+
 def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     ctx = ssl.create_default_context(cafile=ca)
     host, uport = upstream.rsplit(":", 1)
@@ -221,6 +251,57 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             failures += [int(code)] * int(n)
     cut_done = set()
     lock = threading.Lock()
+    steps = set(plan.split(","))
+    realm = [None]   # the token service's own realm, when the proxy replaces it
+    plain_port = None
+    if steps & {"tohttp", "manifesttohttp", "tokentohttp", "httprealm"}:
+        plain_port = start_plain_listener(logpath)
+
+    def trickle(handler, data, what):
+        """The body, after its head, a byte every half second."""
+        sent = 0
+        try:
+            for b in data:
+                handler.wfile.write(bytes([b]))
+                handler.wfile.flush()
+                sent += 1
+                time.sleep(0.5)
+        except OSError:
+            pass
+        log(logpath, {"trickled": what, "sent": sent, "of": len(data)})
+        handler.close_connection = True
+
+    def to_plain(handler, path):
+        log(logpath, {"fault": "tohttp", "path": handler.path})
+        handler.send_response(307)
+        handler.send_header("Location", f"http://127.0.0.1:{plain_port}{path}")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    def token(handler):
+        if "tokentohttp" in steps:
+            return to_plain(handler, handler.path + "&X-Signature=abc")
+        u = urllib.parse.urlsplit(realm[0])
+        c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
+        hdrs = {k: v for k, v in handler.headers.items() if k.lower() == "authorization"}
+        c.request("GET", u.path + "?" + urllib.parse.urlsplit(handler.path).query, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        handler.send_response(r.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        trickle(handler, data, "token")
+
+    def rewrite_realm(v):
+        if not steps & {"tokentrickle", "tokentohttp", "httprealm"} or 'realm="' not in v:
+            return v
+        old = v.split('realm="', 1)[1].split('"', 1)[0]
+        realm[0] = old
+        new = f"http://127.0.0.1:{plain_port}/token" if "httprealm" in steps \
+            else f"https://127.0.0.1:{port}/token"
+        return v.replace(old, new)
 
     def take(fault):
         with lock:
@@ -278,6 +359,20 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             body = self.rfile.read(n) if n else None
             if big_n[0] and self.command in ("GET", "HEAD") and "/manifests/" in self.path:
                 return self.big_index()
+            if self.path.startswith("/token?"):
+                return token(self)
+            if any(self.path.startswith("/v2/" + st[5:] + "/") for st in steps
+                   if st.startswith("deny=")):
+                log(logpath, {"fault": "deny", "path": self.path})
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="airlock-test"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.command == "GET" and (
+                    ("tohttp" in steps and "/blobs/sha256:" in self.path) or
+                    ("manifesttohttp" in steps and "/manifests/" in self.path)):
+                return to_plain(self, "/cdn" + self.path + "?X-Signature=abc")
             with lock:
                 fail = failures.pop(0) if failures else None
             if fail:
@@ -337,6 +432,8 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             for k, v in r.getheaders():
                 if k.lower() == "location":
                     v = v.replace(f"https://{upstream}/", f"https://127.0.0.1:{port}/")
+                if k.lower() == "www-authenticate":
+                    v = rewrite_realm(v)
                 if k.lower() not in ("connection", "transfer-encoding", "keep-alive",
                                      "content-length"):
                     self.send_header(k, v)
@@ -344,6 +441,10 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             self.end_headers()
             if self.command == "HEAD":
                 return
+            if r.status in (200, 206) and self.command == "GET" and (
+                    ("trickle" in steps and "/manifests/" in self.path) or
+                    ("blobtrickle" in steps and is_blob)):
+                return trickle(self, data, self.path)
             if fault == "stall":
                 self.wfile.write(data[:len(data) // 2])
                 self.wfile.flush()
