@@ -64,6 +64,10 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
     if (m->n_blobs > m->n_carried)
         r->report(r->ud, "an increment: it relies on %zu blobs of earlier bundles",
                   m->n_blobs - m->n_carried);
+    if (m->samples_image != NULL)
+        r->report(r->ud, "samples from the release: %lld imagestreams (%lld tags) for %s, "
+                  "read from '%s'", m->samples_streams, m->samples_tags,
+                  m->samples_arch ? m->samples_arch : "?", m->samples_image);
     if (r->cfg->verify_only)
         return 0;
     rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
