@@ -4,6 +4,7 @@
 #include "airlock/kube.h"
 #include "airlock/kubeconfig.h"
 #include "cluster.h"
+#include "mirrorset.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -229,7 +230,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
 {
     const struct im_config *cfg = r->cfg;
     struct im_cluster_opts co = {.mirror_host = r->plan.mirror_host,
-                                 .dry_run = cfg->dry_run};
+                                 .dry_run = cfg->dry_run,
+                                 .apply_mirror_sets = cfg->apply_mirror_sets};
+    struct im_mirrors mirrors = {0};
     const char **skipped = NULL;
     size_t n_skipped = 0, i;
     char *ca = NULL, *mg = NULL, *samples_registry = strdup(cfg->registry);
@@ -239,6 +242,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
 
     if (rc == 0)
         rc = read_ca_files(cfg, &ca, e);
+    if (rc == 0)
+        rc = im_mirrors_from_plan(&mirrors, &r->plan, r->pusher, e);
+    co.mirrors = &mirrors;
     if (rc == 0) {
         size_t n = strlen(samples_registry);
         while (n > 0 && samples_registry[n - 1] == '/')
@@ -267,6 +273,7 @@ static int configure_cluster(struct run *r, struct al_err *e)
     r->res->cluster_done = rc == 0;
     r->res->cluster_failed = rc != 0;
     al_kube_free(k);
+    im_mirrors_release(&mirrors);
     for (i = 0; i < n_skipped; i++)
         free((void *)(uintptr_t)skipped[i]);
     free(skipped);

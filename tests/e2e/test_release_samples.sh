@@ -107,4 +107,88 @@ run_export norel --no-samples --image registry.redhat.io/ubi8/ruby-31:latest \
 check_eq "--no-samples without --release: exit 2" 2 "$RC"
 check_grep "saying so" "needs --release" "$WORK/norel.err"
 
+echo "# the import: an ImageDigestMirrorSet for the release's components"
+start_mirror
+run_export idms --release "$RELEASE:4.12.0-x86_64" --release-component tools \
+    --authfile "$WORK/via-auth.json" --sign-key "$WORK/export.key"
+check_eq "export with must-gather and tools: exit 0" 0 "$RC"
+IDMS=/apis/config.openshift.io/v1/imagedigestmirrorsets
+ART=quay.io/openshift-release-dev/ocp-v4.0-art-dev
+OURS="[{\"mirrors\":[\"$mirror_HOST/openshift-release-dev/ocp-v4.0-art-dev\"],\"source\":\"$ART\"}]"
+# state FILE [EXTRA_OBJECTS]: a cluster with one mirror set of its own
+state() {
+    jq -n --argjson extra "${2:-{\}}" '{objects: ({
+      "/apis/config.openshift.io/v1/images/cluster":
+        {apiVersion: "config.openshift.io/v1", kind: "Image", metadata: {name: "cluster"}, spec: {}},
+      "/apis/samples.operator.openshift.io/v1/configs/cluster":
+        {apiVersion: "samples.operator.openshift.io/v1", kind: "Config", metadata: {name: "cluster"},
+         spec: {managementState: "Removed"}},
+      "/apis/config.openshift.io/v1/imagedigestmirrorsets/installer":
+        {apiVersion: "config.openshift.io/v1", kind: "ImageDigestMirrorSet", metadata: {name: "installer"},
+         spec: {imageDigestMirrors: [{source: "quay.io/openshift-release-dev/ocp-release",
+                                      mirrors: ["other.example.com/ocp-release"]}]}}
+    } + $extra)}' >"$1"
+}
+run_import() { # NAME KUBECONFIG [ARGS...]
+    local name=$1 kc=$2
+    shift 2
+    airlock_import "$WORK/idms.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" \
+        --authfile "$WORK/mirror-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+        --kubeconfig "$kc" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    RC=$?
+}
+writes() { jq -r 'select(.method != "GET") | "\(.method) \(.path)"' "$1" | wc -l; }
+idms_requests() { jq -r "select(.path | startswith(\"$IDMS\")) | .method" "$1" | wc -l; }
+state "$WORK/fresh.json"
+start_apiserver fresh "$WORK/fresh.json"
+INSTALLER=$(api_get fresh $IDMS/installer | jq -c .)
+: >"$fresh_LOG"
+run_import plain "$fresh_KUBECONFIG"
+check_eq "without --apply-mirror-sets: exit 0" 0 "$RC"
+check_eq "no mirror set is read or written" 0 "$(idms_requests "$fresh_LOG")"
+check_grep "saying how to apply it" "not applied .*--apply-mirror-sets" "$WORK/plain.err"
+: >"$fresh_LOG"
+run_import apply "$fresh_KUBECONFIG" --apply-mirror-sets
+check_eq "--apply-mirror-sets: exit 0" 0 "$RC"
+check_eq "only its own mirror set was touched" "GET $IDMS/airlock-release POST $IDMS" \
+    "$(jq -r "select(.path | startswith(\"$IDMS\")) | \"\(.method) \(.path)\"" "$fresh_LOG" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "creates airlock's own, the release's repository to the mirror's" "$OURS" \
+    "$(api_get fresh $IDMS/airlock-release | jq -cS .spec.imageDigestMirrors)"
+check_eq "the installer's mirror set is left alone" "$INSTALLER" "$(api_get fresh $IDMS/installer | jq -c .)"
+: >"$fresh_LOG"
+run_import again "$fresh_KUBECONFIG" --apply-mirror-sets
+check_eq "a re-run exits 0" 0 "$RC"
+check_eq "and writes nothing" 0 "$(writes "$fresh_LOG")"
+
+state "$WORK/merge.json" "{\"$IDMS/airlock-release\":
+    {\"apiVersion\": \"config.openshift.io/v1\", \"kind\": \"ImageDigestMirrorSet\", \"metadata\": {\"name\": \"airlock-release\"},
+     \"spec\": {\"imageDigestMirrors\": [
+       {\"source\": \"quay.io/openshift-release-dev/ocp-release\", \"mirrors\": [\"old.example.com/ocp-release\"]},
+       {\"source\": \"$ART\", \"mirrors\": [\"old.example.com/art\"], \"mirrorSourcePolicy\": \"NeverContactSource\"}]}}}"
+start_apiserver merge "$WORK/merge.json"
+run_import merge "$merge_KUBECONFIG" --apply-mirror-sets
+check_eq "an existing airlock mirror set: exit 0" 0 "$RC"
+check_eq "is merged: its entries and mirrors kept, the mirror added to its source" \
+    "quay.io/openshift-release-dev/ocp-release=old.example.com/ocp-release $ART=old.example.com/art,$mirror_HOST/openshift-release-dev/ocp-v4.0-art-dev:NeverContactSource" \
+    "$(api_get merge $IDMS/airlock-release | jq -r '[.spec.imageDigestMirrors[] | "\(.source)=\(.mirrors | join(","))\(if .mirrorSourcePolicy then ":" + .mirrorSourcePolicy else "" end)"] | join(" ")')"
+check_eq "with a merge patch on the resourceVersion read" 1 \
+    "$(jq -s "[.[] | select(.method == \"PATCH\" and .path == \"$IDMS/airlock-release\" and .content_type == \"application/merge-patch+json\")] | length" "$merge_LOG")"
+
+run_import dry "$merge_KUBECONFIG" --apply-mirror-sets --dry-run
+check_eq "--dry-run on it: exit 0, nothing more to do" 0 "$RC"
+check_grep "already up to date" "imagedigestmirrorset airlock-release already up to date" "$WORK/dry.err"
+
+: >"$fresh_LOG"
+run_import manifests "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests"
+check_eq "--manifests-dir without --apply-mirror-sets: exit 0" 0 "$RC"
+check_eq "the mirror set is written there all the same" "ImageDigestMirrorSet airlock-release $OURS" \
+    "$(jq -S -r '"\(.kind) \(.metadata.name) \(.spec.imageDigestMirrors | tojson)"' "$WORK/manifests/40-image-digest-mirror-set.json")"
+check "apply.sh leaves it to be applied by hand" sh -c "grep -q '^# oc apply -f 40-image-digest-mirror-set.json' '$WORK/manifests/apply.sh'"
+check "apply.sh is valid shell" sh -n "$WORK/manifests/apply.sh"
+run_import manifests2 "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests2" --apply-mirror-sets
+check "with --apply-mirror-sets, apply.sh applies it" grep -q '^oc apply -f 40-image-digest-mirror-set.json' "$WORK/manifests2/apply.sh"
+check_eq "and no cluster was touched" 0 "$(wc -l <"$fresh_LOG")"
+run_import skip "$fresh_KUBECONFIG" --skip-cluster --apply-mirror-sets
+check_eq "--apply-mirror-sets with --skip-cluster: exit 2" 2 "$RC"
+
 e2e_finish
