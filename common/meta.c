@@ -402,6 +402,47 @@ static int parse_components(struct parse *p, json_t *o, struct al_bundle_meta *m
     return 0;
 }
 
+/* An optional non-negative count member. */
+static int get_count(struct parse *p, json_t *obj, const char *key, long long *out,
+                     const char *field)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > AL_META_BLOBS_MAX)
+        return bad(p, field, "has an impossible count");
+    *out = (long long)json_integer_value(v);
+    return 0;
+}
+
+static int parse_samples(struct parse *p, json_t *o, struct al_bundle_meta *m)
+{
+    const char *field = "release.samples";
+    const char *d;
+    int rc;
+
+    if (o == NULL)
+        return 0;
+    if (!json_is_object(o))
+        return bad(p, field, "is not an object");
+    d = json_string_value(json_object_get(o, "digest"));
+    if (d != NULL && !al_digest_valid(d))
+        return bad(p, field, "has a digest that is not a sha256 digest");
+    rc = get_string(p, o, "image", 1, &m->samples_image, field);
+    if (rc == 0)
+        rc = get_string(p, o, "digest", 0, &m->samples_digest, field);
+    if (rc == 0)
+        rc = get_string(p, o, "arch", 0, &m->samples_arch, field);
+    if (rc == 0)
+        rc = get_count(p, o, "imagestreams", &m->samples_streams, field);
+    if (rc == 0)
+        rc = get_count(p, o, "tags", &m->samples_tags, field);
+    return rc;
+}
+
 static int parse_release(struct parse *p, json_t *o, struct al_bundle_meta *m)
 {
     json_t *mg = json_object_get(o, "must_gather");
@@ -425,6 +466,8 @@ static int parse_release(struct parse *p, json_t *o, struct al_bundle_meta *m)
                         "release.must_gather");
     if (rc == 0)
         rc = parse_components(p, json_object_get(o, "components"), m);
+    if (rc == 0)
+        rc = parse_samples(p, json_object_get(o, "samples"), m);
     return rc;
 }
 
@@ -556,6 +599,9 @@ void al_bundle_meta_release(struct al_bundle_meta *m)
         free(m->components[i].image);
     }
     free(m->components);
+    free(m->samples_image);
+    free(m->samples_digest);
+    free(m->samples_arch);
     memset(m, 0, sizeof(*m));
 }
 
@@ -639,6 +685,15 @@ static json_t *release_json(const struct al_bundle_meta *m)
         json_object_set_new(o, "must_gather", mg);
     }
     json_object_set_new(o, "components", comps);
+    if (m->samples_image != NULL) {
+        json_t *s = json_object();
+        put_string(s, "image", m->samples_image);
+        put_string(s, "digest", m->samples_digest);
+        put_string(s, "arch", m->samples_arch);
+        json_object_set_new(s, "imagestreams", json_integer(m->samples_streams));
+        json_object_set_new(s, "tags", json_integer(m->samples_tags));
+        json_object_set_new(o, "samples", s);
+    }
     return o;
 }
 

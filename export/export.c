@@ -212,6 +212,23 @@ static size_t count_exported(const struct run *r)
     return n;
 }
 
+/* With --release, the samples come from it unless other samples inputs
+ * are given (or --no-samples); --samples-from-release adds them anyway. */
+static int samples_from_release(const struct ex_config *c)
+{
+    if (c->release == NULL || c->no_samples)
+        return 0;
+    return c->samples_from_release || c->n_configmaps + c->n_imagestreams == 0;
+}
+
+static void report_samples(struct run *r)
+{
+    const struct ex_samples *s = &r->release.samples;
+
+    r->report(r->ud, "samples from the release: %zu imagestreams (%zu tags) for %s in "
+              "'%s'", s->n_streams, s->n_tags, s->arch, s->image);
+}
+
 /* Every image the inputs and the release name. */
 static int read_images(struct run *r, struct al_err *e)
 {
@@ -221,7 +238,11 @@ static int read_images(struct run *r, struct al_err *e)
     if (rc == 0 && c->release != NULL)
         rc = ex_release_read(&r->release, c->release,
                              c->n_arches > 0 ? c->arches[0] : ex_host_arch(),
-                             c->components, c->n_components, r->reg, &r->images, e);
+                             c->components, c->n_components, samples_from_release(c),
+                             c->n_arches > 0 ? c->arches[0] : NULL, r->reg,
+                             &r->images, e);
+    if (rc == 0 && r->release.has_samples)
+        report_samples(r);
     if (rc == 0 && r->images.n == 0)
         rc = al_err_set(e, AL_EINVAL, "nothing to export: give --samples-configmap, "
                         "--imagestreams, --release or --image");

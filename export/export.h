@@ -16,6 +16,8 @@ struct ex_config {
     size_t n_imagestreams;
     const char *release;          /* --release */
     const char **components;      /* --release-component, repeatable */
+    int samples_from_release;     /* --samples-from-release: besides the inputs */
+    int no_samples;               /* --no-samples: the release's components only */
     size_t n_components;
     const char **images;          /* --image, repeatable */
     size_t n_images;

@@ -283,7 +283,7 @@ static const char *follow_alias(json_t *streams, json_t *is, const char *tag,
 }
 
 static int add_stream(struct ex_images *l, json_t *streams, json_t *is,
-                      const char *name, struct al_err *e)
+                      const char *name, size_t *n_tags, struct al_err *e)
 {
     const char *isname = json_string_value(json_object_get(json_object_get(is, "metadata"), "name"));
     json_t *tags = json_object_get(json_object_get(is, "spec"), "tags");
@@ -301,6 +301,7 @@ static int add_stream(struct ex_images *l, json_t *streams, json_t *is,
         if (tname == NULL || json_object_get(t, "from") == NULL)
             continue;
         snprintf(label, sizeof(label), "%s:%s", isname, tname);
+        (*n_tags)++;
         spec = follow_alias(streams, is, tname, why, sizeof(why));
         if (spec != NULL) {
             rc = ex_images_add(l, spec, label, EX_ROLE_SAMPLES, NULL, 0, e);
@@ -319,6 +320,15 @@ static int add_stream(struct ex_images *l, json_t *streams, json_t *is,
 
 int ex_parse_imagestreams(struct ex_images *l, const char *text, size_t len,
                           const char *name, struct al_err *e)
+{
+    size_t streams = 0, tags = 0;
+
+    return ex_parse_imagestreams_counted(l, text, len, name, &streams, &tags, e);
+}
+
+int ex_parse_imagestreams_counted(struct ex_images *l, const char *text, size_t len,
+                                  const char *name, size_t *n_streams,
+                                  size_t *n_tags, struct al_err *e)
 {
     json_t *root = load_json(text, len, name, e);
     json_t *streams, *is;
@@ -351,7 +361,8 @@ int ex_parse_imagestreams(struct ex_images *l, const char *text, size_t len,
         const char *k = json_string_value(json_object_get(is, "kind"));
         if (k != NULL && strcmp(k, "ImageStream") != 0)
             continue;
-        rc = add_stream(l, streams, is, name, e);
+        (*n_streams)++;
+        rc = add_stream(l, streams, is, name, n_tags, e);
         if (rc != 0)
             break;
     }

@@ -79,6 +79,12 @@ int ex_parse_configmap(struct ex_images *l, const char *text, size_t len,
 int ex_parse_imagestreams(struct ex_images *l, const char *text, size_t len,
                           const char *name, struct al_err *e);
 
+/* The same, adding to *n_streams and *n_tags the imagestreams and tags
+ * read. */
+int ex_parse_imagestreams_counted(struct ex_images *l, const char *text, size_t len,
+                                  const char *name, size_t *n_streams,
+                                  size_t *n_tags, struct al_err *e);
+
 /* Finds tag `component` in a release's image-references ImageStream (JSON
  * text) and returns its pull spec, newly allocated. */
 int ex_release_component(const char *text, size_t len, const char *component,

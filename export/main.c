@@ -19,12 +19,18 @@ static const char usage_text[] =
     "What to export (any combination; FILE may be '-' for standard input):\n"
     "      --samples-configmap FILE  the imagestreamtag-to-image ConfigMap (JSON)\n"
     "      --imagestreams FILE       ImageStream / ImageStreamList / List (JSON)\n"
-    "      --release REF             a release payload; adds its must-gather image\n"
+    "      --release REF             a release payload; adds its must-gather image,\n"
+    "                                and the samples its cluster-samples-operator\n"
+    "                                carries when no other samples input is given\n"
     "      --release-component NAME  also add this component of the release\n"
+    "      --samples-from-release    take the release's samples besides the other\n"
+    "                                inputs\n"
+    "      --no-samples              carry only the release's components\n"
     "      --image REF               any further image (repeatable)\n"
     "      --arch LIST               keep only these platforms of multi-arch images\n"
     "                                (amd64, linux/arm64/v8, ...; comma-separated);\n"
     "                                the first also picks the release's platform\n"
+    "                                and the architecture of its samples\n"
     "\n"
     "Where from:\n"
     "      --pull-from FROM=TO       fetch images of registry FROM from TO instead\n"
@@ -79,6 +85,7 @@ enum {
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, 
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
     OPT_ZSTD_THREADS, OPT_SINCE_KEY, OPT_RECEIPT_VERIFY_KEY, OPT_SINCE_UNSIGNED,
+    OPT_SAMPLES_FROM_RELEASE, OPT_NO_SAMPLES,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +93,8 @@ static const struct option long_options[] = {
     {"imagestreams", required_argument, NULL, OPT_IMAGESTREAMS},
     {"release", required_argument, NULL, OPT_RELEASE},
     {"release-component", required_argument, NULL, OPT_COMPONENT},
+    {"samples-from-release", no_argument, NULL, OPT_SAMPLES_FROM_RELEASE},
+    {"no-samples", no_argument, NULL, OPT_NO_SAMPLES},
     {"image", required_argument, NULL, OPT_IMAGE},
     {"arch", required_argument, NULL, OPT_ARCH},
     {"pull-from", required_argument, NULL, OPT_PULL_FROM},
@@ -188,6 +197,8 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_CA_FILE: rc = cli_list_add(&o->ca_files, arg); break;
     case OPT_ARCH: rc = cli_list_add_split(&o->arches, arg); break;
     case OPT_RELEASE: cfg->release = arg; break;
+    case OPT_SAMPLES_FROM_RELEASE: cfg->samples_from_release = 1; break;
+    case OPT_NO_SAMPLES: cfg->no_samples = 1; break;
     case OPT_AUTHFILE: cfg->authfile = arg; break;
     case OPT_CERTS_DIR: cfg->certs_d = arg; break;
     case OPT_INSECURE: cfg->insecure = 1; break;
@@ -248,6 +259,14 @@ static int check_options(const struct options *o)
                             c->since_unsigned))
         return cli_usage_error("--since-key, --receipt-verify-key and --since-unsigned "
                                "say how to check a --since: give --since PREV too");
+    if ((c->samples_from_release || c->no_samples) && c->release == NULL)
+        return cli_usage_error("--%s needs --release", c->no_samples ? "no-samples"
+                                                                     : "samples-from-release");
+    if (c->samples_from_release && c->no_samples)
+        return cli_usage_error("--samples-from-release and --no-samples exclude each other");
+    if (c->no_samples && c->n_configmaps + c->n_imagestreams > 0)
+        return cli_usage_error("--no-samples and --samples-configmap or --imagestreams "
+                               "exclude each other");
     return 0;
 }
 

@@ -176,6 +176,13 @@ static int fill_release(const struct ex_metadata_src *src, struct al_bundle_meta
         m->must_gather = copy(mg->name, oom);
         m->must_gather_digest = copy(mg->manifests[mg->n_manifests - 1].digest, oom);
     }
+    if (rel->has_samples) {
+        m->samples_image = copy(rel->samples.image, oom);
+        m->samples_digest = copy(rel->samples.digest, oom);
+        m->samples_arch = copy(rel->samples.arch, oom);
+        m->samples_streams = (long long)rel->samples.n_streams;
+        m->samples_tags = (long long)rel->samples.n_tags;
+    }
     m->components = calloc(src->images->n + 1, sizeof(*m->components));
     if (m->components == NULL)
         return -1;

@@ -355,6 +355,63 @@ static int apply_must_gather(struct cl *c, struct al_err *e)
     return rc;
 }
 
+/* ---- 5: the ImageDigestMirrorSet of the release's components ---- */
+
+#define IDMS_WHAT "imagedigestmirrorset " IM_MIRRORSET_NAME
+
+static int want_mirror_set(struct cl *c, json_t *obj, json_t **patch, struct al_err *e)
+{
+    json_t *merged = im_mirrorset_merge(obj, c->o->mirrors);
+
+    (void)e;
+    *patch = merged ? json_pack("{s:{s:o}}", "spec", "imageDigestMirrors", merged) : NULL;
+    return 0;
+}
+
+static int create_mirror_set(struct cl *c, struct al_err *e)
+{
+    json_t *obj = im_mirrorset_object(c->o->mirrors), *res = NULL;
+    int rc = 0;
+
+    if (c->o->dry_run)
+        c->report(c->ud, "would create " IDMS_WHAT " for %zu repositories",
+                  c->o->mirrors->n);
+    else
+        rc = al_kube_create(c->k, IM_MIRRORSET_PATH, IDMS_WHAT, obj, &res, e);
+    if (rc == 0 && !c->o->dry_run)
+        c->report(c->ud, "created " IDMS_WHAT " for %zu repositories", c->o->mirrors->n);
+    json_decref(obj);
+    json_decref(res);
+    return rc;
+}
+
+/* Only with --apply-mirror-sets: it changes every node's registry
+ * configuration. Only airlock's own mirror set is read or written. */
+static int apply_mirror_set(struct cl *c, struct al_err *e)
+{
+    int rc;
+
+    if (!c->o->apply_mirror_sets) {
+        c->report(c->ud, "the ImageDigestMirrorSet for the release's %zu repositories was "
+                  "not applied (it changes every node's registry configuration): give "
+                  "--apply-mirror-sets, or --manifests-dir to review it",
+                  c->o->mirrors->n);
+        return 0;
+    }
+    rc = ensure(c, IM_MIRRORSET_PATH "/" IM_MIRRORSET_NAME, IDMS_WHAT, want_mirror_set,
+                NULL, e);
+    if (rc == AL_ENOTFOUND) {
+        al_err_init(e);
+        rc = create_mirror_set(c, e);
+        if (rc == AL_ECONFLICT) {   /* created meanwhile: merge into it instead */
+            al_err_init(e);
+            rc = ensure(c, IM_MIRRORSET_PATH "/" IM_MIRRORSET_NAME, IDMS_WHAT,
+                        want_mirror_set, NULL, e);
+        }
+    }
+    return rc;
+}
+
 int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
                      al_report_fn report, void *ud, struct al_err *e)
 {
@@ -367,6 +424,8 @@ int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
         rc = apply_samples(&c, e);
     if (rc == 0 && o->must_gather != NULL)
         rc = apply_must_gather(&c, e);
+    if (rc == 0 && o->mirrors != NULL && o->mirrors->n > 0)
+        rc = apply_mirror_set(&c, e);
     return rc;
 }
 
@@ -406,6 +465,28 @@ static int write_json(const char *dir, const char *name, json_t *doc, struct al_
         return al_err_set(e, AL_ENOMEM, "out of memory");
     rc = write_file(dir, name, text, 0666, e);
     free(text);
+    return rc;
+}
+
+/* 40-image-digest-mirror-set.json, and its line in apply.sh: run only
+ * with --apply-mirror-sets, as airlock-import itself would. */
+static int write_mirror_set(const char *dir, const struct im_cluster_opts *o,
+                            char *script, size_t n, struct al_err *e)
+{
+    static const char file[] = "40-image-digest-mirror-set.json";
+    json_t *doc = im_mirrorset_object(o->mirrors);
+    size_t used = strlen(script);
+    int rc = write_json(dir, file, doc, e);
+
+    json_decref(doc);
+    if (o->apply_mirror_sets)
+        snprintf(script + used, n - used, "oc apply -f %s\n", file);
+    else
+        snprintf(script + used, n - used,
+                 "# %s maps the release's repositories to the mirror; it changes\n"
+                 "# every node's registry configuration, so it is applied only when\n"
+                 "# asked (airlock-import --apply-mirror-sets):\n"
+                 "# oc apply -f %s\n", file, file);
     return rc;
 }
 
@@ -456,6 +537,8 @@ int im_cluster_write_manifests(const char *dir, const struct im_cluster_opts *o,
              o->must_gather ? "oc tag --source=docker --import-mode=PreserveOriginal '" : "",
              o->must_gather ? o->must_gather : "",
              o->must_gather ? "' openshift/must-gather:latest\n" : "");
+    if (rc == 0 && o->mirrors != NULL && o->mirrors->n > 0)
+        rc = write_mirror_set(dir, o, script, sizeof(script), e);
     if (rc == 0)
         rc = write_file(dir, "apply.sh", script, 0777, e);
     return rc;

@@ -6,6 +6,7 @@
 
 #include "airlock/kube.h"
 #include "import.h"
+#include "mirrorset.h"
 
 #define IM_CA_CONFIGMAP "registry-config"
 
@@ -17,6 +18,9 @@ struct im_cluster_opts {
     size_t n_skipped;
     const char *must_gather;       /* mirror reference by digest, or NULL */
     int dry_run;                   /* read, and report what would change */
+    const struct im_mirrors *mirrors;  /* the release components' repositories
+                                          (NULL or none: no mirror set) */
+    int apply_mirror_sets;         /* --apply-mirror-sets: apply it too */
 };
 
 /* Applies the configuration through `k`; messages go to `report`. */

@@ -187,6 +187,7 @@ struct im_config {
     int skip_cluster;
     int dry_run;
     const char *manifests_dir;
+    int apply_mirror_sets;        /* --apply-mirror-sets */
     const char *sa_dir;           /* service account dir (tests override) */
     const char *receipt;          /* --receipt FILE */
     const char *receipt_key;      /* --receipt-key FILE (private) */

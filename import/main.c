@@ -55,6 +55,10 @@ static const char usage_text[] =
     "      --manifests-dir DIR        write the objects and an apply.sh instead of\n"
     "                                 touching the cluster\n"
     "      --skip-cluster             only push\n"
+    "      --apply-mirror-sets        also apply the ImageDigestMirrorSet for the\n"
+    "                                 release's components (changes every node's\n"
+    "                                 registry configuration); without it, it is\n"
+    "                                 only written with --manifests-dir\n"
     "\n"
     "  -q, --quiet                    print errors and the summary only\n"
     "  -h, --help                     show this help and exit\n"
@@ -70,7 +74,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
-     OPT_RECEIPT, OPT_RECEIPT_KEY, OPT_ALLOW_ROLLBACK,
+     OPT_RECEIPT, OPT_RECEIPT_KEY, OPT_ALLOW_ROLLBACK, OPT_APPLY_MIRROR_SETS,
 };
 
 static const struct option long_options[] = {
@@ -91,6 +95,7 @@ static const struct option long_options[] = {
     {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"manifests-dir", required_argument, NULL, OPT_MANIFESTS_DIR},
+    {"apply-mirror-sets", no_argument, NULL, OPT_APPLY_MIRROR_SETS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -155,6 +160,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
     case OPT_MANIFESTS_DIR: cfg->manifests_dir = arg; break;
+    case OPT_APPLY_MIRROR_SETS: cfg->apply_mirror_sets = 1; break;
     case 'q': o->quiet = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
@@ -186,6 +192,9 @@ static int check_options(struct options *o)
     if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1)
         return cli_usage_error("--skip-cluster, --manifests-dir and --dry-run exclude "
                                "each other");
+    if (cfg->apply_mirror_sets && (cfg->skip_cluster || cfg->verify_only))
+        return cli_usage_error("--apply-mirror-sets configures the cluster: it cannot go "
+                               "with --skip-cluster or --verify-only");
     al_err_init(&e);
     if (cfg->registry != NULL && im_mirror_check(cfg->registry, &e) != 0)
         return cli_usage_error("%s", e.msg);

@@ -5,6 +5,7 @@
 #include "airlock/kubeconfig.h"
 #include "airlock/registry_push.h"
 #include "cluster.h"
+#include "mirrorset.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,10 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
     if (m->n_blobs > m->n_carried)
         r->report(r->ud, "an increment: it relies on %zu blobs of earlier bundles",
                   m->n_blobs - m->n_carried);
+    if (m->samples_image != NULL)
+        r->report(r->ud, "samples from the release: %lld imagestreams (%lld tags) for %s, "
+                  "read from '%s'", m->samples_streams, m->samples_tags,
+                  m->samples_arch ? m->samples_arch : "?", m->samples_image);
     if (r->cfg->verify_only)
         return 0;
     /* before anything is pushed: would this move the mirror's tags back? */
@@ -235,7 +240,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
 {
     const struct im_config *cfg = r->cfg;
     struct im_cluster_opts co = {.mirror_host = r->plan.mirror_host,
-                                 .dry_run = cfg->dry_run};
+                                 .dry_run = cfg->dry_run,
+                                 .apply_mirror_sets = cfg->apply_mirror_sets};
+    struct im_mirrors mirrors = {0};
     const char **skipped = NULL;
     size_t n_skipped = 0, i;
     char *ca = NULL, *mg = NULL, *samples_registry = strdup(cfg->registry);
@@ -245,6 +252,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
 
     if (rc == 0)
         rc = read_ca_files(cfg, &ca, e);
+    if (rc == 0)
+        rc = im_mirrors_from_plan(&mirrors, &r->plan, r->pusher, e);
+    co.mirrors = &mirrors;
     if (rc == 0) {
         size_t n = strlen(samples_registry);
         while (n > 0 && samples_registry[n - 1] == '/')
@@ -278,6 +288,7 @@ static int configure_cluster(struct run *r, struct al_err *e)
     r->res->cluster_done = rc == 0;
     r->res->cluster_failed = rc != 0;
     al_kube_free(k);
+    im_mirrors_release(&mirrors);
     for (i = 0; i < n_skipped; i++)
         free((void *)(uintptr_t)skipped[i]);
     free(skipped);

@@ -90,6 +90,13 @@ struct al_bundle_meta {
     char *must_gather;        /* must-gather pull spec, or NULL */
     char *must_gather_digest;
     struct al_meta_component *components;   /* in the order written */
+    /* samples read from the release's cluster-samples-operator image
+     * ("release.samples"), or NULL image: none */
+    char *samples_image;      /* the operator image, by digest */
+    char *samples_digest;     /* the manifest whose layers were read */
+    char *samples_arch;       /* the operator's directory: "x86_64" */
+    long long samples_streams;
+    long long samples_tags;
     size_t n_components;
     struct al_meta_image *images;
     size_t n_images;

@@ -64,6 +64,33 @@ def merge(target, patch):
     return out
 
 
+IDMS = "/apis/config.openshift.io/v1/imagedigestmirrorsets"
+
+
+def invalid(path, obj):
+    """What the ImageDigestMirrorSet CRD (config.openshift.io/v1, cluster
+    scoped) would refuse, as a message; None when valid or another kind."""
+    if not path.startswith(IDMS + "/"):
+        return None
+    if obj.get("apiVersion") != "config.openshift.io/v1" or obj.get("kind") != "ImageDigestMirrorSet":
+        return "not a config.openshift.io/v1 ImageDigestMirrorSet"
+    if obj.get("metadata", {}).get("name") != path.rsplit("/", 1)[1]:
+        return "metadata.name does not match the path"
+    if obj.get("metadata", {}).get("namespace"):
+        return "imagedigestmirrorsets are cluster-scoped"
+    for m in obj.get("spec", {}).get("imageDigestMirrors", []):
+        src, mirrors = m.get("source"), m.get("mirrors", [])
+        if not isinstance(src, str) or not src or "@" in src:
+            return "spec.imageDigestMirrors[].source: a repository is required"
+        if len(set(mirrors)) != len(mirrors):
+            return "spec.imageDigestMirrors[].mirrors: duplicate entries (a set)"
+        if any(not isinstance(x, str) or "@" in x or ":" in x.split("/", 1)[-1] for x in mirrors):
+            return "spec.imageDigestMirrors[].mirrors: a repository without tag or digest"
+        if m.get("mirrorSourcePolicy", "AllowContactingSource") not in ("AllowContactingSource", "NeverContactSource"):
+            return "spec.imageDigestMirrors[].mirrorSourcePolicy: unsupported value"
+    return None
+
+
 def status(code, reason, message):
     return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                   "message": message, "reason": reason, "code": code}
@@ -142,6 +169,9 @@ class H(http.server.BaseHTTPRequestHandler):
                     f.write(json.dumps({"refused": "stale resourceVersion", "path": path}) + "\n")
                 return status(409, "Conflict", "the object has been modified")
             new = merge(cur, body)
+            why = invalid(path, new)
+            if why:
+                return status(422, "Invalid", why)
             new["metadata"]["resourceVersion"] = next_rv()
             objects[path] = new
             return 200, new
@@ -152,6 +182,9 @@ class H(http.server.BaseHTTPRequestHandler):
             target = path + "/" + name
             if target in objects:
                 return status(409, "AlreadyExists", f"{name} already exists")
+            why = invalid(target, body)
+            if why:
+                return status(422, "Invalid", why)
             body.setdefault("metadata", {})["resourceVersion"] = next_rv()
             objects[target] = body
             return 201, body

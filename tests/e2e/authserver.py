@@ -176,6 +176,7 @@ def redirect_main(port, cert, key, upstream, ca, userpass, logpath, delay=0.0, n
                 log(logpath, {"cdn": u.path, "authorization": "Authorization" in self.headers})
                 c, r = fetch("GET", u.path[4:], {"Authorization": basic})
                 return self.relay(r, c, slow=True)
+            log(logpath, {"request": self.command, "path": u.path})
             parts = u.path.split("/")
             if self.command == "GET" and len(parts) > 4 and parts[-2] == "blobs":
                 # check access as the registry would, then send the client away

@@ -7,6 +7,8 @@ what it pushed (name -> manifest digest, every blob) for the assertions.
   seed.py fixtures HOST CA USER PASS OUT.json SHARED_DIR
   seed.py samples  HOST CA USER PASS OUT.json CONFIGMAP IMAGESTREAM_DIR
   seed.py update   HOST CA USER PASS OUT.json   (a new build of one fixture)
+  seed.py samples-release HOST CA USER PASS OUT.json SHARED_DIR IMAGESTREAM_DIR
+                   (a release whose cluster-samples-operator carries those files)
 """
 import base64
 import gzip
@@ -18,6 +20,7 @@ import os
 import random
 import re
 import ssl
+import subprocess
 import sys
 import tarfile
 import urllib.parse
@@ -31,6 +34,7 @@ MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MT_OCI_LAYER_GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
 MT_OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+MT_OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 
 def sha(b):
@@ -132,10 +136,14 @@ def gz(b):
 
 
 class Layer:
-    def __init__(self, files, compress=True, oci=False):
+    def __init__(self, files, compress=True, oci=False, zstd=False):
         self.tar = tar_of(files)
         self.data = gz(self.tar) if compress else self.tar
-        if compress:
+        if zstd:
+            self.data = subprocess.run(["zstd", "-q", "-c"], input=self.tar, check=True,
+                                       stdout=subprocess.PIPE).stdout
+            self.mt = MT_OCI_LAYER_ZSTD
+        elif compress:
             self.mt = MT_OCI_LAYER_GZ if oci else MT_DOCKER_LAYER
         else:
             self.mt = MT_OCI_LAYER
@@ -173,7 +181,7 @@ def push_index(reg, repo, tag, children, oci=False):
 
 
 def fixtures(reg, shared, out):
-    rec = {"images": {}, "must_gather": {}}
+    rec = {"images": {}, "must_gather": {}, "samples_operator": {}}
     base = Layer({"etc/os-release": b"ID=test\n", "usr/lib/base.bin": noise(1, 300_000)})
     big = Layer({"opt/big.bin": noise(2, 6 * 1024 * 1024)})
 
@@ -212,6 +220,17 @@ def fixtures(reg, shared, out):
         d, _, _ = push_image(reg, "openshift-release-dev/ocp-v4.0-art-dev", None, [base, own])
         rec["must_gather"][comp] = d
 
+    # cluster-samples-operator: an index of two builds of the layers below
+    children = []
+    for arch in ("amd64", "arm64"):
+        d, body, mt = push_image(reg, "openshift-release-dev/ocp-v4.0-art-dev", None,
+                                 [base] + operator_layers(arch), arch=arch, oci=True)
+        children.append(({"architecture": arch, "os": "linux"}, d, body, mt))
+        rec["samples_operator"][arch] = d
+    d, _ = push_index(reg, "openshift-release-dev/ocp-v4.0-art-dev", "samples-operator",
+                      children, oci=True)
+    rec["samples_operator"]["index"] = d
+
     # the release payloads: image-references in the last layer
     with open(os.path.join(shared, "samples", "release-4.12.0-image-references.json")) as f:
         refs_doc = json.load(f)
@@ -224,6 +243,10 @@ def fixtures(reg, shared, out):
                 t["from"]["name"] = art + rec["must_gather"][mg]
             if t["name"] == "tools":
                 t["from"]["name"] = art + rec["must_gather"]["tools"]
+            if t["name"] == "cluster-samples-operator":
+                # a single-arch payload names its own build, a multi one the index
+                own = "amd64" if arch == "amd64" else "index"
+                t["from"]["name"] = art + rec["samples_operator"][own]
         last = Layer({"release-manifests/release-metadata": b'{"kind":"cincinnati-metadata-v0"}',
                       "release-manifests/image-references": json.dumps(doc, indent=2).encode(),
                       "release-manifests/0000_50_other.yaml": noise("yaml" + arch, 100_000)})
@@ -240,6 +263,83 @@ def fixtures(reg, shared, out):
     rec["images"]["release:4.12.0-multi"] = d
     with open(out, "w") as f:
         json.dump(rec, f, indent=1)
+
+
+def stream(name, tags):
+    """An ImageStream as the samples operator ships it: tags are (name, kind, from)."""
+    return json.dumps({"kind": "ImageStream", "apiVersion": "image.openshift.io/v1",
+                       "metadata": {"name": name, "annotations": {"openshift.io/display-name": name}},
+                       "spec": {"tags": [{"name": t, "from": {"kind": k, "name": f},
+                                          "referencePolicy": {"type": "Local"}}
+                                         for t, k, f in tags]}}, indent=4).encode()
+
+
+OP = "opt/openshift/operator/"
+
+
+def operator_layers(arch):
+    """The samples operator's files, built up the way image layers do it:
+    a later layer deletes one stream by whiteout, replaces another with
+    fewer tags, and hides a whole directory (opaque whiteout). Final x86_64
+    streams: ruby (2 tags), nodejs (1), fresh (1), naming only
+    ubi8/ruby-31:latest and ubi8/nodejs-16:1. Everything else names images
+    that must never be requested."""
+    rh, acc = "registry.redhat.io/", "registry.access.redhat.com/"
+    binary = Layer({"usr/bin/cluster-samples-operator": noise("cso" + arch, 60_000)}, oci=True)
+    streams = Layer({
+        OP + "x86_64/ruby/imagestreams/ruby-rhel.json": stream("ruby", [
+            ("3.1-ubi8", "DockerImage", rh + "ubi8/ruby-31:latest"),
+            ("latest", "ImageStreamTag", "3.1-ubi8")]),
+        OP + "x86_64/ruby/imagestreams/notes.txt": (rh + "ubi8/notes:1\n").encode(),
+        OP + "x86_64/ruby/templates/rails-postgresql.json": json.dumps({
+            "kind": "Template", "objects": [{"kind": "DeploymentConfig", "spec": {"template": {
+                "spec": {"containers": [{"image": rh + "rhel8/template-only:1"}]}}}}]}).encode(),
+        OP + "x86_64/ruby/README.md": ("uses " + rh + "ubi8/readme-only:1\n").encode(),
+        OP + "x86_64/nodejs/imagestreams/nodejs-rhel.json": stream("nodejs", [
+            ("16-ubi8", "DockerImage", acc + "ubi8/nodejs-16:1"),
+            ("14-ubi8", "DockerImage", acc + "ubi8/dropped:14")]),
+        OP + "x86_64/deleted/imagestreams/deleted.json": stream("deleted", [
+            ("1", "DockerImage", rh + "ubi8/deleted:1")]),
+        OP + "x86_64/old/imagestreams/old.json": stream("old", [
+            ("1", "DockerImage", rh + "ubi8/opaque-gone:1")]),
+        OP + "aarch64/python/imagestreams/python.json": stream("python", [
+            ("3.9-ubi8", "DockerImage", rh + "ubi8/python-39:latest")]),
+    }, compress=False, oci=True)
+    update = Layer({
+        OP + "x86_64/deleted/imagestreams/.wh.deleted.json": b"",
+        OP + "x86_64/nodejs/imagestreams/nodejs-rhel.json": stream("nodejs", [
+            ("16-ubi8", "DockerImage", acc + "ubi8/nodejs-16:1")]),
+        OP + "x86_64/old/.wh..wh..opq": b"",
+        OP + "x86_64/old/imagestreams/fresh.json": stream("fresh", [
+            ("1", "DockerImage", rh + "ubi8/ruby-31:latest")]),
+    }, zstd=True)
+    return [binary, streams, update]
+
+
+def samples_release(reg, shared, isdir, out):
+    """A release whose cluster-samples-operator carries the real x86_64
+    imagestream files (with a template beside them), and its must-gather."""
+    base = Layer({"etc/os-release": b"ID=release\n"})
+    art_repo = "openshift-release-dev/ocp-v4.0-art-dev"
+    files = {}
+    for name in sorted(os.listdir(isdir)):
+        group = name.rsplit(".", 1)[0]
+        with open(os.path.join(isdir, name), "rb") as f:
+            files[OP + f"x86_64/{group}/imagestreams/{name}"] = f.read()
+        files[OP + f"x86_64/{group}/templates/{group}-example.json"] = b'{"kind": "Template"}'
+    op, _, _ = push_image(reg, art_repo, None, [base, Layer(files)], oci=True)
+    mg, _, _ = push_image(reg, art_repo, None, [base, Layer({"usr/bin/gather": b"#!/bin/sh\n"})])
+    with open(os.path.join(shared, "samples", "release-4.12.0-image-references.json")) as f:
+        doc = json.load(f)
+    for t in doc["spec"]["tags"]:
+        if t["name"] == "cluster-samples-operator":
+            t["from"]["name"] = f"quay.io/{art_repo}@{op}"
+        if t["name"] == "must-gather":
+            t["from"]["name"] = f"quay.io/{art_repo}@{mg}"
+    last = Layer({"release-manifests/image-references": json.dumps(doc).encode()})
+    d, _, _ = push_image(reg, "openshift-release-dev/ocp-release", "4.12.0-x86_64", [base, last])
+    with open(out, "w") as f:
+        json.dump({"release": d, "operator": op, "must_gather": mg}, f, indent=1)
 
 
 def samples(reg, configmap, isdir, out):
@@ -285,6 +385,8 @@ def main():
         update(reg, out)
     elif mode == "samples":
         samples(reg, sys.argv[7], sys.argv[8], out)
+    elif mode == "samples-release":
+        samples_release(reg, sys.argv[7], sys.argv[8], out)
     else:
         sys.exit("seed: unknown mode " + mode)
 

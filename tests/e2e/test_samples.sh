@@ -45,6 +45,29 @@ check_eq "digests are the registry's" "$(meta '.images | length')" \
 check_eq "layers: the shared base once, plus one per image" "$((unique_images + 1))" \
     "$(meta '[.blobs[] | select(.kind == "layer")] | length')"
 
+echo "# the same files read from a release's cluster-samples-operator image"
+python3 "$E2E_DIR/seed.py" samples-release "$src_HOST" "$src_CA" tester s3cret "$WORK/release.json" \
+    "$SHARED" "$SHARED/samples/ocp-x86_64" || { echo "seeding the release failed" >&2; exit 1; }
+airlock_export --imagestreams "$WORK/is.json" "${COMMON[@]}" -o "$WORK/is.tar.zst" 2>"$WORK/is.err"
+check_eq "--imagestreams alone: exit 0" 0 "$?"
+airlock_export --release quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 \
+    --pull-from "quay.io=$src_HOST" "${COMMON[@]}" -o "$WORK/release.tar.zst" 2>"$WORK/release.err"
+check_eq "--release alone: exit 0" 0 "$?"
+for b in is release; do
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/$b.tar.zst" "$WORK/export.pub" "$WORK/$b.d" >/dev/null 2>&1 ||
+        not_ok "the $b bundle passes the independent check"
+done
+images_of() {
+    jq -c '[.images[] | select(.role == "samples") | {name, digest, tags: (.tags | sort)}] | sort_by(.name)' \
+        "$WORK/$1.d/bundle.json"
+}
+check_eq "exactly the images and tags that --imagestreams with the same files gives" \
+    "$(images_of is)" "$(images_of release)"
+check_eq "all 292 tags of the 50 imagestreams" "50 292 292" \
+    "$(jq -r '"\(.release.samples.imagestreams) \(.release.samples.tags) \([.images[].tags[]] | length)"' "$WORK/release.d/bundle.json")"
+check_eq "and must-gather" "$(jq -r .must_gather "$WORK/release.json")" \
+    "$(jq -r '.images[] | select(.role == "must-gather") | .digest' "$WORK/release.d/bundle.json")"
+
 echo "# the whole samples bundle into a mirror"
 start_registry mirror admin m1rr0r
 authfile "$mirror_HOST" admin m1rr0r "$WORK/mirror-auth.json"

@@ -26,7 +26,9 @@ static const char full_doc[] =
     " \"release\": {\"pull_spec\": \"quay.io/r:1\", \"source\": \"cache.local/r\","
     "  \"digest\": \"" D("f") "\", \"arch\": \"amd64\","
     "  \"must_gather\": {\"pull_spec\": \"quay.io/mg@" D("e") "\", \"digest\": \"" D("e") "\"},"
-    "  \"components\": {\"tools\": \"quay.io/mg@" D("e") "\", \"cli\": \"quay.io/cli:1\"}},"
+    "  \"components\": {\"tools\": \"quay.io/mg@" D("e") "\", \"cli\": \"quay.io/cli:1\"},"
+    "  \"samples\": {\"image\": \"quay.io/cso@" D("9") "\", \"digest\": \"" D("8") "\","
+    "   \"arch\": \"x86_64\", \"imagestreams\": 50, \"tags\": 292}},"
     " \"images\": [{\"name\": \"registry.redhat.io/ubi8/ruby-31:latest\","
     "  \"pull_spec\": \"registry.redhat.io/ubi8/ruby-31\", \"source\": \"cache.local/ubi8/ruby-31\","
     "  \"registry\": \"registry.redhat.io\", \"repository\": \"ubi8/ruby-31\", \"tag\": \"latest\","
@@ -115,6 +117,11 @@ static void same_meta(const struct al_bundle_meta *a, const struct al_bundle_met
     same_opt(a->release_arch, b->release_arch);
     same_opt(a->must_gather, b->must_gather);
     same_opt(a->must_gather_digest, b->must_gather_digest);
+    same_opt(a->samples_image, b->samples_image);
+    same_opt(a->samples_digest, b->samples_digest);
+    same_opt(a->samples_arch, b->samples_arch);
+    CHECK_INT(a->samples_streams, b->samples_streams);
+    CHECK_INT(a->samples_tags, b->samples_tags);
     CHECK_INT(a->n_components, b->n_components);
     for (i = 0; i < a->n_components && i < b->n_components; i++) {
         CHECK_STR(a->components[i].name, b->components[i].name);
@@ -152,6 +159,7 @@ TEST(meta_writes_what_it_reads)
     }
     /* the fixture really has every optional part, or the test proves little */
     CHECK(a.release_source && a.must_gather_digest && a.n_components == 2);
+    CHECK(a.samples_image && a.samples_digest && a.samples_tags == 292);
     CHECK(a.n_carried < a.n_blobs && a.n_failed == 1 && a.images[1].tag == NULL);
     CHECK_INT(al_bundle_meta_write(&a, &text, &e), 0);
     CHECK_INT(al_bundle_meta_parse(&b, text, strlen(text), "written", &e), 0);
@@ -167,6 +175,30 @@ TEST(meta_writes_what_it_reads)
     free(again);
     al_bundle_meta_release(&a);
     al_bundle_meta_release(&b);
+}
+
+/* release.samples is optional, and checked when present. */
+TEST(meta_samples_are_optional_and_checked)
+{
+    struct al_bundle_meta m;
+    struct al_err e;
+    char *doc = strdup(full_doc), *p;
+
+    al_err_init(&e);
+    /* a count that cannot be */
+    p = strstr(doc, "\"tags\": 292");
+    memcpy(p, "\"tags\": -92", 11);
+    CHECK(al_bundle_meta_parse(&m, doc, strlen(doc), "bad", &e) != 0);
+    CHECK(strstr(e.msg, "release.samples") != NULL);
+    al_bundle_meta_release(&m);
+    /* none at all: the older bundles */
+    p = strstr(doc, ",  \"samples\"");
+    memmove(p, strstr(p, "}}") + 1, strlen(strstr(p, "}}") + 1) + 1);
+    al_err_init(&e);
+    CHECK_INT(al_bundle_meta_parse(&m, doc, strlen(doc), "none", &e), 0);
+    CHECK(m.samples_image == NULL && m.release != NULL);
+    al_bundle_meta_release(&m);
+    free(doc);
 }
 
 TEST(meta_writes_the_layout_index)
