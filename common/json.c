@@ -27,3 +27,16 @@ json_t *al_json_strings(char *const *v, size_t n)
         }
     return a;
 }
+
+json_t *al_json_find(json_t *a, const char *key, const char *value)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(a, i, v) {
+        const char *s = json_string_value(json_object_get(v, key));
+        if (s != NULL && strcmp(s, value) == 0)
+            return v;
+    }
+    return NULL;
+}

@@ -271,17 +271,11 @@ static int apply_samples(struct cl *c, struct al_err *e)
 
 /* ---- 4: must-gather ---- */
 
-static json_t *find_tag(json_t *tags, const char *name)
+/* spec.tags[name=latest] of the must-gather imagestream, or NULL. */
+static json_t *latest_tag(json_t *stream)
 {
-    size_t i;
-    json_t *t;
-
-    json_array_foreach(tags, i, t) {
-        const char *n = json_string_value(json_object_get(t, "name"));
-        if (n != NULL && strcmp(n, name) == 0)
-            return t;
-    }
-    return NULL;
+    return al_json_find(json_object_get(json_object_get(stream, "spec"), "tags"), "name",
+                        "latest");
 }
 
 /* The ImageStreamImport `oc import-image is/must-gather -n openshift` would
@@ -289,7 +283,7 @@ static json_t *find_tag(json_t *tags, const char *name)
  * reset importMode from PreserveOriginal to Legacy). */
 static json_t *must_gather_import(struct cl *c, json_t *stream)
 {
-    json_t *tag = find_tag(json_object_get(json_object_get(stream, "spec"), "tags"), "latest");
+    json_t *tag = latest_tag(stream);
     json_t *policy = json_object_get(tag, "importPolicy");
     json_t *refpol = json_object_get(tag, "referencePolicy");
 
@@ -329,7 +323,7 @@ static int apply_must_gather(struct cl *c, struct al_err *e)
     }
     if (rc != 0)
         return rc;
-    tag = find_tag(json_object_get(json_object_get(stream, "spec"), "tags"), "latest");
+    tag = latest_tag(stream);
     have = json_string_value(json_object_get(json_object_get(tag, "from"), "name"));
     if (have != NULL && strcmp(have, c->o->must_gather) == 0) {
         c->report(c->ud, "imagestream openshift/must-gather already points at the mirror");

@@ -98,20 +98,6 @@ json_t *im_mirrorset_object(const struct im_mirrors *m)
                      "airlock", "spec", "imageDigestMirrors", list);
 }
 
-/* The entry of `list` for `source`, or NULL. */
-static json_t *find_source(json_t *list, const char *source)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(list, i, v) {
-        const char *s = json_string_value(json_object_get(v, "source"));
-        if (s != NULL && strcmp(s, source) == 0)
-            return v;
-    }
-    return NULL;
-}
-
 json_t *im_mirrorset_merge(json_t *have, const struct im_mirrors *m)
 {
     json_t *old = json_object_get(json_object_get(have, "spec"), "imageDigestMirrors");
@@ -120,7 +106,7 @@ json_t *im_mirrorset_merge(json_t *have, const struct im_mirrors *m)
     int changed = 0;
 
     for (i = 0; list != NULL && i < m->n; i++) {
-        json_t *e = find_source(list, m->v[i].source);
+        json_t *e = al_json_find(list, "source", m->v[i].source);
         json_t *mirrors = json_object_get(e, "mirrors");
         if (e == NULL) {
             json_array_append_new(list, entry(&m->v[i]));

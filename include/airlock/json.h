@@ -15,4 +15,8 @@ int al_json_has_string(const struct json_t *a, const char *s);
  * NULL when out of memory. */
 struct json_t *al_json_strings(char *const *v, size_t n);
 
+/* The first object of the JSON array `a` whose string member `key` is
+ * `value` (borrowed from `a`), or NULL (also when `a` is not an array). */
+struct json_t *al_json_find(struct json_t *a, const char *key, const char *value);
+
 #endif
