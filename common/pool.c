@@ -137,6 +137,10 @@ int al_pool_idle(struct al_pool *p, size_t *worker, struct al_err *e)
 void al_pool_give(struct al_pool *p, size_t worker, size_t item)
 {
     pthread_mutex_lock(&p->lock);
+    if (p->stopping) {   /* the workers may be gone: nobody would run it */
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
     p->w[worker].item = item;
     p->w[worker].busy = 1;
     pthread_cond_broadcast(&p->changed);

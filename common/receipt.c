@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/buf.h"
 #include "airlock/json.h"
@@ -89,19 +90,24 @@ static char *receipt_text(const struct al_receipt *r)
 int al_receipt_write(const struct al_receipt *r, const char *path,
                      const struct al_sig_key *key, struct al_err *e)
 {
-    char sig_path[SIG_PATH_MAX], *text = receipt_text(r);
+    char sig_path[SIG_PATH_MAX] = "", *text = receipt_text(r);
     struct al_buf sig;
     int rc = text ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
     al_buf_init(&sig, 64 * 1024);
     if (rc == 0)
-        rc = al_file_write_atomic(path, text, strlen(text), e);
-    if (rc == 0 && key != NULL) {
         rc = al_sig_path(sig_path, sizeof(sig_path), path, e);
-        if (rc == 0)
-            rc = al_sig_sign(key, text, strlen(text), &sig, e);
-        if (rc == 0)
-            rc = al_file_write_atomic(sig_path, sig.data, sig.len, e);
+    if (rc == 0 && key != NULL)
+        rc = al_sig_sign(key, text, strlen(text), &sig, e);
+    if (rc == 0)
+        rc = al_file_write_atomic(path, text, strlen(text), e);
+    if (rc == 0 && key != NULL)
+        rc = al_file_write_atomic(sig_path, sig.data, sig.len, e);
+    else if (rc == 0)   /* an earlier receipt's signature is not this one's */
+        unlink(sig_path);
+    if (rc != 0 && sig_path[0] != '\0') {   /* no receipt beside a wrong signature */
+        unlink(path);
+        unlink(sig_path);
     }
     al_buf_release(&sig);
     free(text);

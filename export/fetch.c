@@ -42,7 +42,8 @@ static int fetch_item(void *ud, void *ctx, size_t worker, size_t item, struct al
     pthread_mutex_unlock(&f->lock);
 
     al_err_init(&why);
-    f->cfg.fetch(f->cfg.ud, item, s->reg, s->pipe, &why);
+    if (f->cfg.fetch(f->cfg.ud, item, s->reg, s->pipe, &why) != 0 && why.code == 0)
+        al_err_set(&why, AL_EIO, "blob %zu of the plan could not be fetched", item);
     al_pipe_close(s->pipe, &why);
 
     pthread_mutex_lock(&f->lock);

@@ -220,10 +220,9 @@ static int store_index(struct resolving *x, struct ex_image *img,
 
     if (kept == root->n_children)
         return store_manifest(x, img, body, root->media_type, digest, e);
-    if (kept == 0) {
-        ex_image_fail(img, "none of its platforms is among those given with --arch");
-        return 0;
-    }
+    if (kept == 0)   /* a samples image is skipped; a release image ends the export */
+        return al_err_set(e, AL_EUNSUPPORTED, "image '%s': none of its platforms is "
+                          "among those given with --arch", img->name);
     if (kept == 1)
         return 0;
     al_buf_init(&filtered, AL_MANIFEST_MAX);
@@ -341,18 +340,19 @@ static int resolve_on_threads(struct resolving *x, struct al_registry *reg,
     regs = calloc(jobs, sizeof(*regs));
     if (regs == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
+    al_err_init(&perr);
     rc = ex_clones_new(regs, jobs, reg, x->cfg->http, e);
     if (rc == 0) {
         struct al_pool_cfg pc = {.n_workers = jobs, .ctx = (void *const *)regs,
                                  .n_items = n, .fn = resolve_one, .ud = x};
         rc = al_pool_run(&pc, &perr);
+        for (i = 0; rc != 0 && i < n; i++)
+            item_failed |= ends_export(x, x->rc[i], &x->images->v[i]);
+        if (rc != 0 && !item_failed)   /* no thread could start */
+            *e = perr;
+        else
+            rc = 0;   /* the caller takes the items' failures in order */
     }
-    for (i = 0; rc != 0 && i < n; i++)
-        item_failed |= ends_export(x, x->rc[i], &x->images->v[i]);
-    if (rc != 0 && !item_failed)   /* no thread could start */
-        *e = perr;
-    else
-        rc = 0;
     ex_clones_free(regs, jobs, reg);
     free(regs);
     return rc;

@@ -371,10 +371,12 @@ static int upload_blob(struct uploader *u, struct al_err *e)
                                      &u->present[i], e);
         have += rc == 0 && u->present[i];
     }
-    if (rc != 0 || n == 0 || have > 0) {
+    if (rc != 0)   /* upload_item cancels the pipe: the reader stops at once */
+        return rc;
+    if (n == 0 || have > 0) {
         verified = drain(u);
         u->counts.blobs_skipped += have;
-        return rc == 0 && verified && n > 0 ? mount_missing(u, e) : rc;
+        return verified && n > 0 ? mount_missing(u, e) : 0;
     }
     rc = al_registry_upload_open(&(struct al_repo){u->reg, host, repos[0]}, b->size,
                                  &up, e);
@@ -476,7 +478,9 @@ static int sink_data(void *ud, const void *data, size_t n, struct al_err *e)
     int rc = p->cur ? al_pipe_write(p->cur->pipe, data, n, NULL) : 0;
 
     if (rc != 0) {   /* only an upload thread's failure cancels its pipe */
-        rc = al_pool_failure(p->pool, e);
+        /* it cancels before the pool records why: wait for the why, or a
+         * mirror's refusal would read as an interruption */
+        rc = al_pool_wait(p->pool, e);
         if (rc == 0)
             rc = al_err_set(e, AL_EINTR, "the upload stopped");
     }

@@ -1,10 +1,14 @@
 /* The receipt both ways (written by the import, read by --since). */
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/buf.h"
 #include "airlock/receipt.h"
+#include "airlock/sign.h"
 #include "test.h"
 
 #define D(c) "sha256:" c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
@@ -89,4 +93,38 @@ TEST(receipt_refuses_what_since_could_not_trust)
     CHECK_INT(al_receipt_parse(&r, bad_digest, strlen(bad_digest), "--since 'r'", &e),
               AL_EINVAL);
     CHECK(strstr(e.msg, "blobs[0] is not digest, size and media type") != NULL);
+}
+
+/* A receipt written unsigned over a signed one leaves no signature behind:
+ * --since would call it a bad signature instead of an unsigned receipt. */
+TEST(receipt_unsigned_removes_an_earlier_signature)
+{
+    struct al_receipt r = {0};
+    struct al_sig_key *key = NULL;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    char path[300], keypath[300], sig[320];
+    struct al_err e;
+    FILE *f;
+
+    snprintf(keypath, sizeof(keypath), "%s/receipt-test.key", test_tmpdir());
+    f = fopen(keypath, "w");
+    CHECK(k != NULL && f != NULL);
+    CHECK(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1);
+    fclose(f);
+    EVP_PKEY_free(k);
+    al_err_init(&e);
+    CHECK_INT(al_sig_key_load_private(&key, keypath, &e), 0);
+    r.bundle_id = strdup("edc6125e");
+    r.created = strdup("2026-11-25T11:33:37Z");
+    r.mirror = strdup("mirror.example.com:5000");
+    add(&r, D("a"), 300332, AL_BLOB_LAYER, "ubi8/ruby-31", "ubi8/python-39");
+    snprintf(path, sizeof(path), "%s/signed-receipt.json", test_tmpdir());
+    snprintf(sig, sizeof(sig), "%s.sig", path);
+    CHECK_INT(al_receipt_write(&r, path, key, &e), 0);
+    CHECK(access(sig, F_OK) == 0);
+    CHECK_INT(al_receipt_write(&r, path, NULL, &e), 0);
+    CHECK(access(path, F_OK) == 0);
+    CHECK(access(sig, F_OK) != 0);
+    al_receipt_release(&r);
+    al_sig_key_free(key);
 }
