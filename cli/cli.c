@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -226,6 +227,53 @@ void cli_list_free_owned(struct cli_list *l)
     for (i = 0; i < l->n; i++)
         free((void *)(uintptr_t)l->v[i]);
     cli_list_release(l);
+}
+
+const char *cli_human_size(long long bytes, char *out, size_t n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(out, n, "%lld B", bytes);
+        return out;
+    }
+    v /= 1024;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, n, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return out;
+}
+
+const char *cli_human_duration(double seconds, char *out, size_t n)
+{
+    long s = (long)(seconds + 0.5);
+
+    if (seconds < 10)
+        snprintf(out, n, "%.1f s", seconds);
+    else if (s < 60)
+        snprintf(out, n, "%ld s", s);
+    else if (s < 3600)
+        snprintf(out, n, "%ld min %02ld s", s / 60, s % 60);
+    else
+        snprintf(out, n, "%ld h %02ld min", s / 3600, s / 60 % 60);
+    return out;
+}
+
+size_t cli_term_width(int fd)
+{
+    const char *cols = getenv("COLUMNS");
+    struct winsize ws;
+    int n;
+
+    if (cols != NULL && cli_parse_count(cols, 20, 10000, &n) == 0)
+        return (size_t)n;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 0;
 }
 
 /* Async-signal-safe: unlink(), write(), strlen() and _exit() only. */

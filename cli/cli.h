@@ -90,6 +90,16 @@ int cli_parse_timeout(const char *s, long *seconds);
 int cli_parse_jobs(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);
 
+/* Sizes and durations for people: "512 B", "3.4 MiB", "1.2 GiB"; "0.4 s",
+ * "2 min 05 s", "1 h 02 min". Write into `out` of `n` bytes and return it.
+ * Any module of the programs may use these (they print nothing). */
+const char *cli_human_size(long long bytes, char *out, size_t n);
+const char *cli_human_duration(double seconds, char *out, size_t n);
+
+/* The width of the terminal on file descriptor `fd` ($COLUMNS first); 0
+ * when it is not a terminal and $COLUMNS is unset (no limit). */
+size_t cli_term_width(int fd);
+
 /* On SIGINT, SIGTERM and SIGHUP: unlink the paths `partials()` returns (if
  * any; the function must be async-signal-safe), then exit with
  * CLI_EXIT_SIGNAL. */

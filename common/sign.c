@@ -217,6 +217,29 @@ out:
     return rc;
 }
 
+int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char out[AL_KEY_ID_LEN],
+                      struct al_err *e)
+{
+    json_t *doc = NULL;
+    const char *kid;
+    size_t i, n = 0;
+    int rc = 0;
+
+    if (sig_len <= SIG_DOC_MAX)
+        doc = json_loadb(sig_doc, sig_len, JSON_REJECT_DUPLICATES, NULL);
+    kid = json_string_value(json_object_get(doc, "key_id"));
+    if (kid != NULL)
+        n = strlen(kid);
+    for (i = 0; i < n && strchr("0123456789abcdef", kid[i]) != NULL; i++)
+        ;
+    if (kid == NULL || n != AL_KEY_ID_LEN - 1 || i != n)
+        rc = al_err_set(e, AL_ESIG, "the signature document names no key id");
+    else
+        memcpy(out, kid, AL_KEY_ID_LEN);
+    json_decref(doc);
+    return rc;
+}
+
 int al_sig_path(char *out, size_t n, const char *path, struct al_err *e)
 {
     int k = snprintf(out, n, "%s.sig", path);

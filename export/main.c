@@ -306,8 +306,9 @@ static int summarise(const struct options *o, const struct ex_result *res)
     if (!o->quiet && res->relied > 0)
         cli_msg("an increment: %zu blobs are left to the --since bundles", res->relied);
     if (!o->quiet && res->parts_list != NULL)
-        cli_msg("in %zu volumes of at most %lld bytes, listed in '%s'", res->parts.n,
-                o->cfg.split_size, res->parts_list);
+        cli_msg("in %zu volumes of at most %lld bytes, listed in '%s': carry them all "
+                "and import '%s'", res->parts.n, o->cfg.split_size, res->parts_list,
+                res->parts_list);
     if (!o->quiet && o->cfg.verify_written)
         cli_msg("read back and verified %zu file%s", res->parts.n,
                 res->parts.n == 1 ? "" : "s");

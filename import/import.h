@@ -11,6 +11,7 @@
 #define AIRLOCK_IMPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "airlock/auth.h"
 #include "airlock/buf.h"
@@ -148,6 +149,31 @@ int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
 int im_receipt_write(const char *path, const struct al_sig_key *key,
                      const struct im_plan *plan, const struct im_pusher *p,
                      const struct al_bundle_meta *m, struct al_err *e);
+
+/* ---- listing (--list) ---- */
+
+/* What a bundle says it holds, read from its first two entries only. */
+struct im_listing {
+    struct al_buf meta_text;        /* bundle.json as signed */
+    struct al_bundle_meta meta;
+    char key_id[AL_KEY_ID_LEN];     /* the key the signature names */
+    int verified;                   /* 1: checked against --verify-key */
+    char *parts_list;               /* the volume list read, or NULL */
+};
+
+/* Reads bundle.json and its signature from `path` (a bundle, its first
+ * volume, its FILE.parts or "-"); with `verify_key` checks
+ * the signature (and the volume list's). Release `l` in any case. */
+int im_list_read(struct im_listing *l, const char *path, const char *verify_key,
+                 struct al_err *e);
+void im_listing_release(struct im_listing *l);
+
+/* The listing as one JSON document (free() it); NULL when out of memory. */
+char *im_list_json(const struct im_listing *l);
+
+/* The listing as text on `out`, every line at most `width` columns (0: no
+ * limit). */
+void im_list_print(const struct im_listing *l, FILE *out, size_t width);
 
 /* ---- the whole run ---- */
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../cli/cli.h"
 #include "import.h"
@@ -15,6 +16,7 @@
 static const char usage_text[] =
     "Usage: airlock-import BUNDLE --verify-key KEY --registry HOST[:PORT] [OPTION]...\n"
     "       airlock-import BUNDLE --verify-key KEY --verify-only\n"
+    "       airlock-import --list BUNDLE [--verify-key KEY] [--json]\n"
     "Verify an airlock bundle (BUNDLE may be '-' for standard input) and push its\n"
     "images into a mirror registry, in one streaming pass: nothing is extracted to\n"
     "disk, and no manifest or tag is pushed before every blob has been verified.\n"
@@ -23,6 +25,10 @@ static const char usage_text[] =
     "      --verify-key FILE          PEM public key of the exporter (required)\n"
     "      --insecure-skip-signature  do not check the signature (dangerous)\n"
     "      --verify-only              check everything, push nothing\n"
+    "      --list                     show what the bundle holds (read from its\n"
+    "                                 signed bundle.json alone, at once; the\n"
+    "                                 signature is checked only with --verify-key)\n"
+    "      --json                     with --list: one JSON document on stdout\n"
     "\n"
     "The mirror:\n"
     "      --registry HOST[:PORT][/PATH]  where images land: the source registry\n"
@@ -67,6 +73,7 @@ enum {
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
      OPT_RECEIPT, OPT_RECEIPT_KEY,
+    OPT_LIST, OPT_JSON,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +93,8 @@ static const struct option long_options[] = {
     {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"manifests-dir", required_argument, NULL, OPT_MANIFESTS_DIR},
+    {"list", no_argument, NULL, OPT_LIST},
+    {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -96,6 +105,8 @@ struct options {
     struct cli_list ca_files;
     struct im_config cfg;
     int quiet;
+    int list;      /* --list */
+    int json;      /* --json */
     int done;
 };
 
@@ -149,11 +160,25 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
     case OPT_MANIFESTS_DIR: cfg->manifests_dir = arg; break;
+    case OPT_LIST: o->list = 1; break;
+    case OPT_JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
     }
+    return 0;
+}
+
+/* --list reads bundle.json only: no mirror, no cluster. */
+static int check_list_options(const struct options *o)
+{
+    const struct im_config *cfg = &o->cfg;
+
+    if (cfg->registry != NULL || cfg->verify_only || cfg->receipt != NULL ||
+        cfg->dry_run || cfg->manifests_dir != NULL)
+        return cli_usage_error("--list only reads the bundle: leave out --registry, "
+                               "--verify-only, --receipt, --dry-run and --manifests-dir");
     return 0;
 }
 
@@ -164,6 +189,10 @@ static int check_options(struct options *o)
 
     if (cfg->bundle == NULL)
         return cli_usage_error("which bundle? give its path (or '-' for standard input)");
+    if (o->json && !o->list)
+        return cli_usage_error("--json goes with --list");
+    if (o->list)
+        return check_list_options(o);
     if (cfg->verify_key == NULL && !cfg->skip_signature)
         return cli_usage_error("--verify-key is required (the exporter's public key); "
                                "--insecure-skip-signature imports unverified bundles");
@@ -256,6 +285,39 @@ static int summarise(const struct options *o, const struct im_result *res)
     return CLI_EXIT_OK;
 }
 
+/* Errors that say the bundle itself is bad (exit 4), not the run. */
+static int is_bundle_fault(int code)
+{
+    return code == AL_EINVAL || code == AL_EDIGEST || code == AL_ESIG ||
+           code == AL_ETOOBIG || code == AL_EUNSUPPORTED;
+}
+
+static int list_bundle(const struct options *o)
+{
+    struct im_listing l;
+    struct al_err e;
+    char *json;
+    int rc;
+
+    al_err_init(&e);
+    rc = im_list_read(&l, o->cfg.bundle, o->cfg.verify_key, &e);
+    if (rc != 0) {
+        rc = is_bundle_fault(rc) ? (cli_fail(&e), EXIT_BUNDLE_REFUSED) : cli_fail(&e);
+    } else if (o->json) {
+        json = im_list_json(&l);
+        if (json == NULL)
+            cli_msg("out of memory");
+        else
+            printf("%s\n", json);
+        rc = json ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+        free(json);
+    } else {
+        im_list_print(&l, stdout, cli_term_width(STDOUT_FILENO));
+    }
+    im_listing_release(&l);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -271,6 +333,11 @@ int main(int argc, char **argv)
         return rc;
     }
     g_quiet = o.quiet;
+    if (o.list) {
+        rc = list_bundle(&o);
+        cli_list_release(&o.ca_files);
+        return rc;
+    }
     if (o.cfg.skip_signature)
         cli_msg("warning: --insecure-skip-signature: the bundle's origin is NOT "
                 "checked; anyone could have written it");
