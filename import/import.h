@@ -109,6 +109,8 @@ struct im_counts {
     long long bytes_pushed;
     size_t manifests_pushed, manifests_skipped;
     size_t tags_pushed, tags_skipped;
+    size_t tags_moved;           /* of tags_pushed: the tag named another
+                                    manifest before */
     size_t images_done, images_failed;
 };
 
@@ -121,6 +123,11 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
                   const struct im_plan *plan, const struct al_bundle_meta *meta,
                   struct al_err *e);
 void im_pusher_free(struct im_pusher *p);
+
+/* A dry run: the mirror is only read (HEAD, GET); what would be uploaded,
+ * mounted and pushed is counted as if it had been, and each tag that would
+ * be created or moved is told to `report`. Call before im_pusher_start. */
+void im_pusher_set_dry_run(struct im_pusher *p, al_report_fn report, void *ud);
 
 /* Probes the mirror (called from im_read_opts.ready, so that the registry
  * sees no traffic before the signature is checked). */

@@ -52,8 +52,9 @@ static const char usage_text[] =
     "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
     "                                 service account\n"
     "      --context NAME             a kubeconfig context other than the current one\n"
-    "      --dry-run                  read the cluster and print what would change\n"
-    "                                 there (the images are still pushed)\n"
+    "      --dry-run                  change nothing anywhere: verify the bundle, read\n"
+    "                                 the mirror and the cluster, and print what\n"
+    "                                 would be pushed and what would change\n"
     "      --manifests-dir DIR        write the objects and an apply.sh instead of\n"
     "                                 touching the cluster\n"
     "      --skip-cluster             only push\n"
@@ -206,9 +207,14 @@ static int check_options(struct options *o)
         return cli_usage_error("--receipt-key signs a --receipt: give --receipt FILE too");
     if (cfg->receipt != NULL && cfg->verify_only)
         return cli_usage_error("--verify-only pushes nothing, so there is no receipt");
-    if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1)
-        return cli_usage_error("--skip-cluster, --manifests-dir and --dry-run exclude "
-                               "each other");
+    if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1 &&
+        !(cfg->dry_run && cfg->skip_cluster && cfg->manifests_dir == NULL))
+        return cli_usage_error("--manifests-dir excludes --skip-cluster and --dry-run");
+    if (cfg->dry_run && cfg->receipt != NULL)
+        return cli_usage_error("--dry-run pushes nothing, so there is no receipt");
+    if (cfg->dry_run && cfg->verify_only)
+        return cli_usage_error("--verify-only and --dry-run exclude each other "
+                               "(--dry-run verifies too, and reads the mirror)");
     al_err_init(&e);
     if (cfg->registry != NULL && im_mirror_check(cfg->registry, &e) != 0)
         return cli_usage_error("%s", e.msg);
@@ -257,6 +263,25 @@ static void print_not_carried(const struct im_result *res)
                res->not_carried[i].reason ? res->not_carried[i].reason : "unknown reason");
 }
 
+/* A dry run: what the mirror lacks, read from it, nothing changed. */
+static int summarise_dry_run(const struct im_result *res)
+{
+    const struct im_counts *c = &res->counts;
+    char size[32];
+
+    printf("dry run: nothing was pushed to %s and no cluster object was written\n",
+           res->mirror_host ? res->mirror_host : "?");
+    printf("would upload: %zu blobs (%s) the mirror lacks; would mount %zu; %zu "
+           "already there\n", c->blobs_pushed,
+           cli_human_size(c->bytes_pushed, size, sizeof(size)), c->blobs_mounted,
+           c->blobs_skipped);
+    printf("would push: %zu manifests (%zu already there); tags: %zu to create, %zu to "
+           "move, %zu already there\n", c->manifests_pushed, c->manifests_skipped,
+           c->tags_pushed - c->tags_moved, c->tags_moved, c->tags_skipped);
+    print_not_carried(res);
+    return CLI_EXIT_OK;
+}
+
 static int summarise(const struct options *o, const struct im_result *res)
 {
     const struct im_counts *c = &res->counts;
@@ -269,6 +294,8 @@ static int summarise(const struct options *o, const struct im_result *res)
         print_not_carried(res);
         return CLI_EXIT_OK;
     }
+    if (o->cfg.dry_run)
+        return summarise_dry_run(res);
     printf("images: %zu landed in %s, %zu failed\n", c->images_done,
            res->mirror_host ? res->mirror_host : "?", c->images_failed);
     printf("blobs: %zu pushed (%lld bytes), %zu mounted, %zu already there\n",

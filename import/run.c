@@ -38,7 +38,7 @@ static void on_progress(void *ud, long long done, size_t blobs_done)
         return;
     r->last_tenth = tenth;
     r->report(r->ud, "%d%% verified%s (%zu blobs, %lld of %lld bytes)", tenth * 10,
-              r->cfg->verify_only ? "" : " and pushed", blobs_done, done,
+              r->cfg->verify_only || r->cfg->dry_run ? "" : " and pushed", blobs_done, done,
               r->total_bytes);
 }
 
@@ -68,6 +68,8 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
         return 0;
     rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
                       (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->plan, m, e);
+    if (rc == 0 && r->cfg->dry_run)
+        im_pusher_set_dry_run(r->pusher, r->report, r->ud);
     if (rc == 0) {
         im_pusher_sink(r->pusher, &r->sink);
         rc = im_pusher_start(r->pusher, e);
@@ -315,7 +317,9 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
         res->bundle_refused = rc != 0 && is_bundle_fault(rc) && !res->bundle.sink_failed;
     }
     if (rc == 0 && r.pusher != NULL) {
-        r.report(r.ud, "every blob verified; pushing manifests and tags");
+        r.report(r.ud, cfg->dry_run ? "every blob verified; reading the mirror's "
+                 "manifests and tags (dry run: nothing is pushed)" :
+                 "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, e);
     }
     if (rc == 0 && r.pusher != NULL && cfg->receipt)

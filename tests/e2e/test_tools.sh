@@ -95,4 +95,35 @@ check_eq "an increment: what it relies on, and on which bundle" \
     "$(jq -c '[.relies_on.blobs, .relies_on.bundle_ids]' "$WORK/listi.out")"
 check "which is not empty" test "$(jq .relies_on.blobs "$WORK/listi.out")" -gt 0
 
+echo "# import --dry-run changes nothing"
+# catalog: the mirror's repositories, one per line; fails when the query does
+catalog() {
+    curl -sf --cacert "$mirror_CA" -u admin:m1rr0r "https://$mirror_HOST/v2/_catalog" |
+        jq -er '.repositories | join(" ")'
+}
+check_eq "the mirror starts empty (and its catalog can be read)" "" "$(catalog || echo unreadable)"
+IMPORT=("$WORK/full.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" "${MIRROR[@]}" --skip-cluster)
+run_import dry "${IMPORT[@]}" --dry-run
+check_eq "the dry-run import exits 0" 0 "$RC"
+check_eq "it leaves the mirror's catalog empty" "" "$(catalog || echo unreadable)"
+check_grep "it says nothing was pushed" "^dry run: nothing was pushed to $mirror_HOST" "$WORK/dry.out"
+check_grep "it counts the blobs the mirror lacks" \
+    "^would upload: $(jq '[.blobs[] | select(.kind != "manifest")] | length' "$WORK/full.json") blobs" "$WORK/dry.out"
+check_grep "and the tags it would create" \
+    "tags: $(jq '[.images[] | select(.tag)] | length' "$WORK/full.json") to create, 0 to move, 0 already there" "$WORK/dry.out"
+check_grep "naming each" "would create tag $mirror_HOST/ubi8/ruby-31:latest" "$WORK/dry.err"
+run_import real "${IMPORT[@]}"
+check_eq "the real import then exits 0" 0 "$RC"
+check "and fills the catalog" test -n "$(catalog)"
+run_import dry2 "${IMPORT[@]}" --dry-run
+check_grep "a dry run after it would upload nothing" "^would upload: 0 blobs \\(0 B\\)" "$WORK/dry2.out"
+check_grep "and create no tag" "tags: 0 to create, 0 to move, [1-9][0-9]* already there" "$WORK/dry2.out"
+python3 "$E2E_DIR/seed.py" update "$src_HOST" "$src_CA" tester s3cret "$WORK/update.json" >/dev/null
+run_export moved "${INPUTS[@]}" -o "$WORK/moved.tar.zst"
+run_import dry3 "$WORK/moved.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" \
+    "${MIRROR[@]}" --skip-cluster --dry-run
+check_grep "after the source changed, a dry run says which tags would move" \
+    "would move tag $mirror_HOST/[^ ]+ from sha256:" "$WORK/dry3.err"
+check_grep "and counts them" "tags: 0 to create, [1-9][0-9]* to move" "$WORK/dry3.out"
+
 e2e_finish
