@@ -103,6 +103,51 @@ int cli_list_add_split(struct cli_list *l, const char *s)
     return 0;
 }
 
+/* Edit distance between a[0..n) and b (Levenshtein, small strings). */
+static size_t distance(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b), row[64], i, j, diag, up;
+
+    if (n >= 63 || m >= 63)
+        return (size_t)-1;
+    for (j = 0; j <= m; j++)
+        row[j] = j;
+    for (i = 1; i <= n; i++) {
+        diag = row[0];
+        row[0] = i;
+        for (j = 1; j <= m; j++) {
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            up = row[j];
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+/* "unknown option '--sign-ky'; did you mean '--sign-key'?" */
+static int unknown_option(const char *arg, const struct option *longopts)
+{
+    const char *name = arg, *best = NULL;
+    size_t n, d, best_d = (size_t)-1, i;
+
+    while (*name == '-')
+        name++;
+    n = strcspn(name, "=");
+    for (i = 0; arg[0] == '-' && arg[1] == '-' && longopts[i].name != NULL; i++) {
+        d = distance(name, n, longopts[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = longopts[i].name;
+        }
+    }
+    if (best != NULL && best_d > 0 && best_d <= (n < 6 ? 1 : n / 3))
+        return cli_usage_error("unknown option '%s'; did you mean '--%s'?", arg, best);
+    return cli_usage_error("unknown option '%s'", arg);
+}
+
 int cli_getopt(int argc, char **argv, const char *shortopts,
                const struct option *longopts,
                int (*take)(void *ud, int c, const char *arg), void *ud,
@@ -113,7 +158,7 @@ int cli_getopt(int argc, char **argv, const char *shortopts,
     opterr = 0;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         if (c == '?')
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+            return unknown_option(argv[optind - 1], longopts);
         if (c == ':')
             return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
         rc = take(ud, c, optarg);
@@ -282,7 +327,6 @@ static void on_signal(int sig)
     size_t n = 0, i;
     const char *const *p = g_partials ? g_partials(&n) : NULL;
 
-    (void)sig;
     for (i = 0; p != NULL && i < n; i++)
         if (p[i] != NULL)
             unlink(p[i]);
@@ -291,7 +335,7 @@ static void on_signal(int sig)
         ignored = write(STDERR_FILENO, ": interrupted\n", 14);
         (void)ignored;
     }
-    _exit(CLI_EXIT_SIGNAL);
+    _exit(128 + sig);   /* the shell's convention: 130 for SIGINT, 143 for SIGTERM */
 }
 
 void cli_on_signal_unlink(const char *const *(*partials)(size_t *n))

@@ -14,7 +14,8 @@ enum cli_exit {
     CLI_EXIT_FAILURE = 1,  /* nothing (or nothing new) was produced */
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_PARTIAL = 3,  /* done, but some images could not be carried */
-    CLI_EXIT_SIGNAL = 1,   /* interrupted: a failure like any other */
+    CLI_EXIT_SIGNAL = 1,   /* interrupted between steps (AL_EINTR); a signal
+                              itself exits 128 + its number (130, 143) */
     CLI_EXIT_BUSY = 75,    /* another run holds the lock (EX_TEMPFAIL) */
 };
 
@@ -101,8 +102,8 @@ const char *cli_human_duration(double seconds, char *out, size_t n);
 size_t cli_term_width(int fd);
 
 /* On SIGINT, SIGTERM and SIGHUP: unlink the paths `partials()` returns (if
- * any; the function must be async-signal-safe), then exit with
- * CLI_EXIT_SIGNAL. */
+ * any; the function must be async-signal-safe), then exit with 128 + the
+ * signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). */
 void cli_on_signal_unlink(const char *const *(*partials)(size_t *n));
 
 #endif

@@ -105,6 +105,13 @@ void im_bundle_release(struct im_bundle *b);
 /* ---- pushing ---- */
 
 struct im_counts {
+    /* each layer and config of the bundle once: new + placed + there is
+     * every one of them */
+    size_t blobs_new;            /* uploaded (then mounted where needed) */
+    size_t blobs_placed;         /* not uploaded: mounted from where the
+                                    mirror had it */
+    size_t blobs_there;          /* every repository had it */
+    /* per repository a blob went to (a blob may count several times): */
     size_t blobs_pushed, blobs_skipped, blobs_mounted;
     long long bytes_pushed;
     size_t manifests_pushed, manifests_skipped;
@@ -207,6 +214,11 @@ struct im_config {
     const char *sa_dir;           /* service account dir (tests override) */
     const char *receipt;          /* --receipt FILE */
     const char *receipt_key;      /* --receipt-key FILE (private) */
+    /* On a terminal: called as blobs pass, at most 4 times a second and
+     * once at the end (done == total), instead of a line every tenth;
+     * NULL for none. */
+    void (*progress)(void *ud, long long done, long long total);
+    void *progress_ud;
 };
 
 struct im_result {
@@ -222,6 +234,7 @@ struct im_result {
     int bundle_refused;           /* the failure was the bundle's, not ours */
     int cluster_failed;           /* images landed, the cluster step failed */
     int cluster_done;             /* the cluster was configured (or dry-run) */
+    double seconds;               /* the run's duration */
     struct im_bundle bundle;
 };
 

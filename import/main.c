@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../cli/cli.h"
@@ -67,7 +68,8 @@ static const char usage_text[] =
     "(registry, network, files; run again to resume), 2 bad command line,\n"
     "3 some images could not be pushed (listed), 4 the bundle was refused\n"
     "(signature, corruption, truncation, tampering): get a good copy, 5 the images\n"
-    "landed but the cluster could not be configured (run again once fixed).\n";
+    "landed but the cluster could not be configured (run again once fixed),\n"
+    "130 / 143 interrupted by SIGINT / SIGTERM (run again to resume).\n";
 
 enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
@@ -134,6 +136,29 @@ static void report_always(void *ud, const char *fmt, ...)
     va_start(ap, fmt);
     cli_vmsg(fmt, ap);
     va_end(ap);
+}
+
+/* On a terminal: one line redrawn in place, like the export's. */
+static void progress(void *ud, long long done, long long total)
+{
+    static struct timespec start;
+    struct timespec now;
+    double secs, rate;
+
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (start.tv_sec == 0)
+        start = now;
+    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    rate = secs > 0 ? (double)done / secs : 0;
+    flockfile(stderr);
+    fprintf(stderr, "\rairlock-import: %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
+            total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
+            total / 1048576.0, rate / 1048576.0,
+            rate > 0 ? (int)((double)(total - done) / rate) : 0);
+    if (done >= total)
+        fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 static int take_option(struct options *o, int c, const char *arg)
@@ -244,6 +269,10 @@ static int parse_args(struct options *o, int argc, char **argv)
         return rc;
     if (optind < argc)
         o->cfg.bundle = argv[optind++];
+    if (!o->quiet && isatty(STDERR_FILENO)) {
+        o->cfg.progress = progress;
+        o->cfg.progress_ud = o;
+    }
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s' (one bundle at a time)",
                                argv[optind]);
@@ -282,24 +311,39 @@ static int summarise_dry_run(const struct im_result *res)
     return CLI_EXIT_OK;
 }
 
+static size_t layers_and_configs(const struct al_bundle_meta *m)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < m->n_carried; i++)
+        n += m->blobs[i].kind != AL_BLOB_MANIFEST;
+    return n;
+}
+
 static int summarise(const struct options *o, const struct im_result *res)
 {
     const struct im_counts *c = &res->counts;
+    char size[32], took[32];
 
     if (o->cfg.verify_only) {
         printf("verified: bundle %s, signed by key %s: %zu images, %zu blobs "
-               "(%lld bytes)\n", res->bundle_id,
+               "(%s, %lld bytes) in %s\n", res->bundle_id,
                res->key_id[0] ? res->key_id : "(not checked)", res->images,
-               res->blobs, res->blob_bytes);
+               res->blobs, cli_human_size(res->blob_bytes, size, sizeof(size)),
+               res->blob_bytes, cli_human_duration(res->seconds, took, sizeof(took)));
         print_not_carried(res);
         return CLI_EXIT_OK;
     }
     if (o->cfg.dry_run)
         return summarise_dry_run(res);
-    printf("images: %zu landed in %s, %zu failed\n", c->images_done,
-           res->mirror_host ? res->mirror_host : "?", c->images_failed);
-    printf("blobs: %zu pushed (%lld bytes), %zu mounted, %zu already there\n",
-           c->blobs_pushed, c->bytes_pushed, c->blobs_mounted, c->blobs_skipped);
+    printf("images: %zu landed in %s, %zu failed, in %s\n", c->images_done,
+           res->mirror_host ? res->mirror_host : "?", c->images_failed,
+           cli_human_duration(res->seconds, took, sizeof(took)));
+    printf("blobs: %zu pushed (%s), %zu mounted, %zu already there = the bundle's %zu "
+           "layers and configs; placed in other repositories too: %zu mounted, %zu "
+           "copied\n", c->blobs_new, cli_human_size(c->bytes_pushed, size, sizeof(size)),
+           c->blobs_placed, c->blobs_there, layers_and_configs(&res->bundle.meta),
+           c->blobs_mounted, c->blobs_pushed - c->blobs_new);
     printf("manifests: %zu pushed, %zu already there; tags: %zu pushed, %zu already "
            "there\n", c->manifests_pushed, c->manifests_skipped, c->tags_pushed,
            c->tags_skipped);

@@ -116,6 +116,9 @@ void im_pusher_free(struct im_pusher *p)
 
 static void add_counts(struct im_counts *to, const struct im_counts *c)
 {
+    to->blobs_new += c->blobs_new;
+    to->blobs_placed += c->blobs_placed;
+    to->blobs_there += c->blobs_there;
     to->blobs_pushed += c->blobs_pushed;
     to->blobs_skipped += c->blobs_skipped;
     to->blobs_mounted += c->blobs_mounted;
@@ -382,6 +385,7 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     }
     if (rc == 0 && n > 0 && have == 0 && p->dry_run) {
         verified = drain(u);
+        u->counts.blobs_new += verified;
         u->counts.blobs_pushed += verified;
         u->counts.bytes_pushed += verified ? b->size : 0;
         u->present[0] = 1;
@@ -390,6 +394,10 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     if (rc != 0 || n == 0 || have > 0) {
         verified = drain(u);
         u->counts.blobs_skipped += have;
+        if (rc == 0 && verified && have == n)
+            u->counts.blobs_there++;
+        else if (rc == 0 && verified)
+            u->counts.blobs_placed++;
         return rc == 0 && verified && n > 0 ? mount_missing(u, e) : rc;
     }
     rc = al_registry_upload_open(&(struct al_repo){u->reg, host, repos[0]}, b->size,
@@ -411,6 +419,7 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     rc = al_registry_upload_commit(up, b->digest, e);
     if (rc != 0)
         return rc;
+    u->counts.blobs_new++;
     u->counts.blobs_pushed++;
     u->counts.bytes_pushed += b->size;
     u->present[0] = 1;

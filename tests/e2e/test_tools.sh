@@ -35,9 +35,56 @@ run_import() {
 }
 meta() { zstd -dc "$1" | tar -xOf - bundle.json; }
 
-run_export full "${INPUTS[@]}" -o "$WORK/full.tar.zst"
+run_export full "${INPUTS[@]}" -o "$WORK/full.tar.zst" --cache "$WORK/cache"
 check_eq "the export (one image missing at the source) exits 3" 3 "$RC"
 meta "$WORK/full.tar.zst" >"$WORK/full.json"
+
+echo "# export --dry-run"
+run_export plan "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json
+check_eq "the dry-run export exits 3 like the real one" 3 "$RC"
+check_eq "its byte total is the real bundle's unique blob bytes" \
+    "$(jq '[.blobs[].size] | add' "$WORK/full.json")" "$(jq .blob_bytes "$WORK/plan.out")"
+check_eq "and its blob count" "$(jq '.blobs | length' "$WORK/full.json")" "$(jq .blobs "$WORK/plan.out")"
+check_eq "it writes nothing where -o points" "" "$(ls "$WORK" | grep '^plan\.tar\.zst')"
+check_eq "every byte total has 'bytes' in its key" "[]" \
+    "$(jq -c '[to_entries[] | select((.value | type) == "number" and (.key | test("bytes|blobs|images|volumes|hits|relied_on$|seconds") | not)) | .key]' "$WORK/plan.out")"
+check "it names the free space where -o goes" test "$(jq .free_bytes "$WORK/plan.out")" -gt 0
+run_export planc "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --cache "$WORK/cache"
+check_eq "with --cache: the bytes already there (every layer and config)" \
+    "$(jq '[.blobs[] | select(.kind != "manifest") | .size] | add' "$WORK/full.json")" \
+    "$(jq .cache_bytes "$WORK/planc.out")"
+run_export plans "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --since "$WORK/full.tar.zst" \
+    --split-size 64K
+check_eq "with --since: the bytes left out (every layer and config of the first bundle)" \
+    "$(jq '[.blobs[] | select(.kind != "manifest") | .size] | add' "$WORK/full.json")" \
+    "$(jq .relied_on_bytes "$WORK/plans.out")"
+run_export plant "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --split-size 1M
+check_grep "the text plan counts the unique blobs" "^blobs: +$(jq '.blobs | length' "$WORK/full.json") unique" "$WORK/plant.out"
+check_grep "the volumes at --split-size" "^volumes: +about [0-9]+ of at most 1.00 MiB" "$WORK/plant.out"
+check_grep "and the free space" "^space: .* free in '$WORK'" "$WORK/plant.out"
+
+echo "# -o is checked before anything is fetched"
+start=$(date +%s%N)
+run_export odir "${INPUTS[@]}" -o "$WORK"
+check_eq "-o DIR fails (exit 1)" 1 "$RC"
+check "within a second" test $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000
+check_grep "saying it is a directory and what to give" "is a directory: give the bundle's file name" "$WORK/odir.err"
+run_export onodir "${INPUTS[@]}" -o "$WORK/no/such/dir/b.tar.zst"
+check_eq "a missing parent directory fails (exit 1)" 1 "$RC"
+check_grep "naming it" "the directory '$WORK/no/such/dir' does not exist" "$WORK/onodir.err"
+if unshare -m true 2>/dev/null; then
+    mkdir -p "$WORK/small"
+    # a 2 MiB file system for a bundle of about 7 MiB, in a private mount namespace
+    unshare -m sh -c 'd=$1; shift; mount -t tmpfs -o size=2m tmpfs "$d" || exit 99
+        "$@"; rc=$?; echo "left: $(ls -A "$d" | grep "^b\.tar\.zst" | tr "\n" " ")"; exit $rc' sh "$WORK/small" \
+        ${WRAP:-} "$BUILD/airlock-export" "${SRC[@]}" --sign-key "$WORK/export.key" "${INPUTS[@]}" \
+        -o "$WORK/small/b.tar.zst" >"$WORK/small.out" 2>"$WORK/small.err"
+    check_eq "a bundle that cannot fit is refused before downloading (exit 1)" 1 "$?"
+    check_grep "with the numbers" "not enough space in '$WORK/small' for the bundle: it needs about [0-9]+ bytes .* and [0-9]+ bytes are free" "$WORK/small.err"
+    check_grep "leaving nothing behind" "^left: $" "$WORK/small.out"
+else
+    ok "# skip a full file system (no mount namespace here)"
+fi
 
 echo "# --list"
 run_import list --list "$WORK/full.tar.zst" --json
@@ -95,6 +142,64 @@ check_eq "an increment: what it relies on, and on which bundle" \
     "$(jq -c '[.relies_on.blobs, .relies_on.bundle_ids]' "$WORK/listi.out")"
 check "which is not empty" test "$(jq .relies_on.blobs "$WORK/listi.out")" -gt 0
 
+echo "# files that are not bundles"
+gzip -c "$WORK/full.json" >"$WORK/nb.gz"
+tar -cf "$WORK/nb.tar" -C "$WORK" full.json
+cp "$WORK/full.json" "$WORK/nb.json"
+declare -A LOOKS=([nb.gz]="a gzip file" [nb.tar]="a plain, uncompressed tar archive"
+    [nb.json]="JSON text" [split.tar.zst.001]="a later volume of a split bundle")
+for f in nb.gz nb.tar nb.json split.tar.zst.001; do
+    run_import "nb-$f" "$WORK/$f" --verify-key "$WORK/export.pub" --verify-only
+    check_eq "$f is refused (exit 4)" 4 "$RC"
+    check_grep "as not an airlock bundle that looks like ${LOOKS[$f]}" \
+        "is not an airlock bundle: it looks like ${LOOKS[$f]}.*; give the .tar.zst file" "$WORK/nb-$f.err"
+    run_import "nbl-$f" --list "$WORK/$f"
+    check_grep "--list says so too" "not an airlock bundle" "$WORK/nbl-$f.err"
+done
+
+echo "# keys, options, signals, --images-from"
+openssl genpkey -algorithm ed25519 -aes256 -pass pass:s3cret -out "$WORK/enc.key" 2>/dev/null
+timeout 20 setsid "$BUILD/airlock-export" "${SRC[@]}" --image registry.redhat.io/ubi8/ruby-31:latest \
+    --sign-key "$WORK/enc.key" -o "$WORK/enc.tar.zst" </dev/null >"$WORK/enc.out" 2>"$WORK/enc.err"
+check_eq "an encrypted key off a terminal fails at once (exit 1), no prompt" 1 "$?"
+check_grep "saying why and what to do" "key '$WORK/enc.key' is encrypted and standard input is not a terminal" "$WORK/enc.err"
+run_export typo --sign-ky "$WORK/export.key"
+check_eq "an unknown option is a usage error (exit 2)" 2 "$RC"
+check_grep "suggesting the nearest" "unknown option '--sign-ky'; did you mean '--sign-key'\\?" "$WORK/typo.err"
+run_import typo2 --verfy-key x
+check_grep "in the importer too" "did you mean '--verify-key'\\?" "$WORK/typo2.err"
+for sig in INT TERM; do
+    "$BUILD/airlock-import" - --verify-key "$WORK/export.pub" --verify-only \
+        < <(slow_cat "$WORK/full.tar.zst" 0.2) >"$WORK/sig$sig.out" 2>"$WORK/sig$sig.err" &
+    pid=$!
+    check "the import to stop with SIG$sig has read its bundle.json" \
+        wait_for 30 grep -q "signed by key" "$WORK/sig$sig.err"
+    check "and was still running then" kill -$sig $pid
+    wait $pid
+    RC=$?
+    want=$([ $sig = INT ] && echo 130 || echo 143)
+    check_eq "SIG$sig exits $want" "$want" "$RC"
+done
+printf '# two images\nregistry.redhat.io/ubi8/ruby-31:latest  # an index\n\n  registry.access.redhat.com/ubi8/nodejs-16:1\n' \
+    >"$WORK/images.txt"
+run_export from --images-from "$WORK/images.txt" -o "$WORK/from.tar.zst" --dry-run --json
+check_eq "--images-from: one image a line, comments and blank lines skipped" "0 2" \
+    "$RC $(jq .images_exported "$WORK/from.out")"
+echo "quay.io/a/b:1 quay.io/c/d:2" >"$WORK/bad-images.txt"
+run_export frombad --images-from "$WORK/bad-images.txt" -o "$WORK/from.tar.zst"
+check_eq "two references on a line are a usage error" 2 "$RC"
+check_grep "naming the file and line" "'$WORK/bad-images.txt': line 1 holds more than one reference" "$WORK/frombad.err"
+
+echo "# import progress on a terminal"
+command -v script >/dev/null || { echo "missing test tool: script (bsdutils)" >&2; exit 1; }
+script -qec "$BUILD/airlock-import $WORK/full.tar.zst --verify-key $WORK/export.pub --verify-only" \
+    /dev/null >"$WORK/tty.out" 2>&1
+check_eq "the import on a terminal exits 0" 0 "$?"
+check_grep "it draws a progress line with rate and ETA" \
+    "airlock-import: +[0-9]+%  [0-9.]+ of [0-9.]+ MiB  [0-9.]+ MiB/s  ETA [0-9]+s" "$WORK/tty.out"
+check_grep "which ends at 100%" "airlock-import: 100%" "$WORK/tty.out"
+check "and no line every tenth" sh -c "! grep -q '% verified' '$WORK/tty.out'"
+
 echo "# import --dry-run changes nothing"
 # catalog: the mirror's repositories, one per line; fails when the query does
 catalog() {
@@ -115,6 +220,17 @@ check_grep "naming each" "would create tag $mirror_HOST/ubi8/ruby-31:latest" "$W
 run_import real "${IMPORT[@]}"
 check_eq "the real import then exits 0" 0 "$RC"
 check "and fills the catalog" test -n "$(catalog)"
+LAYERS=$(jq '[.blobs[] | select(.kind != "manifest")] | length' "$WORK/full.json")
+# adds_up FILE: pushed + mounted + already there, and the bundle's count
+adds_up() {
+    sed -nE "s/^blobs: ([0-9]+) pushed \(.*\), ([0-9]+) mounted, ([0-9]+) already there = the bundle's ([0-9]+) layers.*/\1 \2 \3 \4/p" "$1" |
+        awk '{ print $1 + $2 + $3, $4 }'
+}
+check_eq "its blob counts add up to the bundle's layers and configs" "$LAYERS $LAYERS" "$(adds_up "$WORK/real.out")"
+check_grep "with human sizes" "pushed \([0-9.]+ MiB\)" "$WORK/real.out"
+run_import again "${IMPORT[@]}"
+check_grep "a second import finds every blob already there" \
+    "^blobs: 0 pushed \(0 B\), 0 mounted, $LAYERS already there = the bundle's $LAYERS " "$WORK/again.out"
 run_import dry2 "${IMPORT[@]}" --dry-run
 check_grep "a dry run after it would upload nothing" "^would upload: 0 blobs \\(0 B\\)" "$WORK/dry2.out"
 check_grep "and create no tag" "tags: 0 to create, 0 to move, [1-9][0-9]* already there" "$WORK/dry2.out"
