@@ -252,8 +252,11 @@ char *im_list_json(const struct im_listing *l)
 
 /* ---- text ---- */
 
-/* `s` in at most `w` columns: cut in the middle, where names differ least. */
-static void put_cell(FILE *out, const char *s, size_t w, int last)
+enum cut { CUT_TAIL, CUT_HEAD };
+
+/* `s` in at most `w` columns (0: any), padded unless last; a longer one
+ * keeps its end (CUT_TAIL: "...ubi8/ruby-31:latest") or its start. */
+static void put_cell(FILE *out, const char *s, size_t w, int last, enum cut cut)
 {
     size_t n = strlen(s);
 
@@ -263,11 +266,28 @@ static void put_cell(FILE *out, const char *s, size_t w, int last)
             fprintf(out, "%*s", (int)(w > n ? w - n : 0), "");
         return;
     }
-    if (w < 5) {
+    if (w < 4)
         fprintf(out, "%.*s", (int)w, s);
-        return;
+    else if (cut == CUT_TAIL)
+        fprintf(out, "...%s", s + n - (w - 3));
+    else
+        fprintf(out, "%.*s...", (int)(w - 3), s);
+}
+
+/* `text` after a 13-column key, wrapped at spaces to `width` (0: any). */
+static void put_wrapped(FILE *out, const char *text, size_t width)
+{
+    size_t avail = width > 13 + 20 ? width - 13 : 0, n = strlen(text), cut;
+
+    while (avail > 0 && n > avail) {
+        for (cut = avail; cut > 0 && text[cut] != ' '; cut--)
+            ;
+        cut = cut == 0 ? avail : cut;
+        fprintf(out, "%.*s\n%13s", (int)cut, text, "");
+        text += cut + (text[cut] == ' ');
+        n = strlen(text);
     }
-    fprintf(out, "%.*s..%s", (int)((w - 2) / 2), s, s + n - (w - 2 - (w - 2) / 2));
+    fputs(text, out);
 }
 
 static void field(FILE *out, size_t width, const char *key, const char *fmt, ...)
@@ -282,7 +302,7 @@ static void field(FILE *out, size_t width, const char *key, const char *fmt, ...
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     fprintf(out, "%-12s ", key);
-    put_cell(out, line, width > 13 ? width - 13 : 0, 1);
+    put_wrapped(out, line, width);
     fputc('\n', out);
 }
 
@@ -339,8 +359,8 @@ static void columns(const struct al_bundle_meta *m, size_t width, size_t *wn,
     if (width == 0)
         return;
     rest = width > SHORT_DIGEST + 5 + 11 + 4 + 10 ? width - (SHORT_DIGEST + 5 + 11 + 4) : 10;
-    if (*wn + *wt > rest) {
-        *wt = *wt < rest / 3 ? *wt : rest / 3;
+    if (*wn + *wt > rest) {   /* the name first; the tags keep a quarter */
+        *wt = *wt < rest / 4 ? *wt : rest / 4;
         *wn = rest - *wt < *wn ? rest - *wt : *wn;
         *wt = rest - *wn;
     }
@@ -357,9 +377,9 @@ static void print_image(const struct al_bundle_meta *m, const struct al_meta_ima
                                img->tags[j]);
     if (img->n_tags == 0)
         snprintf(tags, sizeof(tags), "-");
-    put_cell(out, img->name, wn, 0);
+    put_cell(out, img->name, wn, 0, CUT_TAIL);
     fprintf(out, " %.*s ", SHORT_DIGEST, img->digest);
-    put_cell(out, tags, wt, 0);
+    put_cell(out, tags, wt, 0, CUT_HEAD);
     fprintf(out, " %4zu %10s\n", image_platforms(img),
             cli_human_size(image_bytes(m, img), size, sizeof(size)));
 }
@@ -376,9 +396,9 @@ void im_list_print(const struct im_listing *l, FILE *out, size_t width)
     print_head(l, &t, out, width);
     columns(m, width, &wn, &wt);
     fputc('\n', out);
-    put_cell(out, "IMAGE", wn, 0);
+    put_cell(out, "IMAGE", wn, 0, CUT_HEAD);
     fprintf(out, " %-*s ", SHORT_DIGEST, "DIGEST");
-    put_cell(out, "TAGS", wt, 0);
+    put_cell(out, "TAGS", wt, 0, CUT_HEAD);
     fprintf(out, " %4s %10s\n", "PLAT", "SIZE");
     for (i = 0; i < m->n_images; i++)
         print_image(m, &m->images[i], out, wn, wt);
@@ -386,9 +406,10 @@ void im_list_print(const struct im_listing *l, FILE *out, size_t width)
         fprintf(out, "\nfailed (not in the bundle): %zu\n", m->n_failed);
     for (i = 0; i < m->n_failed; i++) {
         char line[1024];
-        snprintf(line, sizeof(line), "  %s: %s", m->failed[i].name,
+        snprintf(line, sizeof(line), "%s: %s", m->failed[i].name,
                  m->failed[i].reason ? m->failed[i].reason : "unknown reason");
-        put_cell(out, line, width, 1);
+        fprintf(out, "%13s", "");
+        put_wrapped(out, line, width);
         fputc('\n', out);
     }
     fputc('\n', out);
