@@ -17,6 +17,7 @@
 
 struct cred {
     char *key;   /* normalised: no scheme, no trailing "/" or "/v1/" */
+    int exact;   /* the key was written so in the file (not a legacy form) */
     char *user;
     char *pass;
 };
@@ -56,15 +57,31 @@ const char *al_authfile_path(const struct al_authfile *af)
     return af && af->path ? af->path : "";
 }
 
-/* "https://index.docker.io/v1/" -> "docker.io"; "quay.io/org/" -> "quay.io/org" */
+/* Docker Hub answers to three names; credentials are kept under any. */
+static int is_docker_hub_alias(const char *host, size_t len)
+{
+    return (len == 15 && strncmp(host, "index.docker.io", len) == 0) ||
+           (len == 20 && strncmp(host, "registry-1.docker.io", len) == 0);
+}
+
+/* "https://index.docker.io/v1/" -> "docker.io"; "quay.io/org/" -> "quay.io/org";
+ * "registry-1.docker.io/library" -> "docker.io/library" */
 static char *normalise_key(const char *key)
 {
     const char *p = strstr(key, "://");
     char *k;
-    size_t n;
+    size_t n, host_len;
 
     p = p ? p + 3 : key;
-    k = strdup(p);
+    host_len = strcspn(p, "/");
+    if (is_docker_hub_alias(p, host_len)) {
+        n = strlen(p + host_len) + sizeof("docker.io");
+        k = malloc(n);
+        if (k != NULL)
+            snprintf(k, n, "docker.io%s", p + host_len);
+    } else {
+        k = strdup(p);
+    }
     if (k == NULL)
         return NULL;
     n = strlen(k);
@@ -76,11 +93,6 @@ static char *normalise_key(const char *key)
         k[n -= 4] = '\0';
     while (n > 0 && k[n - 1] == '/')
         k[--n] = '\0';
-    if (strcmp(k, "index.docker.io") == 0 ||
-        strcmp(k, "registry-1.docker.io") == 0) {
-        free(k);
-        return strdup("docker.io");
-    }
     return k;
 }
 
@@ -130,6 +142,7 @@ static int add_cred(struct al_authfile *af, const char *key, json_t *entry,
         return 0; /* e.g. an entry served by a credential helper */
     }
     c.key = normalise_key(key);
+    c.exact = c.key != NULL && strcmp(c.key, key) == 0;
     grown = realloc(af->creds, (af->n + 1) * sizeof(*grown));
     if (c.key == NULL || c.user == NULL || c.pass == NULL || grown == NULL) {
         free(c.key);
@@ -142,6 +155,22 @@ static int add_cred(struct al_authfile *af, const char *key, json_t *entry,
     af->creds = grown;
     af->creds[af->n++] = c;
     return 0;
+}
+
+/* A reason for a JSON syntax error that quotes nothing of the file: jansson's
+ * text ends in "near '...'", which may be a password or an "auth" value. */
+static const char *json_reason(const json_error_t *je)
+{
+    switch (json_error_code(je)) {
+    case json_error_premature_end_of_input: return "the JSON ends too early";
+    case json_error_end_of_input_expected: return "more text after the JSON";
+    case json_error_invalid_utf8: return "invalid UTF-8";
+    case json_error_null_character: return "a NUL character";
+    case json_error_duplicate_key: return "a key given twice";
+    case json_error_numeric_overflow: return "a number out of range";
+    case json_error_stack_overflow: return "nested too deeply";
+    default: return "invalid JSON";
+    }
 }
 
 int al_authfile_parse(struct al_authfile **out, const char *text, size_t len,
@@ -162,8 +191,9 @@ int al_authfile_parse(struct al_authfile **out, const char *text, size_t len,
     root = json_loadb(text, len, 0, &je);
     if (root == NULL) {
         al_authfile_free(af);
-        return al_err_set(e, AL_EINVAL, "cannot parse auth file '%s': %s (line %d)",
-                          name, je.text, je.line);
+        return al_err_set(e, AL_EINVAL, "cannot parse auth file '%s': %s at line %d, "
+                          "column %d: fix the file or log in again (podman login)",
+                          name, json_reason(&je), je.line, je.column);
     }
     auths = json_object_get(root, "auths");
     if (!json_is_object(root) || (auths != NULL && !json_is_object(auths))) {
@@ -236,9 +266,12 @@ int al_authfile_load(struct al_authfile **out, const char *path,
 int al_authfile_find(const struct al_authfile *af, const char *host,
                      const char *repo, const char **user, const char **pass)
 {
-    size_t i, best_len = 0, hl = strlen(host);
+    size_t i, best_len = 0, hl;
     const struct cred *best = NULL;
 
+    if (is_docker_hub_alias(host, strlen(host)))
+        host = "docker.io";
+    hl = strlen(host);
     for (i = 0; af != NULL && i < af->n; i++) {
         const struct cred *c = &af->creds[i];
         size_t kl = strlen(c->key);
@@ -255,7 +288,8 @@ int al_authfile_find(const struct al_authfile *af, const char *host,
         } else {
             continue;
         }
-        if (best == NULL || kl > best_len) {
+        /* the longest key wins; between equals, the one written as such */
+        if (best == NULL || kl > best_len || (kl == best_len && c->exact && !best->exact)) {
             best = c;
             best_len = kl;
         }

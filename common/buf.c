@@ -1,4 +1,5 @@
 #include "airlock/buf.h"
+#include "airlock/file.h"
 
 #include <limits.h>
 #include <openssl/evp.h>
@@ -125,27 +126,7 @@ char *al_base64_decode(const char *b64, size_t n, size_t *out_len)
 
 int al_file_write_atomic(const char *path, const void *data, size_t len, struct al_err *e)
 {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    FILE *f;
-    int rc = 0;
-
-    if (tmp == NULL)
-        return al_err_set(e, AL_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.partial", path);
-    f = fopen(tmp, "wb");
-    if (f == NULL)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot create '%s'", tmp);
-    if (rc == 0 && (fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0))
-        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
-    if (f != NULL && fclose(f) != 0 && rc == 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot write '%s'", tmp);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s'", tmp);
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    return al_file_write_atomic_mode(path, data, len, 0666, e);
 }
 
 int al_str_ends_with(const char *s, const char *suffix)

@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "airlock/digest.h"
+#include "airlock/file.h"
 
 struct al_bundle_writer {
     struct archive *a;
@@ -26,14 +28,14 @@ struct al_bundle_writer {
     long long entry_written;
     long long split;        /* 0: one file; else the most bytes per part */
     struct al_bundle_part *parts;   /* AL_BUNDLE_PARTS_MAX slots, never moved */
-    const char **partials;  /* their .partial names, for a signal handler */
+    const char **partials;  /* their temporary names, for a signal handler */
     volatile size_t n_parts;
     struct al_sha256 *part_sha;
     struct al_sha256 *all_sha;      /* the whole bundle; only when split (one
                                        part is the whole bundle otherwise) */
 };
 
-static char *part_name(const struct al_bundle_writer *w, size_t i, const char *suffix)
+static char *part_name(const struct al_bundle_writer *w, size_t i)
 {
     size_t n = strlen(w->path) + 32;
     char *s = malloc(n);
@@ -41,9 +43,26 @@ static char *part_name(const struct al_bundle_writer *w, size_t i, const char *s
     if (s == NULL)
         return NULL;
     if (w->split)
-        snprintf(s, n, "%s.%03zu%s", w->path, i, suffix);
+        snprintf(s, n, "%s.%03zu", w->path, i);
     else
-        snprintf(s, n, "%s%s", w->path, suffix);
+        snprintf(s, n, "%s", w->path);
+    return s;
+}
+
+/* PATH.partial.XXXXXX, or PATH.partial.NNN.XXXXXX for volume NNN: a name
+ * no one can plant a link at beforehand, and one that the volumes' glob
+ * (PATH.[0-9]*) does not match. */
+static char *partial_template(const struct al_bundle_writer *w, size_t i)
+{
+    size_t n = strlen(w->path) + 40;
+    char *s = malloc(n);
+
+    if (s == NULL)
+        return NULL;
+    if (w->split)
+        snprintf(s, n, "%s.partial.%03zu.XXXXXX", w->path, i);
+    else
+        snprintf(s, n, "%s.partial.XXXXXX", w->path);
     return s;
 }
 
@@ -71,13 +90,15 @@ static int open_part(struct al_bundle_writer *w)
         w->write_errno = EFBIG;
         return -1;
     }
-    p->name = part_name(w, i, "");
-    w->partials[i] = part_name(w, i, ".partial");
+    p->name = part_name(w, i);
+    w->partials[i] = partial_template(w, i);
     if (p->name == NULL || w->partials[i] == NULL) {
         w->write_errno = ENOMEM;
         return -1;
     }
-    w->fd = open(w->partials[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* (filled in before n_parts counts it, so a signal handler sees only
+     * whole names) */
+    w->fd = al_file_mkstemp(AT_FDCWD, (char *)(uintptr_t)w->partials[i], 0644);
     if (w->fd < 0) {
         w->write_errno = errno;
         return -1;
@@ -198,10 +219,8 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     if (open_part(w) != 0) {
-        int err = w->write_errno;
-        char *name = part_name(w, 0, ".partial");
-        int rc = al_err_sys(e, AL_EIO, err, "cannot create '%s'", name ? name : path);
-        free(name);
+        int rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot create '%s'",
+                            w->partials[0] ? w->partials[0] : path);
         writer_free(w);
         return rc;
     }
@@ -436,4 +455,87 @@ int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e)
     al_sha256_free(sha);
     free(buf);
     return rc;
+}
+
+/* Whether `rest` (a name after "BASE.") is a volume number of at least
+ * `first`, written as the writer writes it (%03zu). */
+static int is_stale_volume(const char *rest, size_t first)
+{
+    size_t len = strspn(rest, "0123456789");
+    char canon[32];
+
+    if (len < 3 || len > 6 || rest[len] != '\0')
+        return 0;
+    snprintf(canon, sizeof(canon), "%03zu", (size_t)strtoul(rest, NULL, 10));
+    return strcmp(canon, rest) == 0 && strtoul(rest, NULL, 10) >= first;
+}
+
+/* Whether `rest` is "partial.XXXXXX" or "partial.NNN.XXXXXX". */
+static int is_partial(const char *rest)
+{
+    static const char alnum[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t digits;
+
+    if (strncmp(rest, "partial.", 8) != 0)
+        return 0;
+    rest += 8;
+    digits = strspn(rest, "0123456789");
+    if (digits >= 3 && rest[digits] == '.')
+        rest += digits + 1;
+    return strlen(rest) == 6 && strspn(rest, alnum) == 6;
+}
+
+/* Unlinks, beside `path`, this user's regular files named BASE.<rest> for
+ * which stale(rest, arg) holds; never follows a link. Returns how many. */
+static int remove_beside(const char *path, int (*stale)(const char *, size_t),
+                         size_t arg, struct al_err *e)
+{
+    char *copy = strdup(path), *copy2 = strdup(path);
+    const char *dir, *base;
+    struct dirent *de;
+    struct stat st;
+    size_t blen;
+    int n = 0;
+    DIR *d;
+
+    if (copy == NULL || copy2 == NULL) {
+        free(copy);
+        free(copy2);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    dir = dirname(copy);
+    base = basename(copy2);
+    blen = strlen(base);
+    d = opendir(dir);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] != '.' ||
+            !stale(de->d_name + blen + 1, arg))
+            continue;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        n += unlinkat(dirfd(d), de->d_name, 0) == 0;
+    }
+    if (d != NULL)
+        closedir(d);
+    free(copy);
+    free(copy2);
+    return n;
+}
+
+static int partial_any(const char *rest, size_t unused)
+{
+    (void)unused;
+    return is_partial(rest);
+}
+
+int al_bundle_remove_partials(const char *path, struct al_err *e)
+{
+    return remove_beside(path, partial_any, 0, e);
+}
+
+int al_bundle_remove_volumes_from(const char *path, size_t first, struct al_err *e)
+{
+    return remove_beside(path, is_stale_volume, first, e);
 }

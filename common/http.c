@@ -34,6 +34,8 @@ struct al_http {
     char *user_agent;
     char *certs_d;
     STACK_OF(X509) *extra_certs;
+    char *extra_only;        /* the CA PEM that alone is trusted, or NULL */
+    char *tls_hint;
     struct host_trust *hosts;
     char *client_cert_pem;
     char *client_key_pem;    /* secret */
@@ -167,6 +169,9 @@ static int trust_for_host(struct al_http *h, const char *host,
     struct host_trust *t;
     int rc;
 
+    *out = NULL;
+    if (h->certs_d[0] == '\0')
+        return 0;
     for (t = h->hosts; t != NULL; t = t->next) {
         if (strcmp(t->host, host) == 0) {
             *out = t->certs;
@@ -207,8 +212,11 @@ int al_http_new(struct al_http **out, const struct al_http_opts *opts,
     h->extra_certs = sk_X509_new_null();
     h->certs_d = strdup(opts->certs_d ? opts->certs_d : DEFAULT_CERTS_D);
     h->user_agent = strdup(opts->user_agent ? opts->user_agent : "airlock");
+    h->tls_hint = strdup(opts->tls_hint ? opts->tls_hint
+                                        : "give the registry's CA with --ca-file or "
+                                          "/etc/containers/certs.d");
     if (h->multi == NULL || h->extra_certs == NULL || h->certs_d == NULL ||
-        h->user_agent == NULL) {
+        h->user_agent == NULL || h->tls_hint == NULL) {
         rc = al_err_set(e, AL_ENOMEM, "out of memory");
         goto out;
     }
@@ -219,6 +227,9 @@ int al_http_new(struct al_http **out, const struct al_http_opts *opts,
         rc = load_pem_certs(h->extra_certs, opts->ca_files[i], e);
     if (rc == 0 && opts->ca_pem != NULL)
         rc = load_pem_memory(h->extra_certs, opts->ca_pem, e);
+    if (rc == 0 && opts->ca_pem_only && opts->ca_pem != NULL &&
+        (h->extra_only = strdup(opts->ca_pem)) == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
     if (rc == 0 && opts->client_cert_pem != NULL && opts->client_key_pem != NULL) {
         h->client_cert_pem = strdup(opts->client_cert_pem);
         h->client_key_pem = strdup(opts->client_key_pem);
@@ -253,6 +264,8 @@ void al_http_free(struct al_http *h)
         curl_multi_cleanup(h->multi);
     free(h->certs_d);
     free(h->user_agent);
+    free(h->tls_hint);
+    free(h->extra_only);
     free(h->client_cert_pem);
     al_secret_free(h->client_key_pem);
     free(h);
@@ -267,7 +280,8 @@ static void add_certs(X509_STORE *store, STACK_OF(X509) *certs)
     ERR_clear_error(); /* duplicates are reported as errors; they are fine */
 }
 
-/* Adds the extra CAs to the system trust that curl already loaded. */
+/* Adds the extra CAs to the trust curl loaded: the system's, or with
+ * extra_only the same CAs (curl was given no other). */
 static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *parm)
 {
     struct al_http_stream *s = parm;
@@ -408,7 +422,8 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
     curl_url_get(u, CURLUPART_PORT, &port, 0);
     snprintf(hostport, sizeof(hostport), "%s%s%s", host, port ? ":" : "",
              port ? port : "");
-    rc = trust_for_host(h, hostport, &s->host_certs, e);
+    if (!h->extra_only)
+        rc = trust_for_host(h, hostport, &s->host_certs, e);
     if (rc != 0)
         goto out;
     for (hp = req->headers; hp != NULL && *hp != NULL; hp++) {
@@ -442,6 +457,19 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
     /* fewer, larger hand-overs between curl and us (measured: about 5% less
      * time for an export) */
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)CURL_BUFFER_SIZE);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* ssl_ctx_cb changes the store curl loaded; a store curl caches would
+     * carry one host's certs.d CAs to the next host */
+    curl_easy_setopt(c, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
+    if (h->extra_only != NULL) {
+        /* no system bundle or directory, only these CAs (curl may load
+         * its trust after ssl_ctx_cb, so dropping it there is not enough) */
+        struct curl_blob ca = {h->extra_only, strlen(h->extra_only), CURL_BLOB_COPY};
+        curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+    }
     curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, s);
     if (h->client_cert_pem != NULL) {
@@ -526,12 +554,14 @@ static int transport_error(struct al_http_stream *s, struct al_err *e)
 
     if (s->result == CURLE_PEER_FAILED_VERIFICATION ||
         s->result == CURLE_SSL_CACERT_BADFILE) {
-        hint = " (TLS verification failed: give the registry's CA with "
-               "--ca-file or /etc/containers/certs.d)";
+        hint = s->h->tls_hint;
         code = AL_ETLS;
     } else if (s->result == CURLE_OPERATION_TIMEDOUT) {
         hint = " (no data moved before the timeout)";
     }
+    if (code == AL_ETLS)
+        return al_err_set(e, code, "cannot transfer '%s': %s (TLS verification failed: "
+                          "%s)", s->url_msg, why, hint);
     return al_err_set(e, code, "cannot transfer '%s': %s%s", s->url_msg, why, hint);
 }
 

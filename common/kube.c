@@ -17,7 +17,14 @@ struct al_kube {
 
 int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, struct al_err *e)
 {
+    /* the kubeconfig's CA alone is trusted for the apiserver, as kubectl
+     * does; certs.d is for registries */
     struct al_http_opts ho = {.insecure = c->insecure, .ca_pem = c->ca_pem,
+                              .ca_pem_only = 1, .certs_d = "",
+                              .tls_hint = "the apiserver's certificate is not signed "
+                                          "by the kubeconfig's certificate-authority, or "
+                                          "by the system trust when it names none: check "
+                                          "the server, or log in again (oc login)",
                               .client_cert_pem = c->cert_pem,
                               .client_key_pem = c->key_pem,
                               .user_agent = "airlock-import/" AIRLOCK_VERSION};
@@ -66,6 +73,66 @@ void al_kube_free(struct al_kube *k)
 void al_kube_set_retries(struct al_kube *k, int retries)
 {
     k->retry.retries = retries < 0 ? 0 : retries;
+}
+
+static int is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int is_dns1123_subdomain(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (i = 0; i < n; i++) {
+        int edge = i == 0 || i == n - 1 || s[i - 1] == '.' || s[i + 1] == '.';
+        if (!is_lower_alnum(s[i]) && (edge || (s[i] != '-' && s[i] != '.')))
+            return 0;
+    }
+    return 1;
+}
+
+/* At most 60 characters of an untrusted value, control characters as '?'. */
+static void shorten(const char *s, char *out, size_t n)
+{
+    size_t i, len = strlen(s), keep = len > 60 ? 57 : len;
+
+    for (i = 0; i < keep && i + 1 < n; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    out[i] = '\0';
+    if (keep < len && i + 4 <= n)
+        memcpy(out + i, "...", 4);
+}
+
+int al_kube_name_check(const char *value, const char *field, const char *object,
+                       struct al_err *e)
+{
+    char shown[64];
+
+    if (is_dns1123_subdomain(value))
+        return 0;
+    shorten(value, shown, sizeof(shown));
+    return al_err_set(e, AL_EINVAL, "%s of %s is '%s', which is not a Kubernetes "
+                      "object name (lowercase letters, digits, '-' and '.'): correct it "
+                      "(oc edit %s) and run again", field, object, shown, object);
+}
+
+/* A path built from names that passed al_kube_name_check() never fails
+ * this; it is the last guard against a name that was not checked. */
+static int path_is_plain(const char *path)
+{
+    const char *p;
+
+    for (p = path; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || strchr("%?#\\", *p) != NULL)
+            return 0;
+    for (p = strchr(path, '/'); p != NULL; p = strchr(p + 1, '/'))
+        if (strncmp(p, "/.", 2) == 0 && (p[2] == '/' || p[2] == '\0' ||
+                                         (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+            return 0;
+    return 1;
 }
 
 static const char *verb_of(const char *method)
@@ -125,6 +192,12 @@ static int call(struct al_kube *k, const char *method, const char *path,
     int rc, attempt;
 
     *out = NULL;
+    if (!path_is_plain(path)) {
+        free(text);
+        return al_err_set(e, AL_EINVAL, "refusing to send a request for %s: its API "
+                          "path has a '.' or '..' segment or a character that is not "
+                          "plain", what);
+    }
     if (body != NULL && text == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     snprintf(url, sizeof(url), "%s%s", k->server, path);

@@ -147,6 +147,12 @@ static int take_cluster(struct kc *k, yaml_node_t *cl, struct al_kube_creds *c)
     c->insecure = insecure != NULL && strcmp(insecure, "true") == 0;
     if (dup_opt(server, &c->server, k->e) != 0)
         return AL_ENOMEM;
+    if (c->insecure && (map_scalar(k, cl, "certificate-authority") != NULL ||
+                        map_scalar(k, cl, "certificate-authority-data") != NULL))
+        return al_err_set(k->e, AL_EINVAL, "%s: the cluster of context '%s' has both "
+                          "insecure-skip-tls-verify and a certificate-authority: remove "
+                          "insecure-skip-tls-verify (kubectl refuses this too)", k->name,
+                          c->context);
     return file_or_data(k, cl, "certificate-authority", "certificate-authority-data",
                         &c->ca_pem);
 }

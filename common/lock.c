@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,78 +9,109 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "airlock/digest.h"
-
 struct al_lock {
     int fd;
+    char *path;
 };
 
-/* The absolute form of `what`, even when it does not exist yet. */
-static int absolute(const char *what, char *out, size_t n)
+/* DIR/.lock for a directory, else .BASE.lock beside `what`. */
+static char *lock_path(const char *what)
 {
-    char *copy = strdup(what), *dir, *base, real[PATH_MAX];
-    int rc = -1;
+    const char *slash = strrchr(what, '/');
+    size_t n = strlen(what) + 16;
+    char *p = malloc(n);
+    struct stat st;
 
-    if (copy == NULL)
-        return -1;
-    if (realpath(what, real) != NULL) {
-        snprintf(out, n, "%s", real);
-        rc = 0;
-    } else {
-        char *copy2 = strdup(what);
-        dir = dirname(copy);
-        base = copy2 ? basename(copy2) : NULL;
-        if (base != NULL && realpath(dir, real) != NULL) {
-            snprintf(out, n, "%s/%s", real, base);
-            rc = 0;
-        }
-        free(copy2);
+    if (p == NULL)
+        return NULL;
+    if (stat(what, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(p, n, "%s/.lock", what);
+    else if (slash != NULL)
+        snprintf(p, n, "%.*s/.%s.lock", (int)(slash - what), what, slash + 1);
+    else
+        snprintf(p, n, ".%s.lock", what);
+    return p;
+}
+
+/* Opens the lock file, refusing a link, a non-file and another user's file. */
+static int open_lock(const char *path, const char *what, struct stat *st,
+                     struct al_err *e)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+
+    if (fd < 0 && errno == ELOOP)
+        return al_err_set(e, AL_EIO, "the lock '%s' is a link: remove it", path);
+    if (fd < 0)
+        return al_err_sys(e, AL_EIO, errno, "cannot create the lock '%s' for '%s'", path,
+                          what);
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return al_err_set(e, AL_EIO, "the lock '%s' is not a regular file: remove it", path);
     }
-    free(copy);
-    return rc;
+    if (st->st_uid != geteuid()) {
+        close(fd);
+        return al_err_set(e, AL_EIO, "the lock '%s' belongs to another user: remove it, "
+                          "and write '%s' to a directory only you can write to", path, what);
+    }
+    return fd;
+}
+
+static int busy(int fd, const char *what, const char *purpose, struct al_err *e)
+{
+    char pid_text[32] = "";
+    ssize_t k = pread(fd, pid_text, sizeof(pid_text) - 1, 0);
+
+    pid_text[k > 0 ? k : 0] = '\0';
+    pid_text[strcspn(pid_text, "\n")] = '\0';
+    return al_err_set(e, AL_EBUSY, "another run (pid %s) is %s '%s': wait for it to finish",
+                      pid_text[0] ? pid_text : "unknown", purpose, what);
+}
+
+/* Locks the file at `path`; 1 when the file was unlinked by a run that
+ * released it meanwhile (try again), 0 when held, or an error. */
+static int lock_once(struct al_lock *l, const char *what, const char *purpose,
+                     struct al_err *e)
+{
+    struct stat st, now;
+    int rc;
+
+    l->fd = open_lock(l->path, what, &st, e);
+    if (l->fd < 0)
+        return l->fd;
+    if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = busy(l->fd, what, purpose, e);
+        close(l->fd);
+        return rc;
+    }
+    if (lstat(l->path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+        close(l->fd);
+        return 1;
+    }
+    return 0;
 }
 
 int al_lock_acquire(struct al_lock **out, const char *what, const char *purpose,
                     struct al_err *e)
 {
-    const char *runtime = getenv("XDG_RUNTIME_DIR");
-    char abs_path[PATH_MAX + 1], digest[AL_DIGEST_STR_MAX], path[PATH_MAX + 100];
-    char pid_text[32] = "";
+    char pid_text[32];
     struct al_lock *l;
-    struct stat st;
-    ssize_t k;
+    int rc = 1, tries;
 
     *out = NULL;
-    if (absolute(what, abs_path, sizeof(abs_path)) != 0)
-        snprintf(abs_path, sizeof(abs_path), "%s", what);
-    al_sha256_digest(abs_path, strlen(abs_path), digest);
-    snprintf(path, sizeof(path), "%s/airlock-%.16s.lock",
-             runtime && runtime[0] ? runtime : "/tmp", digest + 7);
     l = calloc(1, sizeof(*l));
-    if (l == NULL)
+    if (l == NULL || (l->path = lock_path(what)) == NULL) {
+        free(l);
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    /* /tmp is shared: never follow a link planted there, and never write to a
-     * file someone else owns */
-    l->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (l->fd < 0) {
-        int err = errno;
-        free(l);
-        return al_err_sys(e, AL_EIO, err, "cannot create the lock '%s'", path);
     }
-    if (fstat(l->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        close(l->fd);
+    for (tries = 0; rc == 1 && tries < 100; tries++)
+        rc = lock_once(l, what, purpose, e);
+    if (rc == 1)
+        rc = al_err_set(e, AL_EBUSY, "the lock '%s' keeps changing: is another run "
+                        "starting and stopping?", l->path);
+    if (rc != 0) {
+        free(l->path);
         free(l);
-        return al_err_set(e, AL_EIO, "the lock '%s' is not a file of this user's: "
-                          "remove it, or set XDG_RUNTIME_DIR", path);
-    }
-    if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
-        k = pread(l->fd, pid_text, sizeof(pid_text) - 1, 0);
-        pid_text[k > 0 ? k : 0] = '\0';
-        pid_text[strcspn(pid_text, "\n")] = '\0';
-        close(l->fd);
-        free(l);
-        return al_err_set(e, AL_EBUSY, "another run (pid %s) is %s '%s': wait for it "
-                          "to finish", pid_text[0] ? pid_text : "unknown", purpose, what);
+        return rc;
     }
     snprintf(pid_text, sizeof(pid_text), "%ld\n", (long)getpid());
     if (ftruncate(l->fd, 0) != 0 ||
@@ -96,6 +125,10 @@ void al_lock_release(struct al_lock *l)
 {
     if (l == NULL)
         return;
+    /* removed while still held: a run that opened it meanwhile sees that
+     * its file is gone once it holds it, and starts over */
+    unlink(l->path);
     close(l->fd);
+    free(l->path);
     free(l);
 }

@@ -243,25 +243,23 @@ out:
     return rc;
 }
 
-int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char out[AL_KEY_ID_LEN],
-                      struct al_err *e)
+int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char id[AL_KEY_ID_LEN],
+                      const char *what, struct al_err *e)
 {
     json_t *doc = NULL;
     const char *kid;
-    size_t i, n = 0;
     int rc = 0;
 
+    id[0] = '\0';
     if (sig_len <= SIG_DOC_MAX)
         doc = json_loadb(sig_doc, sig_len, JSON_REJECT_DUPLICATES, NULL);
     kid = json_string_value(json_object_get(doc, "key_id"));
-    if (kid != NULL)
-        n = strlen(kid);
-    for (i = 0; i < n && strchr("0123456789abcdef", kid[i]) != NULL; i++)
-        ;
-    if (kid == NULL || n != AL_KEY_ID_LEN - 1 || i != n)
-        rc = al_err_set(e, AL_ESIG, "the signature document names no key id");
+    if (kid == NULL || strlen(kid) != AL_KEY_ID_LEN - 1 ||
+        strspn(kid, "0123456789abcdef") != AL_KEY_ID_LEN - 1)
+        rc = al_err_set(e, AL_ESIG, "signature of %s is malformed (no valid key_id)",
+                        what);
     else
-        memcpy(out, kid, AL_KEY_ID_LEN);
+        memcpy(id, kid, AL_KEY_ID_LEN);
     json_decref(doc);
     return rc;
 }

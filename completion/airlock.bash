@@ -7,7 +7,7 @@ _airlock_export()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
-    --samples-configmap|--imagestreams|--images-from|--authfile|--ca-file|--sign-key|-o|--output|--since)
+    --samples-configmap|--imagestreams|--images-from|--authfile|--ca-file|--sign-key|-o|--output|--since|--since-key|--receipt-verify-key)
         COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --certs-dir|--cache)
         COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -21,7 +21,8 @@ _airlock_export()
     COMPREPLY=($(compgen -W "--samples-configmap --imagestreams --release --release-component
         --image --images-from --arch --pull-from --authfile --ca-file --certs-dir --insecure
         --retries --timeout --jobs --output --sign-key --zstd-level --zstd-threads
-        --split-size --verify-written --cache --cache-max --since --dry-run --json --quiet
+        --split-size --verify-written --cache --cache-max --since --since-key
+        --receipt-verify-key --since-unsigned --dry-run --json --quiet
         --help --version" -- "$cur"))
 }
 
@@ -41,7 +42,7 @@ _airlock_import()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "--verify-key --insecure-skip-signature --verify-only --list
             --json --registry --authfile --ca-file --certs-dir --insecure --retries
-            --timeout --jobs --receipt --receipt-key --kubeconfig --context --dry-run
+            --timeout --jobs --receipt --receipt-key --allow-rollback --kubeconfig --context --dry-run
             --manifests-dir --skip-cluster --quiet --help --version" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -X '!*@(.tar.zst|.parts|.000)' -- "$cur") $(compgen -d -- "$cur"))

@@ -23,13 +23,29 @@ set -- --samples-configmap "$in_dir/cm.json" --imagestreams "$in_dir/is.json" \
 [ -z "${AIRLOCK_RELEASE:-}" ] || set -- "$@" --release "$AIRLOCK_RELEASE"
 [ -z "${AIRLOCK_AUTHFILE:-}" ] || set -- "$@" --authfile "$AIRLOCK_AUTHFILE"
 
+# One night at a time. Each night writes another file, so the export's own
+# lock (on its output) never meets the previous night's: this lock does. The
+# export inherits descriptor 9 and holds it for as long as it runs. A night
+# that finds it held fails with 75: an export that is still running a day
+# later hangs, and someone must look (a timer would otherwise report success
+# every night while nothing new is written).
+lock="$out_dir/.nightly-export.lock"
+exec 9>>"$lock"
+if ! flock -n 9; then
+    echo "nightly-export: the previous export (pid $(cat "$lock" 2>/dev/null)) is still running;" \
+        "no new bundle tonight: find out why it hangs (journalctl -u airlock-export)," \
+        "stop it, and run this again" >&2
+    exit 75
+fi
+echo $$ >"$lock"
+
 # exit 3 (some samples images missing upstream) still gives a usable bundle;
-# 75 means yesterday's run is still going: try again next time.
+# 75 (another export of the same file is running) is a failure too.
 rc=0
 airlock-export "$@" >"$out.summary.json" || rc=$?
 case $rc in
 0|3) ;;
-75) echo "nightly-export: the previous run is still writing; skipped" >&2; exit 0 ;;
+75) echo "nightly-export: another export of '$out' is running; no new bundle" >&2; exit 75 ;;
 *) exit "$rc" ;;
 esac
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define COPY_CHUNK (256 * 1024)
 /* Bytes each download thread may hold ahead of the writer: at 500 Mbit/s
@@ -54,40 +55,68 @@ static void tick(struct fetch_list *l, size_t n)
     l->cfg->progress(l->cfg->progress_ud, l->done_bytes, l->total_bytes);
 }
 
-/* A cached copy: verified whole first (a bad entry is dropped and the blob
- * downloaded instead), then copied out. *used says whether it was. */
+/* Reads up to `n` bytes, retrying on EINTR. */
+static ssize_t read_some(int fd, char *p, size_t n)
+{
+    ssize_t k;
+
+    do
+        k = read(fd, p, n);
+    while (k < 0 && errno == EINTR);
+    return k;
+}
+
+/* A cached copy, hashed on the one read that goes into the bundle. Its
+ * size is checked first (a wrong one is dropped and the blob downloaded
+ * instead). Its bytes can only be checked once they have gone into the
+ * pipe, which cannot take them back: so a mismatch ends the export (the
+ * bundle is abandoned, nothing unverified travels), after dropping the
+ * entry so that the next run downloads the blob. Checking the whole entry
+ * first and copying it on a second read, as before, copied bytes that no
+ * one had hashed (the file may change in between). *used says whether the
+ * cache had it. */
 static int fetch_cached(struct fetch_list *l, const struct ex_blob *b, struct al_sha256 *h,
                         char *chunk, struct al_pipe *out, int *used, struct al_err *e)
 {
     struct ex_cache *cache = l->cfg->cache;
-    char got[AL_DIGEST_STR_MAX];
-    FILE *f = cache ? ex_cache_get(cache, b->digest, b->size) : NULL;
-    size_t n;
-    int rc = 0;
+    char got[AL_DIGEST_STR_MAX], name[4200];
+    long long total = 0;
+    int wrong = 0, rc = 0;
+    int fd = cache ? ex_cache_get(cache, b->digest, b->size, &wrong) : -1;
+    ssize_t k = 0;
 
-    *used = 0;
-    if (f == NULL)
-        return 0;
-    while ((n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
-        al_sha256_update(h, chunk, n);
-    al_sha256_final(h, got);
-    if (ferror(f) || strcmp(got, b->digest) != 0) {
-        fclose(f);
-        ex_cache_drop(cache, b->digest);
-        l->cfg->report(l->cfg->ud, "cached blob %s is damaged: fetching it again",
+    *used = fd >= 0;
+    if (wrong)
+        l->cfg->report(l->cfg->ud, "cached blob %s has the wrong size: fetching it again",
                        b->digest);
+    if (fd < 0)
         return 0;
+    ex_cache_entry_name(cache, b->digest, name, sizeof(name));
+    while (rc == 0 && total < b->size) {
+        size_t want = b->size - total < COPY_CHUNK ? (size_t)(b->size - total) : COPY_CHUNK;
+        k = read_some(fd, chunk, want);
+        if (k <= 0)
+            break;
+        al_sha256_update(h, chunk, (size_t)k);
+        total += k;
+        rc = al_pipe_write(out, chunk, (size_t)k, e);
     }
-    rewind(f);
-    while (rc == 0 && (n = fread(chunk, 1, COPY_CHUNK, f)) > 0)
-        rc = al_pipe_write(out, chunk, n, e);
-    if (rc == 0 && ferror(f))
-        rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s", b->digest);
-    fclose(f);
-    *used = 1;
-    pthread_mutex_lock(&l->lock);
-    l->cache_hits++;
-    pthread_mutex_unlock(&l->lock);
+    close(fd);
+    if (rc == 0 && k < 0)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot read the cached blob %s in '%s'",
+                        b->digest, name);
+    al_sha256_final(h, got);
+    if (rc == 0 && (total != b->size || strcmp(got, b->digest) != 0)) {
+        ex_cache_drop(cache, b->digest);
+        rc = al_err_set(e, AL_EDIGEST, "cached blob %s in '%s' does not match its digest "
+                        "(%lld bytes with digest %s): the entry was removed; run the "
+                        "export again", b->digest, name, total, got);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&l->lock);
+        l->cache_hits++;
+        pthread_mutex_unlock(&l->lock);
+    }
     return rc;
 }
 
@@ -115,12 +144,12 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     long long total = 0;
     size_t n = 0;
     int rc, used = 0;
-    FILE *tee = NULL;
+    struct ex_cache_tee *tee = NULL;
 
     rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
     if (rc == 0)
         rc = fetch_cached(l, b, h, chunk, out, &used, e);
-    if (rc != 0 || used)   /* (a damaged entry's hash was reset by its final) */
+    if (rc != 0 || used)
         goto out;
     if (cache)
         tee = ex_cache_begin(cache, b->digest);
@@ -133,7 +162,7 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
             break;
         total += (long long)n;
         al_sha256_update(h, chunk, n);
-        if (tee != NULL && fwrite(chunk, 1, n, tee) != n) {
+        if (tee != NULL && ex_cache_write(tee, chunk, n) != 0) {
             ex_cache_commit(cache, tee, b->digest, 0);   /* a full cache is no error */
             tee = NULL;
         }
@@ -141,9 +170,8 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     }
     al_blob_reader_close(br);
     al_sha256_final(h, got);
-    if (tee != NULL)
-        ex_cache_commit(cache, tee, b->digest,
-                        rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
+    ex_cache_commit(cache, tee, b->digest,
+                    rc == 0 && total == b->size && strcmp(got, b->digest) == 0);
     if (rc != 0)
         rc = al_err_prefix(e, "blob %s of '%s'", b->digest, b->from->name);
     else if (strcmp(got, b->digest) != 0)

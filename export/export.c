@@ -238,16 +238,16 @@ static int check_space(const struct ex_result *res, struct al_err *e)
 static void count_cached(struct run *r, struct ex_result *res)
 {
     const struct ex_plan *p = &r->plan;
-    FILE *f;
     size_t i;
+    int fd, wrong_size;
 
     for (i = 0; r->cache != NULL && i < p->n; i++) {
         if (p->v[i].held != NULL || p->v[i].kind == AL_BLOB_MANIFEST)
             continue;
-        f = ex_cache_get(r->cache, p->v[i].digest, p->v[i].size);
-        if (f == NULL)
+        fd = ex_cache_get(r->cache, p->v[i].digest, p->v[i].size, &wrong_size);
+        if (fd < 0)
             continue;
-        fclose(f);
+        close(fd);
         res->cached++;
         res->cached_bytes += p->v[i].size;
     }
@@ -419,9 +419,12 @@ static void discard_written(struct ex_result *res)
 static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
 {
     const struct ex_config *c = r->cfg;
-    int rc = al_bundle_writer_open_split(&r->w, c->output, r->created, c->zstd_level,
-                                         c->split_size, c->zstd_threads, e);
+    int rc, stale;
 
+    /* (the output's lock is held: these are a killed earlier run's) */
+    al_bundle_remove_partials(c->output, NULL);
+    rc = al_bundle_writer_open_split(&r->w, c->output, r->created, c->zstd_level,
+                                     c->split_size, c->zstd_threads, e);
     if (rc != 0)
         return rc;
     g_writer = r->w;
@@ -437,9 +440,29 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
         rc = write_parts_list(r, res, e);
     if (rc == 0 && c->verify_written)
         rc = al_bundle_parts_verify(&res->parts, e);
-    if (rc != 0)
+    if (rc != 0) {
         discard_written(res);
-    return rc;
+        return rc;
+    }
+    stale = 0;
+    if (c->split_size > 0)   /* the new volumes are in place: now the old go */
+        stale = al_bundle_remove_volumes_from(c->output, res->parts.n, NULL);
+    if (stale > 0)
+        r->report(r->ud, "removed %d volumes of an earlier export to '%s'", stale, c->output);
+    return 0;
+}
+
+/* --since: trusted only once verified, by the export's own key or a
+ * --since-key (bundles) and the --receipt-verify-key (receipts). */
+static int load_since(struct run *r, struct al_err *e)
+{
+    const struct ex_config *c = r->cfg;
+    struct ex_since_opts so = {.paths = c->since, .n = c->n_since, .own_key = r->key,
+                               .keys = c->since_keys, .n_keys = c->n_since_keys,
+                               .receipt_key = c->receipt_verify_key,
+                               .allow_unsigned = c->since_unsigned};
+
+    return ex_held_load(&r->held, &so, r->report, r->ud, e);
 }
 
 /* What must be in hand before the output is opened. */
@@ -454,8 +477,11 @@ static int start_run(struct run *r, struct ex_result *res, struct al_err *e)
         rc = al_lock_acquire(&r->lock, c->output, "writing", e);
     if (rc != 0)
         return rc;
+    rc = al_sig_key_load_private(&r->key, c->sign_key, e);
+    if (rc != 0)
+        return rc;
     if (c->n_since > 0) {
-        rc = ex_held_load(&r->held, c->since, c->n_since, e);
+        rc = load_since(r, e);
         if (rc != 0)
             return rc;
     }
@@ -464,9 +490,6 @@ static int start_run(struct run *r, struct ex_result *res, struct al_err *e)
         if (rc != 0)
             return rc;
     }
-    rc = al_sig_key_load_private(&r->key, c->sign_key, e);
-    if (rc != 0)
-        return rc;
     return open_clients(r, e);
 }
 

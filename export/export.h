@@ -45,6 +45,10 @@ struct ex_config {
     long long cache_max;          /* --cache-max; 0: no limit */
     const char **since;           /* --since PREV, repeatable */
     size_t n_since;
+    const char **since_keys;      /* --since-key FILE, repeatable */
+    size_t n_since_keys;
+    const char *receipt_verify_key;   /* --receipt-verify-key FILE */
+    int since_unsigned;           /* --since-unsigned */
     int verify_written;           /* --verify-written */
     int dry_run;                  /* --dry-run: resolve and plan, download
                                      and write nothing */

@@ -43,8 +43,8 @@ static const char usage_text[] =
     "                                at most 4 MiB ahead of the bundle)\n"
     "\n"
     "Output:\n"
-    "  -o, --output FILE             the bundle (written as FILE.partial, renamed\n"
-    "                                when complete)\n"
+    "  -o, --output FILE             the bundle (written as FILE.partial.XXXXXX,\n"
+    "                                renamed when complete; locked by .FILE.lock)\n"
     "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
     "      --zstd-level N            compression level 1-19 (default 3)\n"
     "      --zstd-threads N          compression threads (default 1; each further\n"
@@ -56,7 +56,15 @@ static const char usage_text[] =
     "      --cache DIR               keep downloaded blobs here, verified when reused\n"
     "      --cache-max SIZE          then remove the least recently used beyond SIZE\n"
     "      --since PREV              an increment: leave out the blobs that the earlier\n"
-    "                                bundle PREV (or its bundle.json) carried\n"
+    "                                bundle PREV (or its bundle.json with its .sig,\n"
+    "                                or a receipt) carried; used only once its\n"
+    "                                signature verifies (by --sign-key's public half)\n"
+    "      --since-key FILE          also trust --since bundles signed by this public\n"
+    "                                key (another exporter; repeatable)\n"
+    "      --receipt-verify-key FILE  the public key that verifies --since receipts\n"
+    "                                (of the importer's --receipt-key)\n"
+    "      --since-unsigned          take a --since receipt whose signature cannot be\n"
+    "                                checked (dangerous: it decides what is left out)\n"
     "      --json                    print a JSON summary on standard output\n"
     "      --dry-run                 resolve every manifest, download no blob, write\n"
     "                                nothing, and print the plan: images, unique blobs\n"
@@ -76,7 +84,7 @@ enum {
     OPT_ARCH, OPT_PULL_FROM, OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR,
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, 
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
-    OPT_ZSTD_THREADS,
+    OPT_ZSTD_THREADS, OPT_SINCE_KEY, OPT_RECEIPT_VERIFY_KEY, OPT_SINCE_UNSIGNED,
     OPT_DRY_RUN, OPT_IMAGES_FROM,
 };
 
@@ -102,6 +110,9 @@ static const struct option long_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"since", required_argument, NULL, OPT_SINCE},
+    {"since-key", required_argument, NULL, OPT_SINCE_KEY},
+    {"receipt-verify-key", required_argument, NULL, OPT_RECEIPT_VERIFY_KEY},
+    {"since-unsigned", no_argument, NULL, OPT_SINCE_UNSIGNED},
     {"cache", required_argument, NULL, OPT_CACHE},
     {"cache-max", required_argument, NULL, OPT_CACHE_MAX},
     {"output", required_argument, NULL, 'o'},
@@ -113,7 +124,7 @@ static const struct option long_options[] = {
 
 struct options {
     struct cli_list configmaps, imagestreams, components, images, arches;
-    struct cli_list pull_from, ca_files, since;
+    struct cli_list pull_from, ca_files, since, since_keys;
     struct cli_list images_from;   /* --images-from files */
     struct cli_list listed;        /* the references they hold (owned) */
     struct ex_config cfg;
@@ -182,6 +193,9 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_IMAGE: rc = cli_list_add(&o->images, arg); break;
     case OPT_IMAGES_FROM: rc = cli_list_add(&o->images_from, arg); break;
     case OPT_SINCE: rc = cli_list_add(&o->since, arg); break;
+    case OPT_SINCE_KEY: rc = cli_list_add(&o->since_keys, arg); break;
+    case OPT_RECEIPT_VERIFY_KEY: cfg->receipt_verify_key = arg; break;
+    case OPT_SINCE_UNSIGNED: cfg->since_unsigned = 1; break;
     case OPT_PULL_FROM: rc = cli_list_add(&o->pull_from, arg); break;
     case OPT_CA_FILE: rc = cli_list_add(&o->ca_files, arg); break;
     case OPT_ARCH: rc = cli_list_add_split(&o->arches, arg); break;
@@ -243,6 +257,10 @@ static int check_options(const struct options *o)
                                "--imagestreams, --release, --image or --images-from");
     if (c->n_components > 0 && c->release == NULL)
         return cli_usage_error("--release-component needs --release");
+    if (c->n_since == 0 && (c->n_since_keys > 0 || c->receipt_verify_key != NULL ||
+                            c->since_unsigned))
+        return cli_usage_error("--since-key, --receipt-verify-key and --since-unsigned "
+                               "say how to check a --since: give --since PREV too");
     return 0;
 }
 
@@ -318,6 +336,8 @@ static void fill_config(struct options *o)
     c->n_arches = o->arches.n;
     c->since = o->since.v;
     c->n_since = o->since.n;
+    c->since_keys = o->since_keys.v;
+    c->n_since_keys = o->since_keys.n;
 }
 
 static int take_option_cb(void *ud, int c, const char *arg)
@@ -363,6 +383,7 @@ static void free_options(struct options *o)
     cli_list_release(&o->pull_from);
     cli_list_release(&o->ca_files);
     cli_list_release(&o->since);
+    cli_list_release(&o->since_keys);
     cli_list_free_owned(&o->arches);
     cli_list_release(&o->images_from);
     cli_list_free_owned(&o->listed);
@@ -440,6 +461,13 @@ int main(int argc, char **argv)
         free_options(&o);
         return rc;
     }
+    if (o.cfg.insecure)
+        cli_msg("warning: --insecure: registries' TLS certificates are NOT verified; "
+                "anyone on the network path can pose as them and take the credentials");
+    if (o.cfg.since_unsigned)
+        cli_msg("warning: --since-unsigned: a --since receipt whose signature cannot "
+                "be checked is used; whoever could write it decides which blobs this "
+                "bundle leaves out");
     cli_on_signal_unlink(ex_partial_paths);
     al_err_init(&e);
     if (ex_run(&o.cfg, &res, report, &o, &e) != 0)

@@ -8,6 +8,7 @@
 #include "airlock/digest.h"
 #include "airlock/err.h"
 #include "airlock/meta.h"
+#include "airlock/sign.h"
 
 struct ex_held_blob {
     char digest[AL_DIGEST_STR_MAX];
@@ -24,10 +25,29 @@ struct ex_held {
     size_t n;
 };
 
-/* Loads each PREV: a bundle (file, FILE.000 or FILE.parts) or its extracted
- * bundle.json. Blobs PREV itself relied on are held too. */
-int ex_held_load(struct ex_held *h, const char *const *paths, size_t n,
-                 struct al_err *e);
+/* What --since reads and which keys it trusts. */
+struct ex_since_opts {
+    const char *const *paths;          /* --since PREV, repeatable */
+    size_t n;
+    const struct al_sig_key *own_key;  /* the export's --sign-key: its public
+                                          half verifies its own bundles */
+    const char *const *keys;           /* --since-key FILE: other exporters */
+    size_t n_keys;
+    const char *receipt_key;           /* --receipt-verify-key FILE or NULL */
+    int allow_unsigned;                /* --since-unsigned: receipts whose
+                                          signature cannot be checked */
+};
+
+/* Loads each PREV: a bundle (file, FILE.000 or FILE.parts), its extracted
+ * bundle.json (with bundle.json.sig beside it) or a receipt (with its .sig
+ * unless o->allow_unsigned). Each is read once, bounded, and used only when
+ * its signature verifies over those very bytes: a bundle and its volume
+ * list by the own key or a --since-key, a receipt by the receipt key
+ * (AL_ESIG otherwise, "wrong key" with the key ids for another signer).
+ * Blobs PREV itself relied on are held too. A receipt taken unchecked is
+ * told to `report`. */
+int ex_held_load(struct ex_held *h, const struct ex_since_opts *o,
+                 al_report_fn report, void *ud, struct al_err *e);
 const struct ex_held_blob *ex_held_find(const struct ex_held *h, const char *digest);
 void ex_held_release(struct ex_held *h);
 

@@ -7,6 +7,7 @@
 #include "cluster.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "airlock/json.h"
+#include "airlock/file.h"
 
 #define IMAGE_CONFIG "/apis/config.openshift.io/v1/images/cluster"
 #define SAMPLES_CONFIG "/apis/samples.operator.openshift.io/v1/configs/cluster"
@@ -186,6 +188,10 @@ static int apply_ca(struct cl *c, json_t *image_config, struct al_err *e)
 
     if (name == NULL)
         name = IM_CA_CONFIGMAP;
+    rc = al_kube_name_check(name, "spec.additionalTrustedCA.name",
+                            "image.config.openshift.io/cluster", e);
+    if (rc != 0)
+        return rc;
     snprintf(path, sizeof(path), CM_PATH "/%s", name);
     snprintf(what, sizeof(what), "configmap openshift-config/%s", name);
     snprintf(summary, sizeof(summary), "key '%s' set to the mirror's CA", c->ca_key);
@@ -366,13 +372,29 @@ int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
 
 /* ---- --manifests-dir ---- */
 
-static int write_file(const char *dir, const char *name, const char *text,
+/* A new file renamed into place: a link planted at its name (or at a
+ * temporary name) is replaced, never written through. */
+static int write_file(const char *dir, const char *name, const char *text, mode_t mode,
                       struct al_err *e)
 {
     char path[4096];
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return al_file_write_atomic(path, text, strlen(text), e);
+    return al_file_write_atomic_mode(path, text, strlen(text), mode, e);
+}
+
+int im_cluster_check_manifests_dir(const char *dir, struct al_err *e)
+{
+    int fd, rc;
+
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return al_err_sys(e, AL_EIO, errno, "cannot create '%s'", dir);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return al_err_sys(e, AL_EIO, errno, "cannot open the manifests directory '%s'", dir);
+    rc = al_file_check_private_dir(fd, "manifests directory", dir, e);
+    close(fd);
+    return rc;
 }
 
 static int write_json(const char *dir, const char *name, json_t *doc, struct al_err *e)
@@ -382,7 +404,7 @@ static int write_json(const char *dir, const char *name, json_t *doc, struct al_
 
     if (text == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    rc = write_file(dir, name, text, e);
+    rc = write_file(dir, name, text, 0666, e);
     free(text);
     return rc;
 }
@@ -396,8 +418,9 @@ int im_cluster_write_manifests(const char *dir, const struct im_cluster_opts *o,
     size_t i;
     int rc = 0;
 
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return al_err_sys(e, AL_EIO, errno, "cannot create '%s'", dir);
+    rc = im_cluster_check_manifests_dir(dir, e);
+    if (rc != 0)
+        return rc;
     ca_key_for(o->mirror_host, c.ca_key, sizeof(c.ca_key));
     for (i = 0; i < o->n_skipped; i++)
         json_array_append_new(skipped, json_string(o->skipped[i]));
@@ -434,11 +457,6 @@ int im_cluster_write_manifests(const char *dir, const struct im_cluster_opts *o,
              o->must_gather ? o->must_gather : "",
              o->must_gather ? "' openshift/must-gather:latest\n" : "");
     if (rc == 0)
-        rc = write_file(dir, "apply.sh", script, e);
-    if (rc == 0) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/apply.sh", dir);
-        chmod(path, 0755);
-    }
+        rc = write_file(dir, "apply.sh", script, 0777, e);
     return rc;
 }

@@ -23,8 +23,14 @@ struct im_cluster_opts {
 int im_cluster_apply(struct al_kube *k, const struct im_cluster_opts *o,
                      al_report_fn report, void *ud, struct al_err *e);
 
+/* Creates `dir` when missing, and refuses it (AL_EINVAL naming it) unless
+ * it is this user's alone: others could plant links at the names written
+ * there. Called before the push, and again by the writer. */
+int im_cluster_check_manifests_dir(const char *dir, struct al_err *e);
+
 /* Writes the objects as JSON plus apply.sh (the equivalent oc commands) into
- * `dir`, touching no cluster. */
+ * `dir` (checked as above), touching no cluster; a link at any of their
+ * names is replaced, not followed. */
 int im_cluster_write_manifests(const char *dir, const struct im_cluster_opts *o,
                                struct al_err *e);
 

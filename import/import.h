@@ -189,6 +189,22 @@ char *im_list_json(const struct im_listing *l);
  * limit). */
 void im_list_print(const struct im_listing *l, FILE *out, size_t width);
 
+/* ---- rollback (the mirror's record of the newest bundle) ---- */
+
+/* Refuses bundle `b` (AL_EINVAL, naming both bundles and their creation
+ * times) when it was created before the newest bundle the mirror's record
+ * names; with `allow_rollback` that, and an unreadable record, are told to
+ * `report` as warnings instead. Pushes nothing. */
+int im_state_check(struct al_registry *reg, const struct im_plan *plan,
+                   const struct im_bundle *b, int allow_rollback, al_report_fn report,
+                   void *ud, struct al_err *e);
+
+/* After an import: records `b` in the mirror as the newest bundle imported,
+ * unless the record already names one at least as new. */
+int im_state_record(struct al_registry *reg, const struct im_plan *plan,
+                    const struct im_bundle *b, al_report_fn report, void *ud,
+                    struct al_err *e);
+
 /* ---- the whole run ---- */
 
 struct im_config {
@@ -219,6 +235,7 @@ struct im_config {
      * NULL for none. */
     void (*progress)(void *ud, long long done, long long total);
     void *progress_ud;
+    int allow_rollback;           /* --allow-rollback */
 };
 
 struct im_result {

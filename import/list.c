@@ -49,8 +49,7 @@ static int check_signature(struct im_listing *l, const struct al_sig_key *key,
 
     snprintf(what, sizeof(what), "bundle.json of %s", label);
     if (key == NULL)
-        return al_sig_doc_key_id(sig->data, sig->len, l->key_id, e) == 0 ? 0 :
-               al_err_prefix(e, "%s", what);
+        return al_sig_doc_key_id(sig->data, sig->len, l->key_id, what, e);
     rc = al_sig_verify(key, l->meta_text.data, l->meta_text.len, sig->data, sig->len,
                        what, e);
     if (rc == 0) {

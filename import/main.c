@@ -48,6 +48,9 @@ static const char usage_text[] =
     "      --receipt FILE             write what the mirror now holds, for\n"
     "                                 airlock-export --since FILE on the other side\n"
     "      --receipt-key FILE         sign the receipt with this private key\n"
+    "      --allow-rollback           import a bundle older than the newest one\n"
+    "                                 already imported into the mirror (tags move\n"
+    "                                 back to older images); refused otherwise\n"
     "\n"
     "The cluster (after the push; see README):\n"
     "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
@@ -75,7 +78,7 @@ enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
-     OPT_RECEIPT, OPT_RECEIPT_KEY,
+     OPT_RECEIPT, OPT_RECEIPT_KEY, OPT_ALLOW_ROLLBACK,
     OPT_LIST, OPT_JSON,
 };
 
@@ -91,6 +94,7 @@ static const struct option long_options[] = {
     CLI_TRANSFER_OPTIONS,
     {"receipt", required_argument, NULL, OPT_RECEIPT},
     {"receipt-key", required_argument, NULL, OPT_RECEIPT_KEY},
+    {"allow-rollback", no_argument, NULL, OPT_ALLOW_ROLLBACK},
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"skip-cluster", no_argument, NULL, OPT_SKIP_CLUSTER},
@@ -182,6 +186,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_KUBECONFIG: cfg->kubeconfig = arg; break;
     case OPT_RECEIPT: cfg->receipt = arg; break;
     case OPT_RECEIPT_KEY: cfg->receipt_key = arg; break;
+    case OPT_ALLOW_ROLLBACK: cfg->allow_rollback = 1; break;
     case OPT_CONTEXT: cfg->context = arg; break;
     case OPT_SKIP_CLUSTER: cfg->skip_cluster = 1; break;
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
@@ -412,6 +417,9 @@ int main(int argc, char **argv)
     if (o.cfg.skip_signature)
         cli_msg("warning: --insecure-skip-signature: the bundle's origin is NOT "
                 "checked; anyone could have written it");
+    if (o.cfg.insecure)
+        cli_msg("warning: --insecure: the mirror's TLS certificate is NOT verified; "
+                "anyone on the network path can pose as it and take the credentials");
     cli_on_signal_unlink(NULL);
     al_err_init(&e);
     if (im_run(&o.cfg, &res, report, report_always, &o, &e) != 0) {

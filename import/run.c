@@ -3,6 +3,7 @@
 
 #include "airlock/kube.h"
 #include "airlock/kubeconfig.h"
+#include "airlock/registry_push.h"
 #include "cluster.h"
 
 #include <stdint.h>
@@ -14,6 +15,7 @@
 struct run {
     const struct im_config *cfg;
     al_report_fn report;
+    al_report_fn warn;     /* shown even with -q */
     void *ud;
     struct al_http *http;
     struct al_http_opts http_opts;   /* upload threads open their own */
@@ -88,6 +90,11 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
                   m->n_blobs - m->n_carried);
     if (r->cfg->verify_only)
         return 0;
+    /* before anything is pushed: would this move the mirror's tags back? */
+    al_registry_set_push(r->reg, 1);
+    rc = im_state_check(r->reg, &r->plan, b, r->cfg->allow_rollback, r->report, r->ud, e);
+    if (rc != 0)
+        return rc;
     rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
                       (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->plan, m, e);
     if (rc == 0 && r->cfg->dry_run)
@@ -143,14 +150,17 @@ static void fill_result(struct run *r, struct im_bundle *b)
         res->counts = *im_pusher_counts(r->pusher);
 }
 
-/* Cluster credentials are looked up before the push, so that a broken
- * kubeconfig is reported before an hour of uploading rather than after. */
+/* Cluster credentials (or the --manifests-dir) are checked before the push,
+ * so that a broken kubeconfig is reported before an hour of uploading rather
+ * than after. */
 static int find_cluster(struct run *r, struct al_err *e)
 {
     const struct im_config *cfg = r->cfg;
     int rc;
 
-    if (cfg->verify_only || cfg->skip_cluster || cfg->manifests_dir)
+    if (cfg->manifests_dir && !cfg->verify_only)
+        return im_cluster_check_manifests_dir(cfg->manifests_dir, e);
+    if (cfg->verify_only || cfg->skip_cluster)
         return 0;
     rc = al_kubeconfig_load(&r->creds, cfg->kubeconfig, cfg->context, e);
     if (rc == AL_ENOTFOUND && cfg->kubeconfig == NULL && cfg->context == NULL) {
@@ -278,6 +288,11 @@ static int configure_cluster(struct run *r, struct al_err *e)
     } else if (rc == 0) {
         r->report(r->ud, "configuring the cluster at %s (context %s)%s", r->creds.server,
                   r->creds.context, cfg->dry_run ? ", dry run" : "");
+        if (r->creds.insecure)
+            r->warn(r->ud, "warning: the apiserver %s is NOT verified "
+                    "(insecure-skip-tls-verify in the kubeconfig): anyone on the network "
+                    "path can pose as it and take the credentials; give its CA as "
+                    "certificate-authority instead", r->creds.server);
         rc = al_kube_new(&k, &r->creds, e);
         if (rc == 0 && cfg->retries >= 0)
             al_kube_set_retries(k, cfg->retries);
@@ -316,7 +331,7 @@ static int write_receipt(struct run *r, struct al_err *e)
 int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn report,
            al_report_fn warn, void *ud, struct al_err *e)
 {
-    struct run r = {.cfg = cfg, .report = report, .ud = ud, .res = res};
+    struct run r = {.cfg = cfg, .report = report, .warn = warn, .ud = ud, .res = res};
     struct timespec t0, t1;
     struct al_sig_key *key = NULL;
     struct im_read_opts ro = {.path = cfg->bundle, .mirror = cfg->registry,
@@ -346,6 +361,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
                  "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, e);
     }
+    if (rc == 0 && r.pusher != NULL && !cfg->dry_run)   /* a dry run writes nothing */
+        rc = im_state_record(r.reg, &r.plan, &res->bundle, r.report, r.ud, e);
     if (rc == 0 && r.pusher != NULL && cfg->receipt)
         rc = write_receipt(&r, e);
     if (rc == 0 && r.pusher != NULL && (r.have_creds || cfg->manifests_dir))

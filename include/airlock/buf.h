@@ -44,8 +44,10 @@ char *al_base64_decode(const char *b64, size_t n, size_t *out_len);
 /* True when string `s` ends with `suffix`. */
 int al_str_ends_with(const char *s, const char *suffix);
 
-/* Writes a whole small file as PATH.partial, flushed to disk, then renamed
- * to PATH: readers see the old file or the new one, never a half. */
+/* Writes a whole small file as a new temporary PATH.partial.XXXXXX (never
+ * a link or a file someone placed there), flushed to disk, then renamed to
+ * PATH: readers see the old file or the new one, never a half. Mode 0666
+ * less the umask; see airlock/file.h. */
 int al_file_write_atomic(const char *path, const void *data, size_t len,
                          struct al_err *e);
 

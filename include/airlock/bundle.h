@@ -21,7 +21,8 @@
 
 struct al_bundle_writer;
 
-/* Creates `path`.partial; nothing named `path` exists until commit.
+/* Creates a new `path`.partial.XXXXXX (a name no one can predict, created
+ * with O_EXCL | O_NOFOLLOW); nothing named `path` exists until commit.
  * `mtime` stamps every entry (the bundle's creation time). */
 int al_bundle_writer_open(struct al_bundle_writer **out, const char *path,
                           time_t mtime, int zstd_level, struct al_err *e);
@@ -82,6 +83,19 @@ int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e);
  * its strings never move while `w` lives. */
 const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
                                              size_t *n);
+
+/* Tidying up after an earlier run of this user's, for a caller that holds
+ * the output's lock (al_lock_acquire), so that no other run is writing
+ * these names. Only regular files of this user's, named exactly as this
+ * writer names them, are removed; links are not followed. Both return how
+ * many files went, or a negative code.
+ * remove_partials: the temporaries of a run that was killed (PATH.partial.*).
+ * remove_volumes_from: volumes PATH.NNN numbered `first` and up, left by an
+ * earlier, longer export; call it only once the new volumes are committed,
+ * so that `cat PATH.[0-9]*` and PATH.000 without its list read the new
+ * bundle. */
+int al_bundle_remove_partials(const char *path, struct al_err *e);
+int al_bundle_remove_volumes_from(const char *path, size_t first, struct al_err *e);
 
 /* Reading: a zstd stream (decoded here, so that a truncated frame and bytes
  * after it are told apart) under libarchive's tar reader. Entries come out

@@ -17,13 +17,19 @@ struct al_http_opts {
     size_t n_ca_files;
     const char *certs_d;          /* "/etc/containers/certs.d" by default;
                                      <dir>/<host[:port]>/NAME.crt are trusted for
-                                     that host */
+                                     that host; "" for none */
     int insecure;                 /* skip TLS verification (explicit flag only) */
     long connect_timeout_s;       /* 0: 30 s */
     long stall_timeout_s;         /* abort when no byte moves for this long;
                                      0: 60 s */
     const char *user_agent;
     const char *ca_pem;           /* extra CA certificates in memory (PEM) */
+    int ca_pem_only;              /* with ca_pem: trust ca_pem alone, not the
+                                     system trust, ca_files or certs.d (a
+                                     kubeconfig's certificate-authority, as
+                                     kubectl does) */
+    const char *tls_hint;         /* what to do when verification fails;
+                                     NULL: name --ca-file and certs.d */
     const char *client_cert_pem;  /* TLS client certificate and key (PEM) */
     const char *client_key_pem;
 };

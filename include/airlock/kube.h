@@ -23,8 +23,17 @@ void al_kube_free(struct al_kube *k);   /* accepts NULL */
  * many times (default 5) with backoff, honouring Retry-After. */
 void al_kube_set_retries(struct al_kube *k, int retries);
 
+/* Checks `value`, read from the cluster in `field` of `object`, before it
+ * goes into an API path: a Kubernetes object name (DNS-1123 subdomain: at
+ * most 253 lowercase letters, digits, '-' and '.', each dot-separated part
+ * starting and ending with a letter or digit). 0, or AL_EINVAL with a
+ * message naming the field, the object and the value (quoted, shortened). */
+int al_kube_name_check(const char *value, const char *field, const char *object,
+                       struct al_err *e);
+
 /* Each call names the object in `what` ("configmap openshift-config/
- * registry-config") for its messages. Results: 0 and *out (may be NULL for
+ * registry-config") for its messages. A `path` with a "." or ".." segment,
+ * '%', '?', '#' or a control character is refused (AL_EINVAL) unsent. Results: 0 and *out (may be NULL for
  * no body); AL_ENOTFOUND on 404; AL_ECONFLICT on 409; AL_EDENIED on 401/403
  * with the verb, the object and the permission needed; AL_EHTTP otherwise,
  * with the API's Status message. */

@@ -45,11 +45,12 @@ int al_sig_verify(const struct al_sig_key *k, const void *data, size_t len,
                   const char *sig_doc, size_t sig_len, const char *what,
                   struct al_err *e);
 
-/* The key id a signature document names, copied into `out` (16 hex),
- * without checking anything else: what --list shows when no key was given
- * to verify with. AL_ESIG when the document is not one. */
-int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char out[AL_KEY_ID_LEN],
-                      struct al_err *e);
+/* The key id a JSON signature document names, copied into `id` (16 hex
+ * digits and a NUL), so that a caller holding several keys can pick the one
+ * to verify with. AL_ESIG when the document is malformed or names no valid
+ * key id; `what` names the signed thing. Nothing is verified here. */
+int al_sig_doc_key_id(const char *sig_doc, size_t sig_len, char id[AL_KEY_ID_LEN],
+                      const char *what, struct al_err *e);
 
 /* The name of the signature file of `path`: "<path>.sig", written into
  * `out` of `n` bytes. AL_ETOOBIG when it does not fit. */

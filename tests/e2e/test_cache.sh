@@ -37,14 +37,56 @@ check "its bundle passes the independent check" \
 check_eq "with the same blobs as the first" "$(zstd -dc "$WORK/first.tar.zst" | tar -tf - | sort | md5sum)" \
     "$(zstd -dc "$WORK/second.tar.zst" | tar -tf - | sort | md5sum)"
 
+echo "# a cache entry that changes after it was read"
+${CC:-cc} -shared -fPIC -o "$WORK/cache_flip.so" "$E2E_DIR/cache_flip.c" -ldl
+LD_PRELOAD="$WORK/cache_flip.so" ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+    run_export changing --cache "$WORK/cache"
+check_eq "the export exits 0" 0 "$RC"
+check "what went into the bundle is what was hashed" \
+    python3 "$E2E_DIR/verify_bundle.py" "$WORK/changing.tar.zst" "$WORK/export.pub" "$WORK/changing.d"
+rm -rf "$WORK/cache"
+run_export refill --cache "$WORK/cache"
+check_eq "a fresh cache is filled again" 0 "$RC"
+dl_before=$(downloads)
+
 echo "# a damaged cache entry"
 victim=$(ls -S "$WORK/cache/sha256" | head -1)
 printf 'X' | dd of="$WORK/cache/sha256/$victim" bs=1 seek=100 conv=notrunc status=none
 run_export third --cache "$WORK/cache"
-check_eq "the export still exits 0" 0 "$RC"
-check_grep "the damage is reported" "cached blob sha256:$victim is damaged: fetching it again" "$WORK/third.err"
-check_eq "only that blob is downloaded again" "$((first + 1))" "$(downloads)"
+check_eq "an entry whose bytes changed fails the export" 1 "$RC"
+check_grep "naming the entry and what to do" "cached blob sha256:$victim in '$WORK/cache/sha256/$victim' does not match its digest.*removed.*run the export again" "$WORK/third.err"
+check "no bundle is written" test ! -e "$WORK/third.tar.zst"
+check "the entry is gone" test ! -e "$WORK/cache/sha256/$victim"
+run_export third --cache "$WORK/cache"
+check_eq "the next run exits 0" 0 "$RC"
+check_eq "downloading only that blob again" "$((dl_before + 1))" "$(downloads)"
 check_eq "and the cache entry is good again" "$victim" "$(sha256sum "$WORK/cache/sha256/$victim" | cut -d' ' -f1)"
+head -c 1000 "$WORK/cache/sha256/$victim" >"$WORK/short" && cat "$WORK/short" >"$WORK/cache/sha256/$victim"
+run_export shortentry --cache "$WORK/cache"
+check_eq "a truncated entry (the wrong size) is fetched again: exit 0" 0 "$RC"
+check_grep "and reported" "cached blob sha256:$victim has the wrong size: fetching it again" "$WORK/shortentry.err"
+
+echo "# a cache directory that is not this user's alone"
+mkdir -p "$WORK/cache-nobody" && chown nobody "$WORK/cache-nobody"
+run_export nobodys --cache "$WORK/cache-nobody"
+check_eq "a cache of another user's is refused" 1 "$RC"
+check_grep "naming it and what to do" "cache '$WORK/cache-nobody' belongs to another user.*" "$WORK/nobodys.err"
+mkdir -p "$WORK/cache-open" && chmod 0777 "$WORK/cache-open"
+run_export open --cache "$WORK/cache-open"
+check_eq "a cache writable by others is refused" 1 "$RC"
+check_grep "naming it" "cache '$WORK/cache-open' is writable by group or others.*chmod go-w" "$WORK/open.err"
+mkdir -p "$WORK/elsewhere" "$WORK/cache-link"
+head -c 2M /dev/urandom >"$WORK/elsewhere/precious"
+ln -s "$WORK/elsewhere" "$WORK/cache-link/sha256"
+run_export linked --cache "$WORK/cache-link" --cache-max 1
+check "trimming never follows sha256/ out of the cache" test -s "$WORK/elsewhere/precious"
+check_eq "such a cache is refused" 1 "$RC"
+check_grep "naming the link" "'$WORK/cache-link/sha256' is not a directory" "$WORK/linked.err"
+rm "$WORK/cache-link/sha256" && mkdir "$WORK/cache-link/sha256"
+ln -s "$WORK/elsewhere/precious" "$WORK/cache-link/sha256/$victim"
+run_export linkentry --cache "$WORK/cache-link" --cache-max 1
+check_eq "a link as an entry is not used (exit 0)" 0 "$RC"
+check "nor is its target removed" test -s "$WORK/elsewhere/precious"
 
 echo "# --cache-max"
 run_export fourth --cache "$WORK/cache" --cache-max 1M

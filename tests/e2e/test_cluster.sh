@@ -207,6 +207,76 @@ check_eq "a broken kubeconfig fails before anything is pushed" 1 "$RC"
 check_grep "naming the file and the context" "kubeconfig '$WORK/broken.kubeconfig' has no context 'x'" "$WORK/brokenkc.err"
 check "nothing was read from the bundle" sh -c "! grep -q 'verified' '$WORK/brokenkc.err'"
 
+echo "# names read from the cluster go into API paths only as object names"
+VICTIM=/api/v1/namespaces/kube-system/configmaps/victim
+state "$WORK/evil.json" '{"additionalTrustedCA": {"name": "../../kube-system/configmaps/victim"}}' \
+    '{"managementState": "Removed"}' \
+    "{\"$VICTIM\": {\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\",
+       \"metadata\": {\"name\": \"victim\", \"namespace\": \"kube-system\"}, \"data\": {\"keep\": \"me\"}}}"
+start_apiserver evil "$WORK/evil.json"
+run_import evil "$evil_KUBECONFIG"
+check_eq "an additionalTrustedCA.name with a path in it: exit 5" 5 "$RC"
+check_grep "the message names the field, the value and what to do" \
+    "spec.additionalTrustedCA.name of image.config.openshift.io/cluster is '../../kube-system/configmaps/victim', which is not a Kubernetes object name.*oc edit" \
+    "$WORK/evil.err"
+check_eq "no request outside the image config and openshift-config" "" \
+    "$(jq -r --arg img "$IMAGE" 'select((.path == $img or (.path | startswith("/api/v1/namespaces/openshift-config/"))) | not) | .path' "$evil_LOG")"
+check_eq "the ConfigMap in kube-system is untouched" '{"keep":"me"}' \
+    "$(api_get evil $VICTIM | jq -c .data)"
+
+echo "# TLS to the apiserver"
+# The kubeconfig's CA replaces the system trust, as kubectl does. To show
+# it, the apiserver's CA is made the system trust in a private mount
+# namespace (curl reads its compiled-in bundle, not the environment).
+SYS_BUNDLE=$(curl-config --ca 2>/dev/null)
+SYS_BUNDLE=${SYS_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+cat >"$WORK/systrust" <<SH
+#!/bin/sh
+# systrust CA CMD...: CMD with CA as the system's only CA bundle
+ca=\$1; shift
+mount --bind "\$ca" "$SYS_BUNDLE" && exec "\$@"
+SH
+chmod +x "$WORK/systrust"
+start_apiserver tls "$WORK/fresh.json"
+make_ca other
+sed '/certificate-authority-data:/d' "$tls_KUBECONFIG" >"$WORK/noca.kubeconfig"
+sed "s|certificate-authority-data: .*|certificate-authority-data: $(base64 -w0 <"$WORK/pki/other-ca.crt")|" \
+    "$tls_KUBECONFIG" >"$WORK/otherca.kubeconfig"
+if [ -f "$SYS_BUNDLE" ] && unshare -rm "$WORK/systrust" "$tls_CA" true 2>/dev/null; then
+    SAVED_WRAP=${WRAP:-}
+    WRAP="unshare -rm $WORK/systrust $tls_CA $SAVED_WRAP"
+    run_import sysonly "$WORK/noca.kubeconfig"
+    check_eq "no CA in the kubeconfig: the system trust verifies the apiserver" 0 "$RC"
+    : >"$tls_LOG"
+    run_import otherca "$WORK/otherca.kubeconfig"
+    WRAP=$SAVED_WRAP
+    check_eq "a kubeconfig CA that did not sign the apiserver's certificate: exit 5, though the system trusts it" 5 "$RC"
+    check_grep "it says the kubeconfig's CA does not vouch for the apiserver" \
+        "TLS verification failed: the apiserver's certificate is not signed by the kubeconfig's certificate-authority" "$WORK/otherca.err"
+    check_eq "and no request reached the apiserver" 0 "$(wc -l <"$tls_LOG")"
+else
+    echo "# skipped: the system trust cannot be replaced here (unshare -rm, $SYS_BUNDLE)"
+fi
+sed "s|certificate-authority-data: .*|insecure-skip-tls-verify: true|" "$tls_KUBECONFIG" \
+    >"$WORK/insecure.kubeconfig"
+run_import kcinsecure "$WORK/insecure.kubeconfig" -q
+check_eq "insecure-skip-tls-verify without a CA works" 0 "$RC"
+check_grep "and says, even with -q, that the apiserver is not verified" \
+    "warning: the apiserver https://127.0.0.1:[0-9]+ is NOT verified \(insecure-skip-tls-verify" \
+    "$WORK/kcinsecure.err"
+sed "s|^    server:|    insecure-skip-tls-verify: true\n    server:|" "$tls_KUBECONFIG" \
+    >"$WORK/both.kubeconfig"
+run_import both "$WORK/both.kubeconfig"
+check_eq "insecure-skip-tls-verify with a CA is refused before the push" 1 "$RC"
+check_grep "in one line naming the file, the context and what to do" \
+    "airlock-import: kubeconfig '$WORK/both.kubeconfig': the cluster of context 'admin' has both insecure-skip-tls-verify and a certificate-authority: remove insecure-skip-tls-verify" \
+    "$WORK/both.err"
+check_eq "that line alone" 1 "$(wc -l <"$WORK/both.err")"
+run_import flaginsecure "$tls_KUBECONFIG" --insecure -q
+check_eq "--insecure works" 0 "$RC"
+check_grep "and says, even with -q, that the mirror is not verified" \
+    "warning: --insecure: the mirror's TLS certificate is NOT verified" "$WORK/flaginsecure.err"
+
 echo "# --manifests-dir and --skip-cluster touch no cluster"
 : >"$fresh_LOG"
 run_import manifests "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests"
@@ -218,6 +288,25 @@ check_eq "the samples patch skips ghost and sets the registry" "[\"ghost\"] $mir
     "$(jq -r '"\(.spec.skippedImagestreams | tojson) \(.spec.samplesRegistry) \(.spec.managementState)"' "$WORK/manifests/30-samples-config.patch.json")"
 check_grep "apply.sh imports must-gather from the mirror" "oc tag --source=docker --import-mode=PreserveOriginal '$MG_DEST'" "$WORK/manifests/apply.sh"
 check "apply.sh is valid shell" sh -n "$WORK/manifests/apply.sh"
+echo precious >"$WORK/victim"
+mkdir -p "$WORK/manifests-planted"
+for n in apply.sh apply.sh.partial 30-samples-config.patch.json.partial 10-registry-config.json.partial; do
+    ln -s "$WORK/victim" "$WORK/manifests-planted/$n"
+done
+run_import planted "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests-planted"
+check_eq "--manifests-dir with links planted in it exits 0" 0 "$RC"
+check_eq "the links' target is untouched" precious "$(cat "$WORK/victim")"
+check "apply.sh is a file of its own" test -f "$WORK/manifests-planted/apply.sh" -a ! -L "$WORK/manifests-planted/apply.sh"
+check "and its target kept its mode" test ! -x "$WORK/victim"
+mkdir -p "$WORK/manifests-nobody" && chown nobody "$WORK/manifests-nobody"
+run_import nobodys "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests-nobody"
+check_eq "a --manifests-dir of another user's is refused" 1 "$RC"
+check_grep "naming it and what to do" "manifests directory '$WORK/manifests-nobody' belongs to another user" "$WORK/nobodys.err"
+check "nothing is written into it" test -z "$(ls -A "$WORK/manifests-nobody")"
+mkdir -p "$WORK/manifests-open" && chmod 0777 "$WORK/manifests-open"
+run_import open "$fresh_KUBECONFIG" --manifests-dir "$WORK/manifests-open"
+check_eq "a --manifests-dir writable by others is refused" 1 "$RC"
+check_grep "naming it" "manifests directory '$WORK/manifests-open' is writable by group or others" "$WORK/open.err"
 run_import skip "$fresh_KUBECONFIG" --skip-cluster
 check_eq "--skip-cluster exits 0" 0 "$RC"
 check_eq "no request reached the API" 0 "$(wc -l <"$fresh_LOG")"

@@ -15,6 +15,14 @@ EXPORT=("$BUILD/airlock-export" --image registry.redhat.io/ubi8/nodejs-16:1 --im
 
 # size_over FILE BYTES: FILE exists and is larger than BYTES
 size_over() { [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -gt "$2" ]; }
+# partial_over BYTES: the export's partial file (a random suffix) is larger
+partial_over() {
+    local f
+    for f in "$WORK"/k.tar.zst.partial*; do
+        size_over "$f" "$1" && return 0
+    done
+    return 1
+}
 # kill_at WHAT PID COMMAND...: once COMMAND succeeds (an observed point of
 # the run), kill -9 PID; checks that the point was reached while PID ran,
 # and that PID died by the signal (wait status 128 + 9).
@@ -40,13 +48,16 @@ for point in resolving writing 1MiB; do
     case $point in
     resolving) kill_at "export at '$point'" $pid grep -q "resolving" "$WORK/k-$point.err" ;;
     writing) kill_at "export at '$point'" $pid grep -q "writing" "$WORK/k-$point.err" ;;
-    1MiB) kill_at "export at 1 MiB written" $pid size_over "$WORK/k.tar.zst.partial" 1048576 ;;
+    1MiB) kill_at "export at 1 MiB written" $pid partial_over 1048576 ;;
     esac
     check "killed at $point: no file named like a finished bundle" test ! -e "$WORK/k.tar.zst"
-    rm -f "$WORK/k.tar.zst.partial"
+    rm -f "$WORK"/k.tar.zst.partial*
 done
+touch "$WORK/k.tar.zst.partial.Xq3bZ9"   # as a kill -9 at any moment may leave one
 "${EXPORT[@]}" -o "$WORK/k.tar.zst" 2>/dev/null
 check_eq "the next export completes" 0 "$?"
+check "the next export to that file removes the temporaries killed runs left" \
+    sh -c "! ls '$WORK' | grep -q '^k.tar.zst.partial'"
 check "and its bundle passes the independent check" \
     python3 "$E2E_DIR/verify_bundle.py" "$WORK/k.tar.zst" "$WORK/export.pub" "$WORK/k.d"
 

@@ -2,13 +2,16 @@
 # Incremental bundles: an export --since an earlier bundle leaves out the
 # blobs that one carried and says it relies on them; the increment imports
 # on top of the first, and alone into an empty mirror it is refused before
-# anything is pushed, naming the bundle to import first.
+# anything is pushed, naming the bundle to import first. What --since reads
+# is used only once its signature verifies: a bundle by the export's own key
+# or a --since-key, a receipt by --receipt-verify-key (unsigned only with
+# --since-unsigned).
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
 seed_source
 start_mirror
-make_keys export
+make_keys export other
 IMAGES=(--image registry.redhat.io/ubi8/nodejs-16:1 --image registry.redhat.io/ubi8/ruby-31:latest)
 run_export() { # NAME ARGS...
     local name=$1
@@ -83,15 +86,16 @@ check_eq "no repository was created under the path" 0 \
     "$(curl -s --cacert "$mirror_CA" -u admin:m1rr0r "https://$mirror_HOST/v2/_catalog" | jq '[.repositories[] | select(startswith("empty/"))] | length')"
 
 echo "# --since a receipt: what was lost in transit is sent again"
-run_export fromreceipt --since "$WORK/receipt.json"
+run_export fromreceipt --since "$WORK/receipt.json" --receipt-verify-key "$WORK/export.pub"
 check_eq "exit 0" 0 "$RC"
 check_eq "with the mirror holding everything, only the new nodejs build is carried" 2 \
     "$(meta fromreceipt '[.blobs[] | select(.kind != "manifest")] | length')"
 ruby_config=$(meta first '.images[] | select(.name | contains("ruby")) | .manifests[0].digest')
 jq --arg r ubi8/ruby-31 '.blobs |= map(select(any(.repositories[]; . == $r) | not))' "$WORK/receipt.json" \
     >"$WORK/lost-receipt.json"
-run_export lost --since "$WORK/lost-receipt.json"
-check_eq "a receipt without ruby (it did not land): exit 0" 0 "$RC"
+run_export lost --since "$WORK/lost-receipt.json" --since-unsigned
+check_eq "a receipt without ruby (it did not land), unsigned: exit 0 with --since-unsigned" 0 "$RC"
+check_grep "which warns that it is not checked" "warning: --since-unsigned" "$WORK/lost.err"
 check "ruby's own layers are carried again" test \
     "$(meta lost '[.blobs[] | select(.kind != "manifest")] | length')" -gt 2
 
@@ -132,8 +136,72 @@ check "skopeo copies every platform of python out of the mirror" skopeo copy -q 
 check_eq "the import refuses --receipt-key without --receipt" 2 \
     "$(airlock_import "$WORK/first.tar.zst" --verify-key "$WORK/export.pub" --registry x --receipt-key k >/dev/null 2>&1; echo $?)"
 
+echo "# a receipt is used only once its signature verifies"
+cp "$WORK/receipt.json" "$WORK/forged-receipt.json"
+printf '{"algorithm": "ed25519", "key_id": "%s", "signature": "%s"}\n' \
+    "$(jq -r .key_id "$WORK/receipt.json.sig")" "$(head -c 64 /dev/zero | base64 -w0)" >"$WORK/forged-receipt.json.sig"
+run_export forged --since "$WORK/forged-receipt.json" --receipt-verify-key "$WORK/export.pub"
+check_eq "a receipt with a garbage signature is refused (exit 1)" 1 "$RC"
+check_grep "as a bad signature, naming it" "bad signature: receipt '$WORK/forged-receipt.json'" "$WORK/forged.err"
+check "and no bundle is written" test ! -e "$WORK/forged.tar.zst"
+run_export forged2 --since "$WORK/forged-receipt.json"
+check_eq "refused without --receipt-verify-key too" 1 "$RC"
+check_grep "saying which option verifies it" "receipt '$WORK/forged-receipt.json' is signed.*--receipt-verify-key" "$WORK/forged2.err"
+run_export forged3 --since "$WORK/forged-receipt.json" --receipt-verify-key "$WORK/export.pub" --since-unsigned
+check_eq "--since-unsigned does not excuse a signature that does not verify" 1 "$RC"
+cp "$WORK/receipt.json" "$WORK/unsigned-receipt.json"
+run_export unsigned --since "$WORK/unsigned-receipt.json" --receipt-verify-key "$WORK/export.pub"
+check_eq "an unsigned receipt is refused (exit 1)" 1 "$RC"
+check_grep "naming it and the option that accepts it" "receipt '$WORK/unsigned-receipt.json' is not signed.*--since-unsigned" "$WORK/unsigned.err"
+run_export unsigned2 --since "$WORK/unsigned-receipt.json" --since-unsigned
+check_eq "accepted with --since-unsigned" 0 "$RC"
+check_grep "with a warning" "warning: --since-unsigned" "$WORK/unsigned2.err"
+check_eq "and then used: only the new nodejs build is carried" 2 \
+    "$(meta unsigned2 '[.blobs[] | select(.kind != "manifest")] | length')"
+run_export wrongrcpt --since "$WORK/receipt.json" --receipt-verify-key "$WORK/other.pub"
+check_eq "a receipt signed by another key is refused" 1 "$RC"
+check_grep "as the wrong key, with both key ids" "wrong key: receipt '$WORK/receipt.json' is signed by key $(jq -r .key_id "$WORK/receipt.json.sig")" "$WORK/wrongrcpt.err"
+
+echo "# an earlier bundle is used only once its signature verifies"
+airlock_export "${IMAGES[@]}" --pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/src-auth.json" \
+    --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/other.key" -o "$WORK/otherb.tar.zst" \
+    >/dev/null 2>"$WORK/otherb.err"
+check_eq "another exporter writes a bundle" 0 "$?"
+other_id=$(jq -r .key_id <(zstd -dc "$WORK/otherb.tar.zst" | tar -xOf - bundle.json.sig))
+own_id=$(jq -r .key_id <(zstd -dc "$WORK/first.tar.zst" | tar -xOf - bundle.json.sig))
+run_export wrongkey --since "$WORK/otherb.tar.zst"
+check_eq "--since its bundle is refused (exit 1)" 1 "$RC"
+check_grep "as the wrong key, naming the file and both key ids" \
+    "wrong key: bundle.json of --since '$WORK/otherb.tar.zst' is signed by key $other_id.*$own_id.*--since-key" "$WORK/wrongkey.err"
+check "and no bundle is written" test ! -e "$WORK/wrongkey.tar.zst"
+run_export otherok --since "$WORK/otherb.tar.zst" --since-key "$WORK/other.pub"
+check_eq "accepted with --since-key and that exporter's public key" 0 "$RC"
+check_eq "and used: it was written after the update, so no layer or config is carried" 0 \
+    "$(meta otherok '[.blobs[] | select(.kind != "manifest")] | length')"
+run_export bothok --since "$WORK/otherb.tar.zst" --since "$WORK/first.tar.zst" --since-key "$WORK/other.pub"
+check_eq "the export's own key still verifies its own bundles beside a --since-key" 0 "$RC"
+mkdir -p "$WORK/tamper"
+zstd -dc "$WORK/first.tar.zst" | tar -xf - -C "$WORK/tamper" bundle.json bundle.json.sig
+jq -c '.images |= .[:1]' "$WORK/tamper/bundle.json" >"$WORK/tamper/b2" && mv "$WORK/tamper/b2" "$WORK/tamper/bundle.json"
+tar -C "$WORK/tamper" --format=pax -cf - bundle.json bundle.json.sig | zstd -q >"$WORK/tampered.tar.zst"
+run_export tampered --since "$WORK/tampered.tar.zst"
+check_eq "a bundle whose bundle.json was changed is refused (exit 1)" 1 "$RC"
+check_grep "as a bad signature, naming it" "bad signature: bundle.json of --since '$WORK/tampered.tar.zst'" "$WORK/tampered.err"
+run_export tamperedjson --since "$WORK/tamper/bundle.json"
+check_eq "so is the changed bundle.json extracted, with its .sig beside it" 1 "$RC"
+check_grep "as a bad signature" "bad signature: bundle.json of --since '$WORK/tamper/bundle.json'" "$WORK/tamperedjson.err"
+mkdir -p "$WORK/bare" && zstd -dc "$WORK/first.tar.zst" | tar -xf - -C "$WORK/bare" bundle.json
+run_export bare --since "$WORK/bare/bundle.json"
+check_eq "an extracted bundle.json without its .sig is refused" 1 "$RC"
+check_grep "saying what is missing" "'$WORK/bare/bundle.json' has no signature '$WORK/bare/bundle.json.sig'" "$WORK/bare.err"
+zstd -dc "$WORK/first.tar.zst" | tar -xf - -C "$WORK/bare" bundle.json.sig
+run_export bareok --since "$WORK/bare/bundle.json"
+check_eq "with bundle.json.sig beside it, it is used" 0 "$RC"
+check_eq "like the bundle itself" 2 "$(meta bareok '[.blobs[] | select(.kind != "manifest")] | length')"
+
 echo "# a --since that is not a bundle"
 echo '{}' >"$WORK/not.json"
+cp "$WORK/receipt.json.sig" "$WORK/not.json.sig"
 run_export bad --since "$WORK/not.json"
 check_eq "is a failure" 1 "$RC"
 check_grep "naming it" "bundle.json of --since '$WORK/not.json'" "$WORK/bad.err"

@@ -40,14 +40,26 @@ authfile "$slow_HOST" tester s3cret "$WORK/slow-auth.json"
     --authfile "$WORK/slow-auth.json" --ca-file "$src_CA" --certs-dir "$WORK/none" \
     --sign-key "$WORK/export.key" -o "$WORK/busy.tar.zst" 2>"$WORK/first.err" &
 pid=$!
-check "the first run has begun its partial file" wait_for 30 test -e "$WORK/busy.tar.zst.partial"
+partial() { compgen -G "$WORK/busy.tar.zst.partial*" >/dev/null; }
+check "the first run has begun its partial file" wait_for 30 partial
 airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/busy.tar.zst" 2>"$WORK/second.err"
 check_eq "the colliding run exits 75" 75 "$?"
 check_grep "naming the running process" "another run \(pid $pid\) is writing '$WORK/busy.tar.zst'" "$WORK/second.err"
-check "the first run's file is untouched" test -e "$WORK/busy.tar.zst.partial"
+check "the first run's file is untouched" partial
+check "the lock is beside the output" test -f "$WORK/.busy.tar.zst.lock"
 kill -TERM "$pid"; wait "$pid"
 airlock_export --samples-configmap "$WORK/cm.json" "${COMMON[@]}" -o "$WORK/busy.tar.zst" 2>/dev/null
 check_eq "once it is gone, the output can be written (the lock died with it)" 3 "$?"
+check "a finished run removes its lock file" test ! -e "$WORK/.busy.tar.zst.lock"
+
+echo "# another user cannot take the lock first"
+# where the lock used to be: /tmp, under a name anyone could compute
+hash=$(printf %s "$WORK/taken.tar.zst" | sha256sum | cut -c1-16)
+touch "/tmp/airlock-$hash.lock" && chown nobody "/tmp/airlock-$hash.lock"
+env -u XDG_RUNTIME_DIR "$BUILD/airlock-export" --samples-configmap "$WORK/cm.json" "${COMMON[@]}" \
+    -o "$WORK/taken.tar.zst" 2>"$WORK/taken.err"
+check_eq "a lock file planted by nobody under /tmp does not block the export" 3 "$?"
+rm -f "/tmp/airlock-$hash.lock"
 
 echo "# contrib/nightly-export.sh, as its timer runs it"
 mkdir -p "$WORK/out" "$WORK/in"
@@ -69,6 +81,25 @@ check "it wrote today's volumes and list" test -s "$WORK/out/samples-$today.tar.
 check_eq "and a JSON summary beside them" 1 "$(jq -r .images_exported "$WORK/out/samples-$today.tar.zst.summary.json")"
 check "it kept the newest two" test -e "$WORK/out/samples-2026-11-21.tar.zst.parts"
 check "and removed the oldest" test ! -e "$WORK/out/samples-2026-11-20.tar.zst.parts" -a ! -e "$WORK/out/samples-2026-11-20.tar.zst.000"
+
+echo "# the nightly script fails while the previous night's export still runs"
+hang="$WORK/hangbin/airlock-export"
+mkdir -p "$WORK/hangbin"
+printf '#!/bin/sh\necho $$ >"%s/hang.pid"\nexec sleep 60\n' "$WORK" >"$hang"
+chmod +x "$hang"
+PATH="$WORK/hangbin:$PATH" AIRLOCK_OUT_DIR="$WORK/out" AIRLOCK_INPUT_DIR="$WORK/in" \
+    AIRLOCK_SIGN_KEY="$WORK/export.key" sh "$TOP/contrib/nightly-export.sh" 2>/dev/null &
+hung=$!
+for _ in $(seq 100); do [ -s "$WORK/hang.pid" ] && break; sleep 0.1; done
+PATH="$WORK/bin:$PATH" AIRLOCK_OUT_DIR="$WORK/out" AIRLOCK_INPUT_DIR="$WORK/in" \
+    AIRLOCK_SIGN_KEY="$WORK/export.key" AIRLOCK_AUTHFILE="$WORK/src-auth.json" AIRLOCK_SPLIT=1M AIRLOCK_KEEP=2 \
+    sh "$TOP/contrib/nightly-export.sh" 2>"$WORK/nightly2.err"
+rc=$?
+check "a night whose previous export still runs is a failure" test "$rc" != 0
+check_eq "exit 75" 75 "$rc"
+check_grep "naming the running export" "the previous export \(pid $hung\) is still running" "$WORK/nightly2.err"
+kill "$(cat "$WORK/hang.pid")" 2>/dev/null
+wait "$hung" 2>/dev/null
 check "the systemd units and cron file are there" test -s "$TOP/contrib/airlock-export.service" -a -s "$TOP/contrib/airlock-export.timer" -a -s "$TOP/contrib/airlock-export.cron"
 
 e2e_finish

@@ -87,6 +87,42 @@ run_import forgedlist "$WORK/bad/b.tar.zst.parts" --verify-only
 check_eq "an edited list: exit 4" 4 "$RC"
 check_grep "its signature fails" "bad signature: volume list" "$WORK/forgedlist.err"
 
+echo "# links planted where temporaries could be predicted"
+mkdir -p "$WORK/plant"
+echo precious >"$WORK/victim"
+for n in b.tar.zst.partial b.tar.zst.000.partial b.tar.zst.001.partial b.tar.zst.parts.partial \
+         b.tar.zst.parts.sig.partial; do
+    ln -s "$WORK/victim" "$WORK/plant/$n"
+done
+run_export plant --split-size 1M
+check_eq "an export beside planted links exits 0" 0 "$RC"
+check_eq "the links' target is untouched" precious "$(cat "$WORK/victim")"
+check "and the volumes are files of their own" test -f "$WORK/plant/b.tar.zst.000" -a ! -L "$WORK/plant/b.tar.zst.000"
+
+echo "# re-exporting to the same -o leaves no stale volume"
+mkdir -p "$WORK/again"
+cp "$WORK"/vol/b.tar.zst.* "$WORK/again/"
+echo keep >"$WORK/again/b.tar.zst.summary.json"
+echo keep >"$WORK/again/other.tar.zst.$(printf %03d $((nvol + 1)))"
+mkdir -p "$WORK/again-d" && cp "$WORK/again"/* "$WORK/again-d/"
+run_export again --split-size 2M
+check_eq "the second export exits 0" 0 "$RC"
+nnew=$(jq '.parts | length' "$WORK/again/b.tar.zst.parts")
+check "it needs fewer volumes than the first" test "$nnew" -lt "$nvol"
+check_eq "only its own volumes are left" "$nnew" "$(ls "$WORK/again" | grep -c '^b.tar.zst.[0-9]')"
+cat "$WORK"/again/b.tar.zst.[0-9]* >"$WORK/again-joined.tar.zst"
+check_eq "cat FILE.[0-9]* is the new bundle" "$(jq -r .digest "$WORK/again/b.tar.zst.parts")" \
+    "sha256:$(sha256sum <"$WORK/again-joined.tar.zst" | cut -d' ' -f1)"
+mkdir -p "$WORK/again-nolist" && cp "$WORK"/again/b.tar.zst.[0-9]* "$WORK/again-nolist/"
+run_import againnolist "$WORK/again-nolist/b.tar.zst.000" --verify-only
+check_eq "FILE.000 without its list is the new bundle" 0 "$RC"
+check "files that are not its volumes are kept" \
+    test -s "$WORK/again/b.tar.zst.summary.json" -a -s "$WORK/again/other.tar.zst.$(printf %03d $((nvol + 1)))"
+check "and so is the earlier export when the new one fails" sh -c "
+    $BUILD/airlock-export --image registry.redhat.io/ubi8/nodejs-16:1 --pull-from registry.redhat.io=127.0.0.1:1 \
+        --certs-dir $WORK/none --sign-key $WORK/export.key -o $WORK/again-d/b.tar.zst --split-size 2M --retries 0 2>/dev/null
+    test \$(ls $WORK/again-d | grep -c '^b.tar.zst.[0-9]') = $nvol"
+
 echo "# sizes"
 run_export badsize --split-size 12Q
 check_eq "a bad size is a usage error" 2 "$RC"

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,4 +100,85 @@ TEST(basic_header)
 
     CHECK_STR(h, "Authorization: Basic dXNlcjE6cGFzczE=");
     al_secret_free(h);
+}
+
+/* A syntax error right after a secret: jansson's message quotes the text
+ * "near" the error; the auth file's message must not. */
+TEST(authfile_parse_error_quotes_no_secret)
+{
+    const char *cases[] = {
+        "{\"auths\":{\"quay.io\":{\"username\":\"u\",\"password\":\"hunter2\"x}}}",
+        "{\"auths\":{\"quay.io\":{\"auth\":\"dXNlcjE6aHVudGVyMg==\" \"email\":\"\"}}}",
+        "{\"auths\":{\"quay.io\":{\"password\":\"hunter2",
+        "{\"auths\":{\"quay.io\":{\"password\":hunter2}}}",
+        "{\"auths\":{\"quay.io\":{\"password\":\"hun\ter2\"}}}",
+    };
+    struct al_authfile *af = NULL;
+    struct al_err e;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        al_err_init(&e);
+        CHECK(al_authfile_parse(&af, cases[i], strlen(cases[i]), "auth.json", &e) != 0);
+        CHECK(strstr(e.msg, "'auth.json'") != NULL);
+        CHECK(strstr(e.msg, "line 1, column ") != NULL);
+        CHECK(strstr(e.msg, "hunter") == NULL);
+        CHECK(strstr(e.msg, "hun") == NULL);
+        CHECK(strstr(e.msg, "dXNlcjE6") == NULL);
+        CHECK(strstr(e.msg, "near") == NULL);
+    }
+}
+
+/* The four names Docker Hub credentials are stored under, found for a
+ * docker.io image whichever name the registry client asks with (it talks
+ * to registry-1.docker.io). */
+TEST(authfile_docker_hub_key_forms)
+{
+    const char *keys[] = {"docker.io", "index.docker.io", "https://index.docker.io/v1/",
+                          "registry-1.docker.io"};
+    const char *hosts[] = {"docker.io", "registry-1.docker.io", "index.docker.io"};
+    char text[300];
+    struct al_authfile *af = NULL;
+    const char *u, *p;
+    struct al_err e;
+    size_t i, j;
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        snprintf(text, sizeof(text), "{\"auths\":{\"%s\":{\"auth\":\"aHViOmh1YnBhc3M=\"}}}",
+                 keys[i]);
+        al_err_init(&e);
+        CHECK_INT(al_authfile_parse(&af, text, strlen(text), "auth.json", &e), 0);
+        for (j = 0; j < sizeof(hosts) / sizeof(hosts[0]); j++) {
+            u = p = NULL;
+            CHECK(al_authfile_find(af, hosts[j], "library/busybox", &u, &p));
+            CHECK_STR(u, "hub");
+        }
+        CHECK(!al_authfile_find(af, "quay.io", "library/busybox", &u, &p));
+        al_authfile_free(af);
+    }
+}
+
+/* Docker Hub keeps the lookup order: a repository key beats the host, and
+ * "docker.io" itself beats a legacy form of the same host. */
+TEST(authfile_docker_hub_order)
+{
+    /* dXNlcjE6cGFzczE= user1:pass1, dXNlcjI6cGFzczI= user2:pass2,
+     * aHViOmh1YnBhc3M= hub:hubpass */
+    const char *text = "{\"auths\":{"
+        "\"https://index.docker.io/v1/\":{\"auth\":\"aHViOmh1YnBhc3M=\"},"
+        "\"docker.io\":{\"auth\":\"dXNlcjE6cGFzczE=\"},"
+        "\"docker.io/myorg\":{\"auth\":\"dXNlcjI6cGFzczI=\"}}}";
+    struct al_authfile *af = NULL;
+    const char *u = NULL, *p = NULL;
+    struct al_err e;
+
+    al_err_init(&e);
+    CHECK_INT(al_authfile_parse(&af, text, strlen(text), "auth.json", &e), 0);
+    CHECK(al_authfile_find(af, "registry-1.docker.io", "myorg/app", &u, &p));
+    CHECK_STR(u, "user2");
+    CHECK(al_authfile_find(af, "registry-1.docker.io", "library/busybox", &u, &p));
+    CHECK_STR(u, "user1");
+    CHECK(al_authfile_find(af, "docker.io", "myorgx/app", &u, &p));
+    CHECK_STR(u, "user1");
+    al_authfile_free(af);
 }

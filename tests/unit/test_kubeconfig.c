@@ -159,3 +159,59 @@ TEST(kubeconfig_in_cluster_service_account)
     unsetenv("KUBERNETES_SERVICE_HOST");
     unsetenv("KUBERNETES_SERVICE_PORT");
 }
+
+/* kubectl refuses a cluster with both; so does airlock, in one line. */
+TEST(kubeconfig_insecure_with_a_ca_is_refused)
+{
+    struct al_kube_creds c;
+    struct al_err e;
+
+    CHECK(parse("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                "clusters:\n- name: c\n  cluster: {server: 'https://s', "
+                "insecure-skip-tls-verify: true, certificate-authority-data: 'QUJD'}\n",
+                &c, &e) == AL_EINVAL);
+    CHECK(strstr(e.msg, "kubeconfig 'k': the cluster of context 'x' has both "
+                        "insecure-skip-tls-verify and a certificate-authority") != NULL);
+    CHECK(strchr(e.msg, '\n') == NULL);
+    CHECK(parse("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                "clusters:\n- name: c\n  cluster: {server: 'https://s', "
+                "insecure-skip-tls-verify: true, certificate-authority: ca.crt}\n",
+                &c, &e) == AL_EINVAL);
+    CHECK(strstr(e.msg, "has both insecure-skip-tls-verify") != NULL);
+    /* without a CA it loads (and the import warns on every run) */
+    CHECK_INT(parse("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                    "clusters:\n- name: c\n  cluster: {server: 'https://s', "
+                    "insecure-skip-tls-verify: true}\n", &c, &e), 0);
+    CHECK_INT(c.insecure, 1);
+    al_kube_creds_release(&c);
+    /* false with a CA is the normal case */
+    CHECK_INT(parse("current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                    "clusters:\n- name: c\n  cluster: {server: 'https://s', "
+                    "insecure-skip-tls-verify: false, certificate-authority-data: 'QUJD'}\n",
+                    &c, &e), 0);
+    CHECK_INT(c.insecure, 0);
+    al_kube_creds_release(&c);
+}
+
+/* A syntax error right after a token, a password or a key: the message
+ * has the line and libyaml's reason, never the text. */
+TEST(kubeconfig_parse_errors_quote_no_secret)
+{
+    const char *cases[] = {
+        "users:\n- name: u\n  user:\n    token: sha256~s3cr3t-t0ken: x\n",
+        "users:\n- name: u\n  user: {password: \"s3cr3t-pw\n",
+        "users:\n- name: u\n  user:\n    token: \"s3cr3t\\q\"\n",
+        "users:\n- name: u\n  user:\n    client-key-data: LS0tS3CR3T\n   - x\n",
+        "users:\n- name: u\n  user:\n    token: s3cr3t\n\t- tab\n",
+    };
+    struct al_kube_creds c;
+    struct al_err e;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK(parse(cases[i], &c, &e) == AL_EINVAL);
+        CHECK(strstr(e.msg, "kubeconfig 'k' is not valid YAML (line") != NULL);
+        CHECK(strstr(e.msg, "s3cr") == NULL);
+        CHECK(strstr(e.msg, "S3CR") == NULL);
+    }
+}

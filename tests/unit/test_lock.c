@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,62 +7,49 @@
 #include "airlock/lock.h"
 #include "test.h"
 
-/* The one lock file in `dir`, into `out`. */
-static int find_lock_file(const char *dir, char *out, size_t n)
+/* The lock lives beside what it locks (where only its owner can create
+ * files), is removed when released; a second run is told who holds it; a
+ * link, a directory or another user's file planted at its name is refused,
+ * and a link's target is untouched. */
+TEST(lock_beside_the_output_refuses_a_second_holder_and_planted_links)
 {
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int found = 0;
-
-    while (d != NULL && (de = readdir(d)) != NULL)
-        if (strncmp(de->d_name, "airlock-", 8) == 0) {
-            snprintf(out, n, "%s/%s", dir, de->d_name);
-            found++;
-        }
-    if (d != NULL)
-        closedir(d);
-    return found == 1;
-}
-
-/* A second run is told who holds the lock; a link or a directory planted
- * where the lock file goes is refused, and the link's target is untouched. */
-TEST(lock_refuses_a_second_holder_and_planted_links)
-{
-    char dir[300], lockfile[600], victim[400], got[64] = "";
-    const char *old = getenv("XDG_RUNTIME_DIR");
-    char *saved = old ? strdup(old) : NULL;
+    char dir[300], out[400], lockfile[600], victim[400], got[64] = "";
     struct al_lock *a = NULL, *b = NULL;
     struct al_err e;
+    struct stat st;
     FILE *f;
 
-    snprintf(dir, sizeof(dir), "%s/locks", test_tmpdir());
+    snprintf(dir, sizeof(dir), "%s/lockdir", test_tmpdir());
     mkdir(dir, 0700);
-    setenv("XDG_RUNTIME_DIR", dir, 1);
+    snprintf(out, sizeof(out), "%s/out.tar.zst", dir);
+    snprintf(lockfile, sizeof(lockfile), "%s/.out.tar.zst.lock", dir);
 
-    CHECK_INT(al_lock_acquire(&a, "/srv/out.tar.zst", "writing", &e), 0);
-    CHECK_INT(al_lock_acquire(&b, "/srv/out.tar.zst", "writing", &e), AL_EBUSY);
+    CHECK_INT(al_lock_acquire(&a, out, "writing", &e), 0);
+    CHECK(lstat(lockfile, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0);
+    CHECK_INT(al_lock_acquire(&b, out, "writing", &e), AL_EBUSY);
     CHECK(strstr(e.msg, "another run (pid ") != NULL);
-    CHECK(strstr(e.msg, "'/srv/out.tar.zst'") != NULL);
-    CHECK(find_lock_file(dir, lockfile, sizeof(lockfile)));
+    CHECK(strstr(e.msg, out) != NULL);
+    al_lock_release(a);
+    CHECK(lstat(lockfile, &st) != 0);
+    CHECK_INT(al_lock_acquire(&a, out, "writing", &e), 0);   /* free again */
     al_lock_release(a);
 
     snprintf(victim, sizeof(victim), "%s/victim", test_tmpdir());
     f = fopen(victim, "w");
     fputs("precious\n", f);
     fclose(f);
-    unlink(lockfile);
     CHECK_INT(symlink(victim, lockfile), 0);
-    CHECK(al_lock_acquire(&a, "/srv/out.tar.zst", "writing", &e) != 0);
+    CHECK(al_lock_acquire(&a, out, "writing", &e) != 0);
     CHECK(strstr(e.msg, lockfile) != NULL);
     f = fopen(victim, "r");
     CHECK(f != NULL && fgets(got, sizeof(got), f) != NULL);
     if (f)
         fclose(f);
     CHECK_STR(got, "precious\n");
-
     unlink(lockfile);
+
     CHECK_INT(mkdir(lockfile, 0700), 0);
-    CHECK(al_lock_acquire(&a, "/srv/out.tar.zst", "writing", &e) != 0);
+    CHECK(al_lock_acquire(&a, out, "writing", &e) != 0);
     rmdir(lockfile);
 
     if (geteuid() == 0) {   /* a file of another user's (only root can plant one here) */
@@ -71,14 +57,25 @@ TEST(lock_refuses_a_second_holder_and_planted_links)
         if (f)
             fclose(f);
         CHECK_INT(chown(lockfile, 65534, 65534), 0);
-        CHECK(al_lock_acquire(&a, "/srv/out.tar.zst", "writing", &e) != 0);
-        CHECK(strstr(e.msg, "not a file of this user's") != NULL);
+        CHECK(al_lock_acquire(&a, out, "writing", &e) != 0);
+        CHECK(strstr(e.msg, "belongs to another user") != NULL);
         unlink(lockfile);
     }
+}
 
-    if (saved)
-        setenv("XDG_RUNTIME_DIR", saved, 1);
-    else
-        unsetenv("XDG_RUNTIME_DIR");
-    free(saved);
+/* A directory (the cache) is locked by a file inside it. */
+TEST(lock_of_a_directory_lives_inside_it)
+{
+    char dir[300], lockfile[400];
+    struct al_lock *a = NULL, *b = NULL;
+    struct al_err e;
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/lockcache", test_tmpdir());
+    mkdir(dir, 0700);
+    snprintf(lockfile, sizeof(lockfile), "%s/.lock", dir);
+    CHECK_INT(al_lock_acquire(&a, dir, "using the cache", &e), 0);
+    CHECK(lstat(lockfile, &st) == 0);
+    CHECK_INT(al_lock_acquire(&b, dir, "using the cache", &e), AL_EBUSY);
+    al_lock_release(a);
 }

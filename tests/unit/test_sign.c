@@ -48,6 +48,11 @@ static void round_trip(const char *type)
     CHECK(strstr(e.msg, "wrong key") != NULL);
     CHECK(strstr(e.msg, al_sig_key_id(k1)) != NULL);
     CHECK(al_sig_verify(pub, msg, sizeof(msg) - 1, "{}", 2, "bundle.json", &e) != 0);
+    {
+        char id[AL_KEY_ID_LEN];
+        CHECK_INT(al_sig_doc_key_id(sig.data, sig.len, id, "bundle.json", &e), 0);
+        CHECK_STR(id, al_sig_key_id(k1));
+    }
     al_buf_release(&sig);
     al_sig_key_free(k1);
     al_sig_key_free(k2);
@@ -62,6 +67,29 @@ TEST(sign_ed25519_round_trip_and_wrong_key)
 TEST(sign_ecdsa_p256_round_trip_and_wrong_key)
 {
     round_trip("EC");
+}
+
+TEST(sign_doc_key_id_refuses_malformed_documents)
+{
+    static const char *const bad[] = {
+        "{}", "not json", "{\"key_id\": 7}", "{\"key_id\": \"0123\"}",
+        "{\"key_id\": \"0123456789ABCDEF\"}", "{\"key_id\": \"0123456789abcdeg\"}",
+        "{\"key_id\": \"0123456789abcdef0\"}",
+    };
+    const char good[] = "{\"key_id\": \"0123456789abcdef\", \"signature\": \"x\"}";
+    char id[AL_KEY_ID_LEN] = "x";
+    struct al_err e;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        al_err_init(&e);
+        CHECK_INT(al_sig_doc_key_id(bad[i], strlen(bad[i]), id, "receipt 'r.json'", &e),
+                  AL_ESIG);
+        CHECK_STR(id, "");
+        CHECK(strstr(e.msg, "receipt 'r.json'") != NULL);
+    }
+    CHECK_INT(al_sig_doc_key_id(good, sizeof(good) - 1, id, "x", &e), 0);
+    CHECK_STR(id, "0123456789abcdef");
 }
 
 TEST(sign_refuses_other_keys_and_names_the_file)
