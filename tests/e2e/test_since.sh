@@ -106,7 +106,8 @@ echo "# an increment made from a receipt, into a repository new to the mirror"
 TOOLS=quay.io/openshift-release-dev/ocp-v4.0-art-dev@$(jq -r '.must_gather.tools' "$WORK/seed.json")
 airlock_export --image "$TOOLS" --pull-from "quay.io=$src_HOST" --authfile "$WORK/src-auth.json" \
     --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
-    -o "$WORK/tools.tar.zst" --since "$WORK/receipt.json" >/dev/null 2>"$WORK/tools-export.err"
+    -o "$WORK/tools.tar.zst" --since "$WORK/receipt.json" --receipt-verify-key "$WORK/export.pub" \
+    >/dev/null 2>"$WORK/tools-export.err"
 check_eq "the export of tools --since the receipt exits 0" 0 "$?"
 check_eq "it relies on the base layer, where the receipt says the mirror holds it" 1 \
     "$(meta tools '[.relies_on[] | select(.repositories | length > 0) | select(all(.repositories[]; . != "openshift-release-dev/ocp-v4.0-art-dev"))] | length')"
