@@ -47,6 +47,7 @@ LIBCLI := $(BUILD)/libcli.a
 .SECONDARY:
 
 .PHONY: all check unit e2e asan tsan valgrind lint clean demo bench fuzz fuzz-replay fuzz-short mutants
+.PHONY: install uninstall
 all: $(BUILD)/airlock-export $(BUILD)/airlock-import
 
 # V=1 shows whole command lines.
@@ -177,6 +178,35 @@ bench: all
 # The whole journey on one machine; installs its packages first when needed.
 demo:
 	BUILD=$(BUILD) tests/demo.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [BINDIR=] [MANDIR=]: both
+# programs, their man pages, bash completion and the contrib files (the
+# nightly export script, its systemd units, a crontab line) in
+# $(DATADIR)/airlock/. make uninstall removes exactly those.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
+INSTALL ?= install
+PROGRAMS := airlock-export airlock-import
+CONTRIB := $(notdir $(wildcard contrib/*))
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPLETIONDIR) \
+	    $(DESTDIR)$(DATADIR)/airlock
+	$(INSTALL) -m 755 $(addprefix $(BUILD)/,$(PROGRAMS)) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(addprefix man/,$(addsuffix .1,$(PROGRAMS))) $(DESTDIR)$(MANDIR)/man1/
+	for p in $(PROGRAMS); do $(INSTALL) -m 644 completion/airlock.bash $(DESTDIR)$(COMPLETIONDIR)/$$p || exit 1; done
+	for f in $(CONTRIB); do \
+	    $(INSTALL) -m $$(if [ -x contrib/$$f ]; then echo 755; else echo 644; fi) contrib/$$f \
+	        $(DESTDIR)$(DATADIR)/airlock/$$f || exit 1; \
+	done
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGRAMS)) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(PROGRAMS))) \
+	    $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(PROGRAMS)) \
+	    $(addprefix $(DESTDIR)$(DATADIR)/airlock/,$(CONTRIB))
+	-rmdir $(DESTDIR)$(DATADIR)/airlock 2>/dev/null
 
 clean:
 	rm -rf build build-asan

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,6 +103,51 @@ int cli_list_add_split(struct cli_list *l, const char *s)
     return 0;
 }
 
+/* Edit distance between a[0..n) and b (Levenshtein, small strings). */
+static size_t distance(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b), row[64], i, j, diag, up;
+
+    if (n >= 63 || m >= 63)
+        return (size_t)-1;
+    for (j = 0; j <= m; j++)
+        row[j] = j;
+    for (i = 1; i <= n; i++) {
+        diag = row[0];
+        row[0] = i;
+        for (j = 1; j <= m; j++) {
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            up = row[j];
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[m];
+}
+
+/* "unknown option '--sign-ky'; did you mean '--sign-key'?" */
+static int unknown_option(const char *arg, const struct option *longopts)
+{
+    const char *name = arg, *best = NULL;
+    size_t n, d, best_d = (size_t)-1, i;
+
+    while (*name == '-')
+        name++;
+    n = strcspn(name, "=");
+    for (i = 0; arg[0] == '-' && arg[1] == '-' && longopts[i].name != NULL; i++) {
+        d = distance(name, n, longopts[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = longopts[i].name;
+        }
+    }
+    if (best != NULL && best_d > 0 && best_d <= (n < 6 ? 1 : n / 3))
+        return cli_usage_error("unknown option '%s'; did you mean '--%s'?", arg, best);
+    return cli_usage_error("unknown option '%s'", arg);
+}
+
 int cli_getopt(int argc, char **argv, const char *shortopts,
                const struct option *longopts,
                int (*take)(void *ud, int c, const char *arg), void *ud,
@@ -112,7 +158,7 @@ int cli_getopt(int argc, char **argv, const char *shortopts,
     opterr = 0;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         if (c == '?')
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+            return unknown_option(argv[optind - 1], longopts);
         if (c == ':')
             return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
         rc = take(ud, c, optarg);
@@ -228,13 +274,59 @@ void cli_list_free_owned(struct cli_list *l)
     cli_list_release(l);
 }
 
+const char *cli_human_size(long long bytes, char *out, size_t n)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(out, n, "%lld B", bytes);
+        return out;
+    }
+    v /= 1024;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, n, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return out;
+}
+
+const char *cli_human_duration(double seconds, char *out, size_t n)
+{
+    long s = (long)(seconds + 0.5);
+
+    if (seconds < 10)
+        snprintf(out, n, "%.1f s", seconds);
+    else if (s < 60)
+        snprintf(out, n, "%ld s", s);
+    else if (s < 3600)
+        snprintf(out, n, "%ld min %02ld s", s / 60, s % 60);
+    else
+        snprintf(out, n, "%ld h %02ld min", s / 3600, s / 60 % 60);
+    return out;
+}
+
+size_t cli_term_width(int fd)
+{
+    const char *cols = getenv("COLUMNS");
+    struct winsize ws;
+    int n;
+
+    if (cols != NULL && cli_parse_count(cols, 20, 10000, &n) == 0)
+        return (size_t)n;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 0;
+}
+
 /* Async-signal-safe: unlink(), write(), strlen() and _exit() only. */
 static void on_signal(int sig)
 {
     size_t n = 0, i;
     const char *const *p = g_partials ? g_partials(&n) : NULL;
 
-    (void)sig;
     for (i = 0; p != NULL && i < n; i++)
         if (p[i] != NULL)
             unlink(p[i]);
@@ -243,7 +335,7 @@ static void on_signal(int sig)
         ignored = write(STDERR_FILENO, ": interrupted\n", 14);
         (void)ignored;
     }
-    _exit(CLI_EXIT_SIGNAL);
+    _exit(128 + sig);   /* the shell's convention: 130 for SIGINT, 143 for SIGTERM */
 }
 
 void cli_on_signal_unlink(const char *const *(*partials)(size_t *n))

@@ -14,7 +14,8 @@ enum cli_exit {
     CLI_EXIT_FAILURE = 1,  /* nothing (or nothing new) was produced */
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_PARTIAL = 3,  /* done, but some images could not be carried */
-    CLI_EXIT_SIGNAL = 1,   /* interrupted: a failure like any other */
+    CLI_EXIT_SIGNAL = 1,   /* interrupted between steps (AL_EINTR); a signal
+                              itself exits 128 + its number (130, 143) */
     CLI_EXIT_BUSY = 75,    /* another run holds the lock (EX_TEMPFAIL) */
 };
 
@@ -90,9 +91,19 @@ int cli_parse_timeout(const char *s, long *seconds);
 int cli_parse_jobs(const char *s, int *n);
 void cli_list_free_owned(struct cli_list *l);
 
+/* Sizes and durations for people: "512 B", "3.4 MiB", "1.2 GiB"; "0.4 s",
+ * "2 min 05 s", "1 h 02 min". Write into `out` of `n` bytes and return it.
+ * Any module of the programs may use these (they print nothing). */
+const char *cli_human_size(long long bytes, char *out, size_t n);
+const char *cli_human_duration(double seconds, char *out, size_t n);
+
+/* The width of the terminal on file descriptor `fd` ($COLUMNS first); 0
+ * when it is not a terminal and $COLUMNS is unset (no limit). */
+size_t cli_term_width(int fd);
+
 /* On SIGINT, SIGTERM and SIGHUP: unlink the paths `partials()` returns (if
- * any; the function must be async-signal-safe), then exit with
- * CLI_EXIT_SIGNAL. */
+ * any; the function must be async-signal-safe), then exit with 128 + the
+ * signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). */
 void cli_on_signal_unlink(const char *const *(*partials)(size_t *n));
 
 #endif

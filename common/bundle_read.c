@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 /* Zero padding accepted after the end-of-archive blocks (tar writers pad to
  * their record size, 10 KiB by default). */
@@ -225,6 +226,47 @@ static int check_after_frame(struct al_bundle_reader *r)
     return 0;
 }
 
+/* What a file that does not start a zstd stream looks like, from its first
+ * bytes (in r->in), for the message that says it is not a bundle. */
+static const char *looks_like(const struct al_bundle_reader *r)
+{
+    const unsigned char *p = r->in;
+    size_t n = r->zin.size, i = 0;
+    const char *path = r->n_vols > 0 ? r->vols[r->cur].path : r->label;
+    size_t len = strlen(path);
+
+    if (r->n_vols == 0 && len > 0 && path[len - 1] == '\'')
+        len--;   /* the label: "bundle 'FILE'" */
+    if (r->cur > 0 || (len > 4 && path[len - 4] == '.' && strspn(path + len - 3,
+                       "0123456789") >= 3 && strncmp(path + len - 3, "000", 3) != 0))
+        return "a later volume of a split bundle (it does not start a zstd stream)";
+    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+        return "a gzip file";
+    if (n >= 6 && memcmp(p, "\xfd" "7zXZ", 5) == 0)
+        return "an xz file";
+    if (n >= 3 && memcmp(p, "BZh", 3) == 0)
+        return "a bzip2 file";
+    if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
+        return "a plain, uncompressed tar archive";
+    while (i < n && strchr(" \t\r\n", p[i]) != NULL)
+        i++;
+    if (i < n && (p[i] == '{' || p[i] == '['))
+        return "JSON text (a bundle.json, signature or receipt?)";
+    return "something else: it does not start with a zstd frame";
+}
+
+/* The first bytes are not zstd at all: say what they look like and what
+ * to give instead. */
+static int not_a_bundle(struct al_bundle_reader *r)
+{
+    char why[600];
+
+    snprintf(why, sizeof(why), "is not an airlock bundle: it looks like %s; give the "
+             ".tar.zst file airlock-export wrote, or for a split bundle its list "
+             "FILE.parts or its first volume FILE.000", looks_like(r));
+    return src_fail(r, AL_EINVAL, why);
+}
+
 /* Decodes the next block of tar bytes into r->out; 0 bytes at the end. */
 static int decode_block(struct al_bundle_reader *r, size_t *len)
 {
@@ -250,6 +292,9 @@ static int decode_block(struct al_bundle_reader *r, size_t *len)
                                 "copy it again");
         }
         ret = ZSTD_decompressStream(r->zs, &zout, &r->zin);
+        if (ZSTD_isError(ret) && r->delivered == 0 && r->raw_bytes == (long long)r->zin.size &&
+            ZSTD_getErrorCode(ret) == ZSTD_error_prefix_unknown)
+            return not_a_bundle(r);
         if (ZSTD_isError(ret)) {
             char why[600];
             if (r->n_vols > 0 && blame_volume(r) != 0)

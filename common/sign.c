@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/digest.h"
 
@@ -65,9 +66,24 @@ static int check_type_and_id(struct al_sig_key *k, const char *path,
     return 0;
 }
 
+/* An encrypted key: asks for its passphrase (OpenSSL's prompt on the
+ * terminal) only when standard input is a terminal; off one (cron, systemd,
+ * a pipe) nobody could answer, so no prompt and a clear error instead. */
+static int passphrase_cb(char *buf, int size, int rwflag, void *ud)
+{
+    int *asked = ud;
+
+    *asked = 1;
+    if (!isatty(STDIN_FILENO))
+        return -1;
+    return PEM_def_callback(buf, size, rwflag, NULL);
+}
+
 static int load_key(struct al_sig_key **out, const char *path, int want_private,
                     struct al_err *e)
 {
+    int asked = 0;
+
     struct al_sig_key *k;
     FILE *f;
     int rc;
@@ -81,7 +97,7 @@ static int load_key(struct al_sig_key **out, const char *path, int want_private,
         fclose(f);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
-    k->pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    k->pkey = PEM_read_PrivateKey(f, NULL, passphrase_cb, &asked);
     if (k->pkey == NULL && !want_private) {
         rewind(f);
         ERR_clear_error();
@@ -89,6 +105,16 @@ static int load_key(struct al_sig_key **out, const char *path, int want_private,
     }
     fclose(f);
     ERR_clear_error();
+    if (k->pkey == NULL && asked) {
+        al_sig_key_free(k);
+        if (!isatty(STDIN_FILENO))
+            return al_err_set(e, AL_EINVAL, "key '%s' is encrypted and standard input "
+                              "is not a terminal to ask for its passphrase: run on a "
+                              "terminal, or decrypt a copy ('openssl pkey -in %s -out "
+                              "KEY') kept where only this job can read it", path, path);
+        return al_err_set(e, AL_EINVAL, "cannot decrypt key '%s' (wrong passphrase?)",
+                          path);
+    }
     if (k->pkey == NULL) {
         al_sig_key_free(k);
         return al_err_set(e, AL_EINVAL, "'%s' is not a PEM %s key", path,

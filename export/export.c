@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -160,8 +164,93 @@ void ex_result_release(struct ex_result *res)
     al_bundle_parts_release(&res->parts);
     free(res->parts_list);
     free(res->json);
+    free(res->output_dir);
     res->parts_list = NULL;
     res->json = NULL;
+    res->output_dir = NULL;
+}
+
+/* -o before anything is fetched: a file name in a directory we can write. */
+static int check_output(const char *output, struct ex_result *res, struct al_err *e)
+{
+    char *copy = strdup(output), *dir;
+    struct stat st;
+    int rc = 0;
+
+    if (copy == NULL || (res->output_dir = strdup(dirname(copy))) == NULL) {
+        free(copy);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    free(copy);
+    dir = res->output_dir;
+    if (stat(output, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = al_err_set(e, AL_EINVAL, "-o '%s' is a directory: give the bundle's file "
+                        "name, e.g. '%s/bundle.tar.zst'", output, output);
+    else if (stat(dir, &st) != 0 && errno == ENOENT)
+        rc = al_err_set(e, AL_EIO, "-o '%s': the directory '%s' does not exist: create "
+                        "it first, or give another -o", output, dir);
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = al_err_set(e, AL_EIO, "-o '%s': '%s' is not a directory", output, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = al_err_sys(e, AL_EIO, errno, "-o '%s': cannot write in '%s'", output, dir);
+    return rc;
+}
+
+static long long free_bytes(const char *dir)
+{
+    struct statvfs sv;
+
+    if (statvfs(dir, &sv) != 0)
+        return -1;
+    return (long long)sv.f_bavail * (long long)sv.f_frsize;
+}
+
+/* What the plan will take: the blobs, a tar header each, the metadata;
+ * layers are compressed already, so zstd gains little on them. */
+static void estimate(struct run *r, struct ex_result *res)
+{
+    const struct ex_plan *p = &r->plan;
+    long long split = r->cfg->split_size;
+    size_t i;
+
+    for (i = 0; i < p->n; i++)
+        if (p->v[i].held != NULL)
+            res->relied_bytes += p->v[i].size;
+    res->bundle_estimate = res->blob_bytes + (long long)p->n * 1536 + 64 * 1024;
+    res->volumes = split > 0 ? (size_t)((res->bundle_estimate + split - 1) / split) : 1;
+    res->free_bytes = free_bytes(res->output_dir);
+}
+
+/* A real run refuses before downloading what cannot fit. */
+static int check_space(const struct ex_result *res, struct al_err *e)
+{
+    if (res->free_bytes < 0 || res->free_bytes >= res->bundle_estimate)
+        return 0;
+    return al_err_set(e, AL_EIO, "not enough space in '%s' for the bundle: it needs "
+                      "about %lld bytes (%zu blobs of %lld bytes) and %lld bytes are "
+                      "free; free some space or give another -o (nothing was "
+                      "downloaded)", res->output_dir, res->bundle_estimate, res->blobs,
+                      res->blob_bytes, res->free_bytes);
+}
+
+/* --dry-run with --cache: what the cache would supply (looked up, not
+ * verified; a damaged entry is only found by a real run). */
+static void count_cached(struct run *r, struct ex_result *res)
+{
+    const struct ex_plan *p = &r->plan;
+    size_t i;
+    int fd, wrong_size;
+
+    for (i = 0; r->cache != NULL && i < p->n; i++) {
+        if (p->v[i].held != NULL || p->v[i].kind == AL_BLOB_MANIFEST)
+            continue;
+        fd = ex_cache_get(r->cache, p->v[i].digest, p->v[i].size, &wrong_size);
+        if (fd < 0)
+            continue;
+        close(fd);
+        res->cached++;
+        res->cached_bytes += p->v[i].size;
+    }
 }
 
 /* For --json: what a scheduler or a monitoring script needs. */
@@ -197,6 +286,14 @@ static char *summary_json(const struct run *r, const struct ex_result *res, int 
     json_object_set_new(doc, "parts", parts);
     if (res->parts_list)
         json_object_set_new(doc, "parts_list", json_string(res->parts_list));
+    json_object_set_new(doc, "dry_run", json_boolean(r->cfg->dry_run));
+    json_object_set_new(doc, "relied_on_bytes", json_integer(res->relied_bytes));
+    json_object_set_new(doc, "cache_blobs", json_integer((json_int_t)res->cached));
+    json_object_set_new(doc, "cache_bytes", json_integer(res->cached_bytes));
+    json_object_set_new(doc, "estimated_bundle_bytes", json_integer(res->bundle_estimate));
+    json_object_set_new(doc, "volumes", json_integer((json_int_t)res->volumes));
+    json_object_set_new(doc, "split_size_bytes", json_integer(r->cfg->split_size));
+    json_object_set_new(doc, "free_bytes", json_integer(res->free_bytes));
     json_object_set_new(doc, "duration_seconds", json_real(seconds));
     text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
@@ -299,6 +396,10 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
     if (rc != 0)
         return rc;
     count_plan(&r->plan, res);
+    estimate(r, res);
+    rc = check_space(res, e);
+    if (rc != 0)
+        return rc;
     if (res->relied > 0)
         r->report(r->ud, "leaving out %zu blobs that earlier bundles carried (--since)",
                   res->relied);
@@ -307,6 +408,24 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
     if (rc == 0)
         rc = ex_blobs_write(r->w, &r->plan, &bcfg, &r->cache_hits, e);
     return rc;
+}
+
+/* --dry-run: every manifest resolved, the plan counted, nothing fetched
+ * or written. */
+static int plan_only(struct run *r, struct ex_result *res, struct al_err *e)
+{
+    int rc = read_images(r, e);
+
+    if (rc == 0)
+        rc = resolve_images(r, e);
+    if (rc == 0)
+        rc = ex_plan_build(&r->plan, &r->images, &r->held, e);
+    if (rc != 0)
+        return rc;
+    count_plan(&r->plan, res);
+    estimate(r, res);
+    count_cached(r, res);
+    return 0;
 }
 
 /* Nothing that cannot be trusted may travel: whatever was written goes. */
@@ -368,14 +487,15 @@ static int load_since(struct run *r, struct al_err *e)
 }
 
 /* What must be in hand before the output is opened. */
-static int start_run(struct run *r, struct al_err *e)
+static int start_run(struct run *r, struct ex_result *res, struct al_err *e)
 {
     const struct ex_config *c = r->cfg;
-    int rc = new_bundle_id(r->id, e);
+    int rc = check_output(c->output, res, e);
 
-    if (rc != 0)
-        return rc;
-    rc = al_lock_acquire(&r->lock, c->output, "writing", e);
+    if (rc == 0)
+        rc = new_bundle_id(r->id, e);
+    if (rc == 0 && !c->dry_run)   /* a dry run writes nothing, not even a lock */
+        rc = al_lock_acquire(&r->lock, c->output, "writing", e);
     if (rc != 0)
         return rc;
     rc = al_sig_key_load_private(&r->key, c->sign_key, e);
@@ -386,7 +506,7 @@ static int start_run(struct run *r, struct al_err *e)
         if (rc != 0)
             return rc;
     }
-    if (c->cache_dir != NULL) {
+    if (c->cache_dir != NULL && !(c->dry_run && access(c->cache_dir, F_OK) != 0)) {
         rc = ex_cache_open(&r->cache, c->cache_dir, c->cache_max, e);
         if (rc != 0)
             return rc;
@@ -400,8 +520,8 @@ static void close_cache(struct run *r, struct ex_result *res, int rc)
 
     if (r->cache == NULL)
         return;
-    trimmed = ex_cache_trim(r->cache);
-    if (rc == 0)
+    trimmed = r->cfg->dry_run ? 0 : ex_cache_trim(r->cache);
+    if (rc == 0 && !r->cfg->dry_run)
         r->report(r->ud, "cache: %zu blobs reused%s", r->cache_hits,
                   trimmed > 0 ? ", least recently used entries removed" : "");
     res->cache_hits = r->cache_hits;
@@ -444,14 +564,18 @@ int ex_run(const struct ex_config *cfg, struct ex_result *res,
     r.report = report;
     r.ud = report_ud;
     r.created = time(NULL);
-    rc = start_run(&r, e);
-    if (rc == 0)
+    res->free_bytes = -1;
+    rc = start_run(&r, res, e);
+    if (rc == 0 && cfg->dry_run)
+        rc = plan_only(&r, res, e);
+    else if (rc == 0)
         rc = write_bundle(&r, res, e);
     res->images_exported = count_exported(&r);
     res->images_failed = r.images.n - res->images_exported;
     snprintf(res->bundle_id, sizeof(res->bundle_id), "%s", r.id);
     close_cache(&r, res, rc);
-    res->json = summary_json(&r, res, rc, e, seconds_since(&t0));
+    res->seconds = seconds_since(&t0);
+    res->json = summary_json(&r, res, rc, e, res->seconds);
     run_release(&r);
     return rc;
 }

@@ -52,6 +52,8 @@ struct ex_config {
     const char *receipt_verify_key;   /* --receipt-verify-key FILE */
     int since_unsigned;           /* --since-unsigned */
     int verify_written;           /* --verify-written */
+    int dry_run;                  /* --dry-run: resolve and plan, download
+                                     and write nothing */
 };
 
 /* The partial files being written, for a signal handler (async-signal-safe). */
@@ -71,6 +73,15 @@ struct ex_result {
                                        ex_result_release) */
     char *parts_list;               /* the volume list written, or NULL */
     char *json;                     /* the summary as one JSON document */
+    /* the plan's estimate (every run; what a --dry-run prints) */
+    size_t cached;                  /* blobs found in --cache (dry run) */
+    long long cached_bytes;
+    long long relied_bytes;         /* left out by --since */
+    long long bundle_estimate;      /* bytes the bundle will take, about */
+    size_t volumes;                 /* at --split-size, about (1 without) */
+    long long free_bytes;           /* where -o goes; -1 unknown */
+    char *output_dir;               /* that directory (owned) */
+    double seconds;                 /* the run's duration */
 };
 
 void ex_result_release(struct ex_result *res);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../cli/cli.h"
+#include "airlock/buf.h"
 #include "export.h"
 
 static const char usage_text[] =
@@ -27,6 +28,8 @@ static const char usage_text[] =
     "                                inputs\n"
     "      --no-samples              carry only the release's components\n"
     "      --image REF               any further image (repeatable)\n"
+    "      --images-from FILE        further images, one reference a line ('#'\n"
+    "                                starts a comment)\n"
     "      --arch LIST               keep only these platforms of multi-arch images\n"
     "                                (amd64, linux/arm64/v8, ...; comma-separated);\n"
     "                                the first also picks the release's platform\n"
@@ -70,14 +73,18 @@ static const char usage_text[] =
     "      --since-unsigned          take a --since receipt whose signature cannot be\n"
     "                                checked (dangerous: it decides what is left out)\n"
     "      --json                    print a JSON summary on standard output\n"
+    "      --dry-run                 resolve every manifest, download no blob, write\n"
+    "                                nothing, and print the plan: images, unique blobs\n"
+    "                                and bytes, what --cache and --since save, volumes,\n"
+    "                                free space where -o would go\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
     "      --version                 show the version and exit\n"
     "\n"
     "Exit status: 0 all images exported, 3 bundle written but some images could\n"
     "not be exported (listed in the bundle and above), 1 failure (no bundle\n"
-    "written, also when interrupted), 2 bad command line, 75 another run is\n"
-    "writing the same output.\n";
+    "written), 2 bad command line, 75 another run is writing the same output,\n"
+    "130 / 143 interrupted by SIGINT / SIGTERM (partial files removed).\n";
 
 enum {
     OPT_CONFIGMAP = 256, OPT_IMAGESTREAMS, OPT_RELEASE, OPT_COMPONENT, OPT_IMAGE,
@@ -85,7 +92,7 @@ enum {
     OPT_INSECURE, OPT_SIGN_KEY, OPT_ZSTD_LEVEL, OPT_VERSION, 
     OPT_SPLIT_SIZE, OPT_VERIFY_WRITTEN, OPT_JSON, OPT_SINCE, OPT_CACHE, OPT_CACHE_MAX,
     OPT_ZSTD_THREADS, OPT_SINCE_KEY, OPT_RECEIPT_VERIFY_KEY, OPT_SINCE_UNSIGNED,
-    OPT_SAMPLES_FROM_RELEASE, OPT_NO_SAMPLES,
+    OPT_SAMPLES_FROM_RELEASE, OPT_NO_SAMPLES, OPT_DRY_RUN, OPT_IMAGES_FROM,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +103,7 @@ static const struct option long_options[] = {
     {"samples-from-release", no_argument, NULL, OPT_SAMPLES_FROM_RELEASE},
     {"no-samples", no_argument, NULL, OPT_NO_SAMPLES},
     {"image", required_argument, NULL, OPT_IMAGE},
+    {"images-from", required_argument, NULL, OPT_IMAGES_FROM},
     {"arch", required_argument, NULL, OPT_ARCH},
     {"pull-from", required_argument, NULL, OPT_PULL_FROM},
     {"authfile", required_argument, NULL, OPT_AUTHFILE},
@@ -109,6 +117,7 @@ static const struct option long_options[] = {
     {"split-size", required_argument, NULL, OPT_SPLIT_SIZE},
     {"verify-written", no_argument, NULL, OPT_VERIFY_WRITTEN},
     {"json", no_argument, NULL, OPT_JSON},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"since", required_argument, NULL, OPT_SINCE},
     {"since-key", required_argument, NULL, OPT_SINCE_KEY},
     {"receipt-verify-key", required_argument, NULL, OPT_RECEIPT_VERIFY_KEY},
@@ -125,6 +134,8 @@ static const struct option long_options[] = {
 struct options {
     struct cli_list configmaps, imagestreams, components, images, arches;
     struct cli_list pull_from, ca_files, since, since_keys;
+    struct cli_list images_from;   /* --images-from files */
+    struct cli_list listed;        /* the references they hold (owned) */
     struct ex_config cfg;
     int quiet;
     int json;
@@ -189,6 +200,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_IMAGESTREAMS: rc = cli_list_add(&o->imagestreams, arg); break;
     case OPT_COMPONENT: rc = cli_list_add(&o->components, arg); break;
     case OPT_IMAGE: rc = cli_list_add(&o->images, arg); break;
+    case OPT_IMAGES_FROM: rc = cli_list_add(&o->images_from, arg); break;
     case OPT_SINCE: rc = cli_list_add(&o->since, arg); break;
     case OPT_SINCE_KEY: rc = cli_list_add(&o->since_keys, arg); break;
     case OPT_RECEIPT_VERIFY_KEY: cfg->receipt_verify_key = arg; break;
@@ -225,6 +237,7 @@ static int take_option(struct options *o, int c, const char *arg)
             return cli_usage_error("--cache-max '%s': give a size (K/M/G/T)", arg);
         break;
     case OPT_JSON: o->json = 1; break;
+    case OPT_DRY_RUN: cfg->dry_run = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
@@ -252,7 +265,7 @@ static int check_options(const struct options *o)
                                "with 'openssl genpkey -algorithm ed25519 -out export.key')");
     if (c->n_configmaps + c->n_imagestreams + c->n_images == 0 && c->release == NULL)
         return cli_usage_error("nothing to export: give --samples-configmap, "
-                               "--imagestreams, --release or --image");
+                               "--imagestreams, --release, --image or --images-from");
     if (c->n_components > 0 && c->release == NULL)
         return cli_usage_error("--release-component needs --release");
     if (c->n_since == 0 && (c->n_since_keys > 0 || c->receipt_verify_key != NULL ||
@@ -268,6 +281,58 @@ static int check_options(const struct options *o)
         return cli_usage_error("--no-samples and --samples-configmap or --imagestreams "
                                "exclude each other");
     return 0;
+}
+
+/* One reference a line; blank lines and '#' comments skipped. */
+static int read_images_from(struct options *o, const char *path)
+{
+    struct al_buf b;
+    struct al_err e;
+    char *line, *next, *end;
+    size_t n, lineno = 0;
+    int rc;
+
+    al_err_init(&e);
+    al_buf_init(&b, 16 * 1024 * 1024);
+    rc = al_buf_read_file(&b, path, &e);
+    if (rc != 0) {
+        cli_msg("--images-from: %s", e.msg);
+        al_buf_release(&b);
+        return CLI_EXIT_USAGE;
+    }
+    for (line = b.data; rc == 0 && line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        lineno++;
+        if ((end = strchr(line, '#')) != NULL)
+            *end = '\0';
+        line += strspn(line, " \t\r");
+        n = strcspn(line, " \t\r");
+        if (n == 0)
+            continue;
+        if (line[n + strspn(line + n, " \t\r")] != '\0')
+            rc = cli_usage_error("--images-from '%s': line %zu holds more than one "
+                                 "reference (give one a line)", path, lineno);
+        else if (cli_list_add(&o->listed, strndup(line, n)) != 0 ||
+                 o->listed.v[o->listed.n - 1] == NULL)
+            rc = cli_usage_error("out of memory");
+    }
+    al_buf_release(&b);
+    return rc;
+}
+
+static int add_listed_images(struct options *o)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < o->images_from.n; i++)
+        rc = read_images_from(o, o->images_from.v[i]);
+    for (i = 0; rc == 0 && i < o->listed.n; i++)
+        if (o->listed.v[i] != NULL && cli_list_add(&o->images, o->listed.v[i]) != 0)
+            rc = cli_usage_error("out of memory");
+    return rc;
 }
 
 static void fill_config(struct options *o)
@@ -317,6 +382,9 @@ static int parse_args(struct options *o, int argc, char **argv)
         return rc;
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s'", argv[optind]);
+    rc = add_listed_images(o);
+    if (rc != 0)
+        return rc;
     fill_config(o);
     if (!o->quiet && isatty(STDERR_FILENO)) {
         o->cfg.progress = progress;
@@ -336,19 +404,58 @@ static void free_options(struct options *o)
     cli_list_release(&o->since);
     cli_list_release(&o->since_keys);
     cli_list_free_owned(&o->arches);
+    cli_list_release(&o->images_from);
+    cli_list_free_owned(&o->listed);
+}
+
+/* --dry-run: the plan on standard output (unless --json). */
+static int summarise_plan(const struct options *o, const struct ex_result *res)
+{
+    char a[32], b[32];
+
+    if (o->json)
+        return res->images_failed > 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
+    printf("plan for '%s' (dry run: no blob was downloaded, nothing written)\n",
+           o->cfg.output);
+    printf("images:    %zu to export, %zu failed\n", res->images_exported,
+           res->images_failed);
+    printf("blobs:     %zu unique, %s (%lld bytes)\n", res->blobs,
+           cli_human_size(res->blob_bytes, a, sizeof(a)), res->blob_bytes);
+    if (o->cfg.cache_dir)
+        printf("in cache:  %zu blobs, %s: read from '%s', not downloaded\n", res->cached,
+               cli_human_size(res->cached_bytes, a, sizeof(a)), o->cfg.cache_dir);
+    if (o->cfg.n_since > 0)
+        printf("left out:  %zu blobs, %s: carried by the --since bundles\n", res->relied,
+               cli_human_size(res->relied_bytes, a, sizeof(a)));
+    if (o->cfg.split_size > 0)
+        printf("volumes:   about %zu of at most %s\n", res->volumes,
+               cli_human_size(o->cfg.split_size, a, sizeof(a)));
+    if (res->free_bytes >= 0)
+        printf("space:     %s free in '%s'; the bundle needs about %s%s\n",
+               cli_human_size(res->free_bytes, a, sizeof(a)), res->output_dir,
+               cli_human_size(res->bundle_estimate, b, sizeof(b)),
+               res->free_bytes < res->bundle_estimate ? ": NOT ENOUGH" : "");
+    return res->images_failed > 0 ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
 }
 
 static int summarise(const struct options *o, const struct ex_result *res)
 {
+    if (o->cfg.dry_run)
+        return summarise_plan(o, res);
+    char a[32], b[32], t[32];
+
     if (!o->quiet || res->images_failed > 0)
-        cli_msg("wrote '%s': %zu images, %zu blobs (%lld bytes) in %lld bytes, "
-                "bundle id %s", o->cfg.output, res->images_exported, res->blobs,
-                res->blob_bytes, res->bundle_bytes, res->bundle_id);
+        cli_msg("wrote '%s': %zu images, %zu blobs (%s) in %s (%lld bytes), bundle id "
+                "%s, in %s", o->cfg.output, res->images_exported, res->blobs,
+                cli_human_size(res->blob_bytes, a, sizeof(a)),
+                cli_human_size(res->bundle_bytes, b, sizeof(b)), res->bundle_bytes,
+                res->bundle_id, cli_human_duration(res->seconds, t, sizeof(t)));
     if (!o->quiet && res->relied > 0)
         cli_msg("an increment: %zu blobs are left to the --since bundles", res->relied);
     if (!o->quiet && res->parts_list != NULL)
-        cli_msg("in %zu volumes of at most %lld bytes, listed in '%s'", res->parts.n,
-                o->cfg.split_size, res->parts_list);
+        cli_msg("in %zu volumes of at most %lld bytes, listed in '%s': carry them all "
+                "and import '%s'", res->parts.n, o->cfg.split_size, res->parts_list,
+                res->parts_list);
     if (!o->quiet && o->cfg.verify_written)
         cli_msg("read back and verified %zu file%s", res->parts.n,
                 res->parts.n == 1 ? "" : "s");

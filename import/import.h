@@ -11,6 +11,7 @@
 #define AIRLOCK_IMPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "airlock/auth.h"
 #include "airlock/buf.h"
@@ -104,10 +105,19 @@ void im_bundle_release(struct im_bundle *b);
 /* ---- pushing ---- */
 
 struct im_counts {
+    /* each layer and config of the bundle once: new + placed + there is
+     * every one of them */
+    size_t blobs_new;            /* uploaded (then mounted where needed) */
+    size_t blobs_placed;         /* not uploaded: mounted from where the
+                                    mirror had it */
+    size_t blobs_there;          /* every repository had it */
+    /* per repository a blob went to (a blob may count several times): */
     size_t blobs_pushed, blobs_skipped, blobs_mounted;
     long long bytes_pushed;
     size_t manifests_pushed, manifests_skipped;
     size_t tags_pushed, tags_skipped;
+    size_t tags_moved;           /* of tags_pushed: the tag named another
+                                    manifest before */
     size_t images_done, images_failed;
 };
 
@@ -120,6 +130,11 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
                   const struct im_plan *plan, const struct al_bundle_meta *meta,
                   struct al_err *e);
 void im_pusher_free(struct im_pusher *p);
+
+/* A dry run: the mirror is only read (HEAD, GET); what would be uploaded,
+ * mounted and pushed is counted as if it had been, and each tag that would
+ * be created or moved is told to `report`. Call before im_pusher_start. */
+void im_pusher_set_dry_run(struct im_pusher *p, al_report_fn report, void *ud);
 
 /* Probes the mirror (called from im_read_opts.ready, so that the registry
  * sees no traffic before the signature is checked). */
@@ -148,6 +163,31 @@ int im_pusher_dest_failed(const struct im_pusher *p, size_t i);
 int im_receipt_write(const char *path, const struct al_sig_key *key,
                      const struct im_plan *plan, const struct im_pusher *p,
                      const struct al_bundle_meta *m, struct al_err *e);
+
+/* ---- listing (--list) ---- */
+
+/* What a bundle says it holds, read from its first two entries only. */
+struct im_listing {
+    struct al_buf meta_text;        /* bundle.json as signed */
+    struct al_bundle_meta meta;
+    char key_id[AL_KEY_ID_LEN];     /* the key the signature names */
+    int verified;                   /* 1: checked against --verify-key */
+    char *parts_list;               /* the volume list read, or NULL */
+};
+
+/* Reads bundle.json and its signature from `path` (a bundle, its first
+ * volume, its FILE.parts or "-"); with `verify_key` checks
+ * the signature (and the volume list's). Release `l` in any case. */
+int im_list_read(struct im_listing *l, const char *path, const char *verify_key,
+                 struct al_err *e);
+void im_listing_release(struct im_listing *l);
+
+/* The listing as one JSON document (free() it); NULL when out of memory. */
+char *im_list_json(const struct im_listing *l);
+
+/* The listing as text on `out`, every line at most `width` columns (0: no
+ * limit). */
+void im_list_print(const struct im_listing *l, FILE *out, size_t width);
 
 /* ---- rollback (the mirror's record of the newest bundle) ---- */
 
@@ -191,6 +231,11 @@ struct im_config {
     const char *sa_dir;           /* service account dir (tests override) */
     const char *receipt;          /* --receipt FILE */
     const char *receipt_key;      /* --receipt-key FILE (private) */
+    /* On a terminal: called as blobs pass, at most 4 times a second and
+     * once at the end (done == total), instead of a line every tenth;
+     * NULL for none. */
+    void (*progress)(void *ud, long long done, long long total);
+    void *progress_ud;
     int allow_rollback;           /* --allow-rollback */
 };
 
@@ -207,6 +252,7 @@ struct im_result {
     int bundle_refused;           /* the failure was the bundle's, not ours */
     int cluster_failed;           /* images landed, the cluster step failed */
     int cluster_done;             /* the cluster was configured (or dry-run) */
+    double seconds;               /* the run's duration */
     struct im_bundle bundle;
 };
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../cli/cli.h"
 #include "import.h"
@@ -15,6 +17,7 @@
 static const char usage_text[] =
     "Usage: airlock-import BUNDLE --verify-key KEY --registry HOST[:PORT] [OPTION]...\n"
     "       airlock-import BUNDLE --verify-key KEY --verify-only\n"
+    "       airlock-import --list BUNDLE [--verify-key KEY] [--json]\n"
     "Verify an airlock bundle (BUNDLE may be '-' for standard input) and push its\n"
     "images into a mirror registry, in one streaming pass: nothing is extracted to\n"
     "disk, and no manifest or tag is pushed before every blob has been verified.\n"
@@ -23,6 +26,10 @@ static const char usage_text[] =
     "      --verify-key FILE          PEM public key of the exporter (required)\n"
     "      --insecure-skip-signature  do not check the signature (dangerous)\n"
     "      --verify-only              check everything, push nothing\n"
+    "      --list                     show what the bundle holds (read from its\n"
+    "                                 signed bundle.json alone, at once; the\n"
+    "                                 signature is checked only with --verify-key)\n"
+    "      --json                     with --list: one JSON document on stdout\n"
     "\n"
     "The mirror:\n"
     "      --registry HOST[:PORT][/PATH]  where images land: the source registry\n"
@@ -50,8 +57,9 @@ static const char usage_text[] =
     "      --kubeconfig FILE          default $KUBECONFIG, ~/.kube/config, or the pod's\n"
     "                                 service account\n"
     "      --context NAME             a kubeconfig context other than the current one\n"
-    "      --dry-run                  read the cluster and print what would change\n"
-    "                                 there (the images are still pushed)\n"
+    "      --dry-run                  change nothing anywhere: verify the bundle, read\n"
+    "                                 the mirror and the cluster, and print what\n"
+    "                                 would be pushed and what would change\n"
     "      --manifests-dir DIR        write the objects and an apply.sh instead of\n"
     "                                 touching the cluster\n"
     "      --skip-cluster             only push\n"
@@ -68,13 +76,15 @@ static const char usage_text[] =
     "(registry, network, files; run again to resume), 2 bad command line,\n"
     "3 some images could not be pushed (listed), 4 the bundle was refused\n"
     "(signature, corruption, truncation, tampering): get a good copy, 5 the images\n"
-    "landed but the cluster could not be configured (run again once fixed).\n";
+    "landed but the cluster could not be configured (run again once fixed),\n"
+    "130 / 143 interrupted by SIGINT / SIGTERM (run again to resume).\n";
 
 enum {
     OPT_VERIFY_KEY = 256, OPT_SKIP_SIG, OPT_VERIFY_ONLY, OPT_REGISTRY,
     OPT_AUTHFILE, OPT_CA_FILE, OPT_CERTS_DIR, OPT_INSECURE, OPT_VERSION,
     OPT_KUBECONFIG, OPT_CONTEXT, OPT_SKIP_CLUSTER, OPT_DRY_RUN, OPT_MANIFESTS_DIR,
      OPT_RECEIPT, OPT_RECEIPT_KEY, OPT_ALLOW_ROLLBACK, OPT_APPLY_MIRROR_SETS,
+    OPT_LIST, OPT_JSON,
 };
 
 static const struct option long_options[] = {
@@ -96,6 +106,8 @@ static const struct option long_options[] = {
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"manifests-dir", required_argument, NULL, OPT_MANIFESTS_DIR},
     {"apply-mirror-sets", no_argument, NULL, OPT_APPLY_MIRROR_SETS},
+    {"list", no_argument, NULL, OPT_LIST},
+    {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -106,6 +118,8 @@ struct options {
     struct cli_list ca_files;
     struct im_config cfg;
     int quiet;
+    int list;      /* --list */
+    int json;      /* --json */
     int done;
 };
 
@@ -132,6 +146,29 @@ static void report_always(void *ud, const char *fmt, ...)
     va_start(ap, fmt);
     cli_vmsg(fmt, ap);
     va_end(ap);
+}
+
+/* On a terminal: one line redrawn in place, like the export's. */
+static void progress(void *ud, long long done, long long total)
+{
+    static struct timespec start;
+    struct timespec now;
+    double secs, rate;
+
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (start.tv_sec == 0)
+        start = now;
+    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    rate = secs > 0 ? (double)done / secs : 0;
+    flockfile(stderr);
+    fprintf(stderr, "\rairlock-import: %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
+            total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
+            total / 1048576.0, rate / 1048576.0,
+            rate > 0 ? (int)((double)(total - done) / rate) : 0);
+    if (done >= total)
+        fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 static int take_option(struct options *o, int c, const char *arg)
@@ -161,11 +198,25 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
     case OPT_MANIFESTS_DIR: cfg->manifests_dir = arg; break;
     case OPT_APPLY_MIRROR_SETS: cfg->apply_mirror_sets = 1; break;
+    case OPT_LIST: o->list = 1; break;
+    case OPT_JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
     }
+    return 0;
+}
+
+/* --list reads bundle.json only: no mirror, no cluster. */
+static int check_list_options(const struct options *o)
+{
+    const struct im_config *cfg = &o->cfg;
+
+    if (cfg->registry != NULL || cfg->verify_only || cfg->receipt != NULL ||
+        cfg->dry_run || cfg->manifests_dir != NULL)
+        return cli_usage_error("--list only reads the bundle: leave out --registry, "
+                               "--verify-only, --receipt, --dry-run and --manifests-dir");
     return 0;
 }
 
@@ -176,6 +227,10 @@ static int check_options(struct options *o)
 
     if (cfg->bundle == NULL)
         return cli_usage_error("which bundle? give its path (or '-' for standard input)");
+    if (o->json && !o->list)
+        return cli_usage_error("--json goes with --list");
+    if (o->list)
+        return check_list_options(o);
     if (cfg->verify_key == NULL && !cfg->skip_signature)
         return cli_usage_error("--verify-key is required (the exporter's public key); "
                                "--insecure-skip-signature imports unverified bundles");
@@ -189,9 +244,14 @@ static int check_options(struct options *o)
         return cli_usage_error("--receipt-key signs a --receipt: give --receipt FILE too");
     if (cfg->receipt != NULL && cfg->verify_only)
         return cli_usage_error("--verify-only pushes nothing, so there is no receipt");
-    if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1)
-        return cli_usage_error("--skip-cluster, --manifests-dir and --dry-run exclude "
-                               "each other");
+    if (cfg->skip_cluster + (cfg->manifests_dir != NULL) + cfg->dry_run > 1 &&
+        !(cfg->dry_run && cfg->skip_cluster && cfg->manifests_dir == NULL))
+        return cli_usage_error("--manifests-dir excludes --skip-cluster and --dry-run");
+    if (cfg->dry_run && cfg->receipt != NULL)
+        return cli_usage_error("--dry-run pushes nothing, so there is no receipt");
+    if (cfg->dry_run && cfg->verify_only)
+        return cli_usage_error("--verify-only and --dry-run exclude each other "
+                               "(--dry-run verifies too, and reads the mirror)");
     if (cfg->apply_mirror_sets && (cfg->skip_cluster || cfg->verify_only))
         return cli_usage_error("--apply-mirror-sets configures the cluster: it cannot go "
                                "with --skip-cluster or --verify-only");
@@ -224,6 +284,10 @@ static int parse_args(struct options *o, int argc, char **argv)
         return rc;
     if (optind < argc)
         o->cfg.bundle = argv[optind++];
+    if (!o->quiet && isatty(STDERR_FILENO)) {
+        o->cfg.progress = progress;
+        o->cfg.progress_ud = o;
+    }
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s' (one bundle at a time)",
                                argv[optind]);
@@ -243,22 +307,58 @@ static void print_not_carried(const struct im_result *res)
                res->not_carried[i].reason ? res->not_carried[i].reason : "unknown reason");
 }
 
+/* A dry run: what the mirror lacks, read from it, nothing changed. */
+static int summarise_dry_run(const struct im_result *res)
+{
+    const struct im_counts *c = &res->counts;
+    char size[32];
+
+    printf("dry run: nothing was pushed to %s and no cluster object was written\n",
+           res->mirror_host ? res->mirror_host : "?");
+    printf("would upload: %zu blobs (%s) the mirror lacks; would mount %zu; %zu "
+           "already there\n", c->blobs_pushed,
+           cli_human_size(c->bytes_pushed, size, sizeof(size)), c->blobs_mounted,
+           c->blobs_skipped);
+    printf("would push: %zu manifests (%zu already there); tags: %zu to create, %zu to "
+           "move, %zu already there\n", c->manifests_pushed, c->manifests_skipped,
+           c->tags_pushed - c->tags_moved, c->tags_moved, c->tags_skipped);
+    print_not_carried(res);
+    return CLI_EXIT_OK;
+}
+
+static size_t layers_and_configs(const struct al_bundle_meta *m)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < m->n_carried; i++)
+        n += m->blobs[i].kind != AL_BLOB_MANIFEST;
+    return n;
+}
+
 static int summarise(const struct options *o, const struct im_result *res)
 {
     const struct im_counts *c = &res->counts;
+    char size[32], took[32];
 
     if (o->cfg.verify_only) {
         printf("verified: bundle %s, signed by key %s: %zu images, %zu blobs "
-               "(%lld bytes)\n", res->bundle_id,
+               "(%s, %lld bytes) in %s\n", res->bundle_id,
                res->key_id[0] ? res->key_id : "(not checked)", res->images,
-               res->blobs, res->blob_bytes);
+               res->blobs, cli_human_size(res->blob_bytes, size, sizeof(size)),
+               res->blob_bytes, cli_human_duration(res->seconds, took, sizeof(took)));
         print_not_carried(res);
         return CLI_EXIT_OK;
     }
-    printf("images: %zu landed in %s, %zu failed\n", c->images_done,
-           res->mirror_host ? res->mirror_host : "?", c->images_failed);
-    printf("blobs: %zu pushed (%lld bytes), %zu mounted, %zu already there\n",
-           c->blobs_pushed, c->bytes_pushed, c->blobs_mounted, c->blobs_skipped);
+    if (o->cfg.dry_run)
+        return summarise_dry_run(res);
+    printf("images: %zu landed in %s, %zu failed, in %s\n", c->images_done,
+           res->mirror_host ? res->mirror_host : "?", c->images_failed,
+           cli_human_duration(res->seconds, took, sizeof(took)));
+    printf("blobs: %zu pushed (%s), %zu mounted, %zu already there = the bundle's %zu "
+           "layers and configs; placed in other repositories too: %zu mounted, %zu "
+           "copied\n", c->blobs_new, cli_human_size(c->bytes_pushed, size, sizeof(size)),
+           c->blobs_placed, c->blobs_there, layers_and_configs(&res->bundle.meta),
+           c->blobs_mounted, c->blobs_pushed - c->blobs_new);
     printf("manifests: %zu pushed, %zu already there; tags: %zu pushed, %zu already "
            "there\n", c->manifests_pushed, c->manifests_skipped, c->tags_pushed,
            c->tags_skipped);
@@ -269,6 +369,39 @@ static int summarise(const struct options *o, const struct im_result *res)
         return CLI_EXIT_PARTIAL;
     }
     return CLI_EXIT_OK;
+}
+
+/* Errors that say the bundle itself is bad (exit 4), not the run. */
+static int is_bundle_fault(int code)
+{
+    return code == AL_EINVAL || code == AL_EDIGEST || code == AL_ESIG ||
+           code == AL_ETOOBIG || code == AL_EUNSUPPORTED;
+}
+
+static int list_bundle(const struct options *o)
+{
+    struct im_listing l;
+    struct al_err e;
+    char *json;
+    int rc;
+
+    al_err_init(&e);
+    rc = im_list_read(&l, o->cfg.bundle, o->cfg.verify_key, &e);
+    if (rc != 0) {
+        rc = is_bundle_fault(rc) ? (cli_fail(&e), EXIT_BUNDLE_REFUSED) : cli_fail(&e);
+    } else if (o->json) {
+        json = im_list_json(&l);
+        if (json == NULL)
+            cli_msg("out of memory");
+        else
+            printf("%s\n", json);
+        rc = json ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+        free(json);
+    } else {
+        im_list_print(&l, stdout, cli_term_width(STDOUT_FILENO));
+    }
+    im_listing_release(&l);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -286,6 +419,11 @@ int main(int argc, char **argv)
         return rc;
     }
     g_quiet = o.quiet;
+    if (o.list) {
+        rc = list_bundle(&o);
+        cli_list_release(&o.ca_files);
+        return rc;
+    }
     if (o.cfg.skip_signature)
         cli_msg("warning: --insecure-skip-signature: the bundle's origin is NOT "
                 "checked; anyone could have written it");

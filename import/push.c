@@ -50,6 +50,9 @@ struct im_pusher {
     pthread_mutex_t lock;        /* counts and failed images in the phases */
     struct im_counts counts;     /* the sum, once every thread is idle */
     char *img_failed;            /* per destination */
+    int dry_run;                 /* read the mirror, change nothing */
+    al_report_fn dry_report;     /* what a dry run would do to tags */
+    void *dry_ud;
 };
 
 int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
@@ -113,6 +116,9 @@ void im_pusher_free(struct im_pusher *p)
 
 static void add_counts(struct im_counts *to, const struct im_counts *c)
 {
+    to->blobs_new += c->blobs_new;
+    to->blobs_placed += c->blobs_placed;
+    to->blobs_there += c->blobs_there;
     to->blobs_pushed += c->blobs_pushed;
     to->blobs_skipped += c->blobs_skipped;
     to->blobs_mounted += c->blobs_mounted;
@@ -121,6 +127,7 @@ static void add_counts(struct im_counts *to, const struct im_counts *c)
     to->manifests_skipped += c->manifests_skipped;
     to->tags_pushed += c->tags_pushed;
     to->tags_skipped += c->tags_skipped;
+    to->tags_moved += c->tags_moved;
 }
 
 static void sum_counts(struct im_pusher *p)
@@ -168,8 +175,13 @@ static int mount_or_copy(struct uploader *u, const char *from, const char *to,
 {
     const struct im_pusher *p = u->p;
     const struct al_repo at = {u->reg, p->plan->mirror_host, to};
-    int mounted, rc = al_registry_blob_mount(&at, p->meta->blobs[u->blob].digest, from,
-                                             &mounted, e);
+    int mounted, rc;
+
+    if (p->dry_run) {   /* counted as the mount it would most likely be */
+        u->counts.blobs_mounted++;
+        return 0;
+    }
+    rc = al_registry_blob_mount(&at, p->meta->blobs[u->blob].digest, from, &mounted, e);
 
     if (rc == 0 && mounted)
         u->counts.blobs_mounted++;
@@ -373,9 +385,21 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     }
     if (rc != 0)   /* upload_item cancels the pipe: the reader stops at once */
         return rc;
+    if (n > 0 && have == 0 && p->dry_run) {
+        verified = drain(u);
+        u->counts.blobs_new += verified;
+        u->counts.blobs_pushed += verified;
+        u->counts.bytes_pushed += verified ? b->size : 0;
+        u->present[0] = 1;
+        return verified ? mount_missing(u, e) : 0;
+    }
     if (n == 0 || have > 0) {
         verified = drain(u);
         u->counts.blobs_skipped += have;
+        if (verified && have == n)
+            u->counts.blobs_there++;
+        else if (verified)
+            u->counts.blobs_placed++;
         return verified && n > 0 ? mount_missing(u, e) : 0;
     }
     rc = al_registry_upload_open(&(struct al_repo){u->reg, host, repos[0]}, b->size,
@@ -397,6 +421,7 @@ static int upload_blob(struct uploader *u, struct al_err *e)
     rc = al_registry_upload_commit(up, b->digest, e);
     if (rc != 0)
         return rc;
+    u->counts.blobs_new++;
     u->counts.blobs_pushed++;
     u->counts.bytes_pushed += b->size;
     u->present[0] = 1;
@@ -443,11 +468,18 @@ static int start_uploaders(struct im_pusher *p, struct al_err *e)
     return rc;
 }
 
+void im_pusher_set_dry_run(struct im_pusher *p, al_report_fn report, void *ud)
+{
+    p->dry_run = 1;
+    p->dry_report = report;
+    p->dry_ud = ud;
+}
+
 int im_pusher_start(struct im_pusher *p, struct al_err *e)
 {
     int rc;
 
-    al_registry_set_push(p->main.reg, 1);
+    al_registry_set_push(p->main.reg, !p->dry_run);
     rc = al_registry_probe(p->main.reg, p->plan->mirror_host, e);
     if (rc == 0 && p->meta->n_blobs > p->meta->n_carried)
         rc = check_relied(&p->main, e);
@@ -524,6 +556,22 @@ static int stops_everything(int code)
            code == AL_ENOMEM;
 }
 
+/* What a dry run would do to a tag: create it, or move it from `had`. */
+static void dry_run_note(struct uploader *u, const struct im_dest *d,
+                         const char *reference, const char *had, int is_tag)
+{
+    const struct im_pusher *p = u->p;
+
+    if (!is_tag || p->dry_report == NULL)
+        return;
+    if (had != NULL)
+        p->dry_report(p->dry_ud, "would move tag %s/%s:%s from %s", p->plan->mirror_host,
+                      d->repo, reference, had);
+    else
+        p->dry_report(p->dry_ud, "would create tag %s/%s:%s", p->plan->mirror_host,
+                      d->repo, reference);
+}
+
 static int push_manifest(struct uploader *u, const struct im_bundle *b,
                          const struct im_dest *d, const struct al_meta_manifest *mf,
                          const char *reference, struct al_err *e)
@@ -542,9 +590,13 @@ static int push_manifest(struct uploader *u, const struct im_bundle *b,
             u->counts.manifests_skipped++;
         return 0;
     }
-    if (rc == 0)
+    if (rc == 0 && u->p->dry_run)
+        dry_run_note(u, d, reference, exists ? have : NULL, is_tag);
+    else if (rc == 0)
         rc = al_registry_put_manifest(&at, reference, mf->media_type, data->data,
                                       data->len, e);
+    if (rc == 0 && is_tag && exists)
+        u->counts.tags_moved++;
     if (rc == 0 && is_tag)
         u->counts.tags_pushed++;
     else if (rc == 0)

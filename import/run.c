@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct run {
     const struct im_config *cfg;
@@ -27,9 +28,25 @@ struct run {
     struct im_result *res;
     long long total_bytes;
     int last_tenth;
+    struct timespec last_tick;
     struct al_kube_creds creds;
     int have_creds;
 };
+
+/* On a terminal, the caller's progress line, at most 4 times a second. */
+static void tick(struct run *r, long long done)
+{
+    struct timespec now;
+    long long ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - r->last_tick.tv_sec) * 1000 +
+         (now.tv_nsec - r->last_tick.tv_nsec) / 1000000;
+    if (ms < 250 && done < r->total_bytes)
+        return;
+    r->last_tick = now;
+    r->cfg->progress(r->cfg->progress_ud, done, r->total_bytes);
+}
 
 /* A line at every tenth of the bytes: enough to see a long import move. */
 static void on_progress(void *ud, long long done, size_t blobs_done)
@@ -37,11 +54,16 @@ static void on_progress(void *ud, long long done, size_t blobs_done)
     struct run *r = ud;
     int tenth = r->total_bytes > 0 ? (int)(done * 10 / r->total_bytes) : 10;
 
+    if (r->cfg->progress != NULL) {
+        tick(r, done);
+        return;
+    }
+
     if (tenth <= r->last_tenth || tenth >= 10)
         return;
     r->last_tenth = tenth;
     r->report(r->ud, "%d%% verified%s (%zu blobs, %lld of %lld bytes)", tenth * 10,
-              r->cfg->verify_only ? "" : " and pushed", blobs_done, done,
+              r->cfg->verify_only || r->cfg->dry_run ? "" : " and pushed", blobs_done, done,
               r->total_bytes);
 }
 
@@ -80,6 +102,8 @@ static int on_ready(void *ud, struct im_bundle *b, struct al_err *e)
         return rc;
     rc = im_pusher_new(&r->pusher, r->reg, &r->http_opts,
                       (size_t)(r->cfg->jobs > 0 ? r->cfg->jobs : 1), &r->plan, m, e);
+    if (rc == 0 && r->cfg->dry_run)
+        im_pusher_set_dry_run(r->pusher, r->report, r->ud);
     if (rc == 0) {
         im_pusher_sink(r->pusher, &r->sink);
         rc = im_pusher_start(r->pusher, e);
@@ -319,12 +343,14 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
            al_report_fn warn, void *ud, struct al_err *e)
 {
     struct run r = {.cfg = cfg, .report = report, .warn = warn, .ud = ud, .res = res};
+    struct timespec t0, t1;
     struct al_sig_key *key = NULL;
     struct im_read_opts ro = {.path = cfg->bundle, .mirror = cfg->registry,
                               .ready = on_ready, .ready_ud = &r,
                               .progress = on_progress};
     int rc = 0;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(res, 0, sizeof(*res));
     if (cfg->verify_key)
         rc = al_sig_key_load_public(&key, cfg->verify_key, e);
@@ -341,16 +367,20 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
         res->bundle_refused = rc != 0 && is_bundle_fault(rc) && !res->bundle.sink_failed;
     }
     if (rc == 0 && r.pusher != NULL) {
-        r.report(r.ud, "every blob verified; pushing manifests and tags");
+        r.report(r.ud, cfg->dry_run ? "every blob verified; reading the mirror's "
+                 "manifests and tags (dry run: nothing is pushed)" :
+                 "every blob verified; pushing manifests and tags");
         rc = im_pusher_finish(r.pusher, &res->bundle, warn, ud, e);
     }
-    if (rc == 0 && r.pusher != NULL)
+    if (rc == 0 && r.pusher != NULL && !cfg->dry_run)   /* a dry run writes nothing */
         rc = im_state_record(r.reg, &r.plan, &res->bundle, r.report, r.ud, e);
     if (rc == 0 && r.pusher != NULL && cfg->receipt)
         rc = write_receipt(&r, e);
     if (rc == 0 && r.pusher != NULL && (r.have_creds || cfg->manifests_dir))
         rc = configure_cluster(&r, e);
     fill_result(&r, &res->bundle);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (r.plan.mirror_host)
         res->mirror_host = strdup(r.plan.mirror_host);
     im_pusher_free(r.pusher);

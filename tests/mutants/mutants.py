@@ -22,6 +22,12 @@ SOURCE_DIRS = ("common", "export", "import", "cli", "include")
 
 # name, suites that must fail ("unit" is the unit tests), original, replacement
 MUTANTS = [
+    ("import-dry-run-uploads-blobs", ["test_tools.sh"],
+     "    if (rc == 0 && n > 0 && have == 0 && p->dry_run) {",
+     "    if (0) {"),
+    ("import-dry-run-pushes-manifests", ["test_tools.sh"],
+     "    if (rc == 0 && u->p->dry_run)\n        dry_run_note(",
+     "    if (0)\n        dry_run_note("),
     ("manifest-digest-compare", ["test_import.sh"],
      "if (b.len != (size_t)mb->size || strcmp(got, mb->digest) != 0)",
      "if (b.len != (size_t)mb->size)"),

@@ -200,7 +200,18 @@ TEST(bundle_reader_tells_truncated_corrupt_and_trailing_apart)
 
     write_bytes(tmp("t.tar.zst"), "this is not zstd at all", 23);
     CHECK(read_all(tmp("t.tar.zst"), &n, &e) < 0);
-    CHECK(strstr(e.msg, "is corrupt (zstd:") != NULL);
+    CHECK(strstr(e.msg, "is not an airlock bundle: it looks like something else") != NULL);
+
+    write_bytes(tmp("t.tar.zst"), "\x1f\x8b\x08\x00", 4);
+    CHECK(read_all(tmp("t.tar.zst"), &n, &e) < 0);
+    CHECK(strstr(e.msg, "is not an airlock bundle: it looks like a gzip file") != NULL);
+
+    memcpy(copy = malloc(len), good, len);
+    copy[len / 2] ^= 0x55;   /* a zstd stream damaged later is corrupt, not foreign */
+    write_bytes(tmp("t.tar.zst"), copy, len);
+    CHECK(read_all(tmp("t.tar.zst"), &n, &e) < 0);
+    CHECK(strstr(e.msg, "not an airlock bundle") == NULL);
+    free(copy);
 
     copy = malloc(len + 3);
     memcpy(copy, good, len);

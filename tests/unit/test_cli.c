@@ -78,3 +78,18 @@ TEST(cli_transfer_options_are_taken_for_both_programs)
     CHECK(taken);
     CHECK_INT(jobs, 8);
 }
+
+TEST(cli_human_sizes_and_durations)
+{
+    char b[32];
+
+    CHECK_STR(cli_human_size(0, b, sizeof(b)), "0 B");
+    CHECK_STR(cli_human_size(1023, b, sizeof(b)), "1023 B");
+    CHECK_STR(cli_human_size(1536, b, sizeof(b)), "1.50 KiB");
+    CHECK_STR(cli_human_size(6855564, b, sizeof(b)), "6.54 MiB");
+    CHECK_STR(cli_human_size(200LL << 30, b, sizeof(b)), "200 GiB");
+    CHECK_STR(cli_human_duration(0.42, b, sizeof(b)), "0.4 s");
+    CHECK_STR(cli_human_duration(42, b, sizeof(b)), "42 s");
+    CHECK_STR(cli_human_duration(125, b, sizeof(b)), "2 min 05 s");
+    CHECK_STR(cli_human_duration(3720, b, sizeof(b)), "1 h 02 min");
+}
