@@ -546,47 +546,99 @@ static int token_url(const struct reg_endpoint *ep, const char *scope,
     return 0;
 }
 
-/* A new token for `scope` from the realm `ep` named, into the cache. */
-static int fetch_token(struct al_registry *r, struct reg_endpoint *ep,
-                       const char *repo, const char *scope,
-                       const struct reg_token **out, struct al_err *e)
+/* The one message for credentials a registry refused, whichever request
+ * found it out: `how` says what answered. */
+static int creds_refused(const struct al_registry *r, const struct reg_endpoint *ep,
+                         const char *how, struct al_err *e)
 {
-    char url[4096], realm_msg[512];
-    const char *user = NULL, *pass = NULL;
-    const char *headers[2] = {NULL, NULL};
-    char *basic = NULL, *token = NULL;
-    struct al_http_resp resp;
-    struct al_http_req req = {.method = "GET", .url = url, .headers = headers,
-                              .follow_redirects = 1};
-    int rc, have_creds;
+    const char *file = al_authfile_path(r->auth);
 
-    *out = NULL;
+    return al_err_set(e, AL_EAUTH, "registry '%s' refused the credentials in '%s' "
+                      "(%s): correct them, or log in again (podman login "
+                      "--authfile '%s' %s)", ep->host, file, how, file, ep->host);
+}
+
+static int realm_for_message(const struct reg_endpoint *ep, char *out, size_t n,
+                             struct al_err *e)
+{
     if (ep->ch.realm == NULL || ep->ch.realm[0] == '\0')
         return al_err_set(e, AL_EINVAL,
                           "registry '%s' asks for a Bearer token but names no realm",
                           ep->host);
-    al_http_url_for_message(ep->ch.realm, realm_msg, sizeof(realm_msg));
-    have_creds = al_authfile_find(r->auth, ep->host, repo, &user, &pass);
+    al_http_url_for_message(ep->ch.realm, out, n);
+    return 0;
+}
+
+/* Asks the token service `ep` named for `scope` ("": none, a login), with
+ * Basic credentials when `user` is not NULL. `resp` is initialised here and
+ * released by the caller, also on failure. */
+static int ask_token_service(struct al_registry *r, const struct reg_endpoint *ep,
+                             const char *user, const char *pass, const char *scope,
+                             const char *realm_msg, struct al_http_resp *resp,
+                             struct al_err *e)
+{
+    char url[4096];
+    const char *headers[2] = {NULL, NULL};
+    char *basic = NULL;
+    struct al_http_req req = {.method = "GET", .url = url, .headers = headers,
+                              .follow_redirects = 1};
+    size_t n;
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    resp->head.content_length = -1;
+    resp->head.retry_after = -1;
     rc = token_url(ep, scope, realm_msg, url, sizeof(url), e);
     if (rc != 0)
         return rc;
-    if (have_creds) {
+    n = strlen(url);
+    if (n > 0 && url[n - 1] == '&')
+        url[n - 1] = '\0';
+    if (user != NULL) {
         basic = al_basic_header(user, pass);
         if (basic == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
         headers[0] = basic;
     }
-    rc = reg_http_do(r, &req, &resp, TOKEN_BODY_MAX, e);
+    rc = reg_http_do(r, &req, resp, TOKEN_BODY_MAX, e);
     al_secret_free(basic);
-    if (rc == 0 && (resp.head.status == 401 || resp.head.status == 403))
+    return rc;
+}
+
+/* A new token for `scope` from the realm `ep` named, into the cache. The
+ * service refusing the credentials (401) is AL_EAUTH; refusing a scope
+ * (403), or anonymous access, is this repository's AL_EDENIED. */
+static int fetch_token(struct al_registry *r, struct reg_endpoint *ep,
+                       const char *repo, const char *scope,
+                       const struct reg_token **out, struct al_err *e)
+{
+    char realm_msg[512], how[600];
+    const char *user = NULL, *pass = NULL;
+    char *token = NULL;
+    struct al_http_resp resp;
+    long st;
+    int rc, have_creds;
+
+    *out = NULL;
+    rc = realm_for_message(ep, realm_msg, sizeof(realm_msg), e);
+    if (rc != 0)
+        return rc;
+    have_creds = al_authfile_find(r->auth, ep->host, repo, &user, &pass);
+    rc = ask_token_service(r, ep, have_creds ? user : NULL, pass, scope, realm_msg,
+                           &resp, e);
+    st = resp.head.status;
+    if (rc == 0 && have_creds && st == 401) {
+        snprintf(how, sizeof(how), "its token service '%s' answered HTTP 401", realm_msg);
+        rc = creds_refused(r, ep, how, e);
+    } else if (rc == 0 && (st == 401 || st == 403)) {
         rc = al_err_set(e, AL_EDENIED,
                         "the token service '%s' refused %s for '%s' (HTTP %ld)%s",
-                        realm_msg, have_creds ? "the credentials" : "anonymous access",
-                        ep->host, resp.head.status,
-                        have_creds ? "" : ": add credentials with --authfile");
-    else if (rc == 0 && resp.head.status != 200)
+                        realm_msg, have_creds ? "a token" : "anonymous access",
+                        ep->host, st, have_creds ? "" : ": add credentials with --authfile");
+    } else if (rc == 0 && st != 200) {
         rc = al_err_set(e, AL_EHTTP, "the token service '%s' answered HTTP %ld",
-                        realm_msg, resp.head.status);
+                        realm_msg, st);
+    }
     if (rc == 0)
         rc = al_token_parse(resp.body.data, resp.body.len, &token, e);
     al_http_resp_release(&resp);
@@ -594,6 +646,65 @@ static int fetch_token(struct al_registry *r, struct reg_endpoint *ep,
         rc = auth_token_add(&ep->tokens, scope, token, out, e);
     al_secret_free(token);
     return rc;
+}
+
+/* GET /v2/ of `ep` with Basic credentials: what the registry says of them. */
+static int basic_v2(struct al_registry *r, const struct reg_endpoint *ep,
+                    const char *user, const char *pass, struct al_http_resp *resp,
+                    struct al_err *e)
+{
+    char url[600];
+    const char *headers[2] = {NULL, NULL};
+    struct al_http_req req = {.method = "GET", .url = url, .headers = headers,
+                              .follow_redirects = 1};
+    char *basic = al_basic_header(user, pass);
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    if (basic == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    headers[0] = basic;
+    snprintf(url, sizeof(url), "https://%s/v2/", ep->host);
+    rc = reg_http_do(r, &req, resp, REG_ERROR_BODY_MAX, e);
+    al_secret_free(basic);
+    return rc;
+}
+
+int auth_login(struct al_registry *r, struct reg_endpoint *ep, const char *repo,
+               struct al_err *e)
+{
+    const char *user, *pass;
+    char realm_msg[512] = "", how[600];
+    struct al_http_resp resp;
+    long st;
+    int rc;
+
+    if (ep->ch.scheme == AL_AUTH_NONE ||
+        !al_authfile_find(r->auth, ep->host, repo, &user, &pass) ||
+        ep->login_user == user)
+        return 0;
+    if (ep->ch.scheme == AL_AUTH_BASIC) {
+        rc = basic_v2(r, ep, user, pass, &resp, e);
+    } else {
+        rc = realm_for_message(ep, realm_msg, sizeof(realm_msg), e);
+        if (rc != 0)
+            return rc;
+        rc = ask_token_service(r, ep, user, pass, "", realm_msg, &resp, e);
+    }
+    st = resp.head.status;
+    al_http_resp_release(&resp);
+    if (rc != 0)
+        return rc;
+    if (ep->ch.scheme == AL_AUTH_BASIC)
+        snprintf(how, sizeof(how), "HTTP %ld on /v2/", st);
+    else
+        snprintf(how, sizeof(how), "its token service '%s' answered HTTP %ld",
+                 realm_msg, st);
+    if (st == 401 || (ep->ch.scheme == AL_AUTH_BEARER && st == 403))
+        return creds_refused(r, ep, how, e);
+    if (st == 200)
+        ep->login_user = user;
+    return 0;   /* anything else: the request itself will tell */
 }
 
 int auth_header(struct al_registry *r, struct reg_endpoint *ep, const char *repo,

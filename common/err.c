@@ -80,7 +80,7 @@ const char *al_code_name(int code)
     case AL_EIO: return "I/O error";
     case AL_ENOMEM: return "out of memory";
     case AL_ENET: return "network error";
-    case AL_ETLS: return "TLS verification failed";
+    case AL_ETLS: return "TLS verification failed or refused";
     case AL_EHTTP: return "unexpected HTTP status";
     case AL_ENOTFOUND: return "not found";
     case AL_EDENIED: return "access denied";
@@ -91,6 +91,7 @@ const char *al_code_name(int code)
     case AL_EINTR: return "interrupted";
     case AL_ECONFLICT: return "conflict";
     case AL_EBUSY: return "busy";
+    case AL_EAUTH: return "credentials refused";
     default: return "error";
     }
 }

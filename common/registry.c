@@ -243,6 +243,8 @@ static void endpoint_learn(struct reg_endpoint *dst, const struct reg_endpoint *
         dst->ch = ch;
         dst->probed = 1;
     }
+    if (dst->login_user == NULL)
+        dst->login_user = src->login_user;   /* both point into one auth file */
     auth_tokens_learn(&dst->tokens, src->tokens);
 }
 
@@ -272,6 +274,8 @@ static int probe(struct al_registry *r, struct reg_endpoint *ep, struct al_err *
             rc = al_challenge_parse(resp.head.www_authenticate, &ep->ch, e);
             if (rc != 0)
                 al_err_prefix(e, "registry '%s'", ep->host);
+            else   /* credentials refused: once here, not once per image */
+                rc = auth_login(r, ep, NULL, e);
         } else if (al_retry_transient_status(resp.head.status)) {
             rc = al_err_set(e, AL_EHTTP, "registry '%s': HTTP %ld after %d retries: the "
                             "registry is down or overloaded; run again later", ep->host,
@@ -343,7 +347,7 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
                               .follow_redirects = 1, .long_body = c->long_body};
     struct reg_endpoint *ep = NULL;
     char *authz = NULL;
-    int attempt, rc, send_auth = 1;
+    int attempt, rc, send_auth = 1, sent_creds;
 
     *out = NULL;
     rc = reg_call_endpoint(r, c, &ep, path, sizeof(path), e);
@@ -389,6 +393,7 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
             headers[nh++] = range;
         }
         headers[nh++] = authz;
+        sent_creds = authz != NULL && ep->ch.scheme == AL_AUTH_BASIC;
         if (c->upload_size >= 0)
             rc = al_http_upload_open(r->http, &req, c->upload_size, &s, e);
         else
@@ -397,6 +402,14 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
         authz = NULL;
         if (rc != 0)
             return rc;
+        /* a 401 to Basic credentials: refused as a login, or only for this
+         * repository (after /v2/ accepted them)? */
+        if (c->upload_size < 0 && sent_creds && al_http_stream_head(s)->status == 401)
+            rc = auth_login(r, ep, path, e);
+        if (rc != 0) {
+            al_http_stream_close(s);
+            return rc;
+        }
         if (c->upload_size < 0 && al_http_stream_head(s)->status == 401 &&
             attempt == 0 && ep->ch.scheme == AL_AUTH_BEARER) {
             al_http_stream_close(s);

@@ -26,6 +26,8 @@ struct reg_endpoint {
     int probed;
     struct al_challenge ch;     /* how /v2/ asked us to authenticate */
     struct reg_token *tokens;
+    const char *login_user;     /* the auth file's user (a pointer into
+                                   r->auth) whose login was accepted */
     struct reg_endpoint *next;
 };
 
@@ -105,6 +107,14 @@ void reg_append_escaped(char *out, size_t n, const char *s);
  * has none for `scope` or when `fresh` (after a 401 with a cached token). */
 int auth_header(struct al_registry *r, struct reg_endpoint *ep, const char *repo,
                 const char *scope, int fresh, char **out, struct al_err *e);
+
+/* Checks that `ep` accepts the auth file's credentials for `repo` (NULL:
+ * the host's own) as a login: GET /v2/ with them (Basic), or a token with
+ * no scope (Bearer), once per credentials. 0 when accepted, when there are
+ * none, or when the answer says nothing of them; AL_EAUTH, one message
+ * naming the registry and the auth file, when they are refused. */
+int auth_login(struct al_registry *r, struct reg_endpoint *ep, const char *repo,
+               struct al_err *e);
 
 /* The newest cached token for exactly `scope`, or NULL. */
 const struct reg_token *auth_token_find(const struct reg_token *list,

@@ -516,7 +516,8 @@ static int wait_uploaders(struct im_pusher *p, struct al_err *e)
 /* Errors after which pushing the next image is pointless. */
 static int stops_everything(int code)
 {
-    return code == AL_ENET || code == AL_ETLS || code == AL_EINTR || code == AL_ENOMEM;
+    return code == AL_ENET || code == AL_ETLS || code == AL_EAUTH || code == AL_EINTR ||
+           code == AL_ENOMEM;
 }
 
 static int push_manifest(struct uploader *u, const struct im_bundle *b,

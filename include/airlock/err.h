@@ -25,8 +25,14 @@ enum al_code {
     AL_EINTR = -12,    /* interrupted by a signal */
     AL_ECONFLICT = -13, /* 409: changed by someone else meanwhile */
     AL_EBUSY = -14,    /* another run holds the lock */
-    AL_ETLS = -15,     /* the peer's certificate is not trusted: not
-                          transient, so never retried */
+    AL_ETLS = -15,     /* the peer's certificate is not trusted, or the
+                          transfer would leave TLS (a redirect or token
+                          service on plain http): not transient, so never
+                          retried */
+    AL_EAUTH = -16,    /* the registry refused the credentials themselves
+                          (its /v2/ or its token service, not one
+                          repository): never one image's failure, never
+                          retried */
 };
 
 #define AL_ERR_MSG_MAX 512

@@ -33,7 +33,9 @@
       "tokentohttp" point the WWW-Authenticate realm at the proxy's own
       /token, which relays the token service's answer a byte every half
       second, or redirects to the plain-http listener; "httprealm" points
-      the realm at the plain-http listener directly.
+      the realm at the plain-http listener directly. "deny=REPO" answers 401
+      (a Basic challenge) to every request for repository REPO, as registries
+      do for one a login is not entitled to.
 """
 import base64
 import hashlib
@@ -354,6 +356,14 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 return self.big_index()
             if self.path.startswith("/token?"):
                 return token(self)
+            if any(self.path.startswith("/v2/" + st[5:] + "/") for st in steps
+                   if st.startswith("deny=")):
+                log(logpath, {"fault": "deny", "path": self.path})
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="airlock-test"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.command == "GET" and (
                     ("tohttp" in steps and "/blobs/sha256:" in self.path) or
                     ("manifesttohttp" in steps and "/manifests/" in self.path)):

@@ -189,7 +189,7 @@ authfile "$mirror_HOST" admin wrong "$WORK/wrong-auth.json"
 run_import badcreds "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST/badcreds" \
     --authfile "$WORK/wrong-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none"
 check_eq "wrong mirror credentials fail (exit 1)" 1 "$RC"
-check_grep "and the message says so" "denied" "$WORK/badcreds.err"
+check_grep "and the message says so, naming the auth file" "refused the credentials in .*wrong-auth.json" "$WORK/badcreds.err"
 check "no password in the messages" sh -c "! grep -q m1rr0r '$WORK/badcreds.err' '$WORK/first.err'"
 
 echo "# an import killed half way completes on the next run"
