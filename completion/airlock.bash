@@ -22,7 +22,8 @@ _airlock_export()
         --image --images-from --arch --pull-from --authfile --ca-file --certs-dir --insecure
         --retries --timeout --jobs --output --sign-key --zstd-level --zstd-threads
         --split-size --verify-written --cache --cache-max --since --since-key
-        --receipt-verify-key --since-unsigned --dry-run --json --quiet
+        --receipt-verify-key --since-unsigned --samples-from-release --no-samples
+        --dry-run --json --quiet
         --help --version" -- "$cur"))
 }
 
@@ -43,7 +44,7 @@ _airlock_import()
         COMPREPLY=($(compgen -W "--verify-key --insecure-skip-signature --verify-only --list
             --json --registry --authfile --ca-file --certs-dir --insecure --retries
             --timeout --jobs --receipt --receipt-key --allow-rollback --kubeconfig --context --dry-run
-            --manifests-dir --skip-cluster --quiet --help --version" -- "$cur"))
+            --manifests-dir --skip-cluster --apply-mirror-sets --quiet --help --version" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -X '!*@(.tar.zst|.parts|.000)' -- "$cur") $(compgen -d -- "$cur"))
     fi
