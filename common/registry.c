@@ -359,6 +359,10 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
         return al_err_set(e, AL_ETLS, "registry '%s' gave the plain-http location "
                           "'%s': refused, nothing leaves TLS", ep->host, shown);
     }
+    if (c->url && strlen(c->url) >= sizeof(url))   /* a cut URL would go elsewhere */
+        return al_err_set(e, AL_EHTTP, "registry '%s' gave an upload location of %zu "
+                          "bytes, more than %zu: refused", ep->host, strlen(c->url),
+                          sizeof(url) - 1);
     if (c->url) {
         char base[600];
         snprintf(base, sizeof(base), "https://%s/", ep->host);
