@@ -350,3 +350,13 @@ void cli_on_signal_unlink(const char *const *(*partials)(size_t *n))
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 }
+
+void cli_trace_request(void *ud, const char *method, const char *url, long status,
+                       long ms, const char *error)
+{
+    (void)ud;
+    if (error != NULL)
+        cli_msg("%s %s: %s (%ld ms)", method, url, error, ms);
+    else
+        cli_msg("%s %s: %ld (%ld ms)", method, url, status, ms);
+}

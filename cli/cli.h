@@ -52,7 +52,13 @@ enum { CLI_OPT_RETRIES = 1000, CLI_OPT_TIMEOUT };
 #define CLI_TRANSFER_OPTIONS                                 \
     {"retries", required_argument, NULL, CLI_OPT_RETRIES},   \
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},   \
-    {"jobs", required_argument, NULL, 'j'}
+    {"jobs", required_argument, NULL, 'j'},                  \
+    {"verbose", no_argument, NULL, 'v'}
+
+/* -v/--verbose: a line per request (method, URL without credentials,
+ * status, time), for al_http_opts.trace. */
+void cli_trace_request(void *ud, const char *method, const char *url, long status,
+                       long ms, const char *error);
 
 /* *taken = 1 when `c` is one of them; returns 0 or the usage-error exit
  * code for a bad value (printed, naming the option). */

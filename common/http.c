@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define STREAM_BUF_SIZE (512 * 1024)
 #define UPLOAD_BUF_SIZE (256 * 1024)
@@ -42,6 +43,8 @@ struct al_http {
     struct host_trust *hosts;
     char *client_cert_pem;
     char *client_key_pem;    /* secret */
+    void (*trace)(void *, const char *, const char *, long, long, const char *);
+    void *trace_ud;
 };
 
 struct al_http_stream {
@@ -66,6 +69,8 @@ struct al_http_stream {
     int uploading, ueof, upaused;
     char url_msg[256];
     char errbuf[CURL_ERROR_SIZE];
+    char method[16];
+    struct timespec t0;
 };
 
 /* Adds every PEM certificate `bio` holds to `stack`; `what` names the source. */
@@ -197,6 +202,8 @@ int al_http_new(struct al_http **out, const struct al_http_opts *opts,
     if (h == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     h->multi = curl_multi_init();
+    h->trace = opts->trace;
+    h->trace_ud = opts->trace_ud;
     h->extra_certs = sk_X509_new_null();
     h->certs_d = strdup(opts->certs_d ? opts->certs_d : DEFAULT_CERTS_D);
     h->user_agent = strdup(opts->user_agent ? opts->user_agent : "airlock");
@@ -552,10 +559,41 @@ static int redirected_to_http(const struct al_http_stream *s)
     return s->from_https && loc != NULL && strncasecmp(loc, "http://", 7) == 0;
 }
 
+/* Whether libcurl takes `url` through a proxy from the environment, as it
+ * does: *_PROXY set and the host not excluded by NO_PROXY (a rough match:
+ * an exact host, a domain suffix, or "*"). */
+static int proxy_in_use(const char *url)
+{
+    static const char *const vars[] = {"https_proxy", "HTTPS_PROXY", "http_proxy",
+                                       "ALL_PROXY", "all_proxy"};
+    const char *no = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+    const char *host = strstr(url, "://");
+    char name[256], list[1024], *tok, *save = NULL;
+    size_t i, n;
+    int set = 0;
+
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        set |= getenv(vars[i]) != NULL && getenv(vars[i])[0] != '\0';
+    if (!set || host == NULL)
+        return 0;
+    host += 3;
+    n = strcspn(host, ":/?#");
+    snprintf(name, sizeof(name), "%.*s", (int)n, host);
+    snprintf(list, sizeof(list), "%s", no ? no : "");
+    for (tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        size_t tl = strlen(tok), nl = strlen(name);
+        if (strcmp(tok, "*") == 0 || strcasecmp(tok, name) == 0 ||
+            (tl < nl && strcasecmp(name + nl - tl, tok) == 0 &&
+             (tok[0] == '.' || name[nl - tl - 1] == '.')))
+            return 0;
+    }
+    return 1;
+}
+
 static int transport_error(struct al_http_stream *s, struct al_err *e)
 {
     const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result);
-    char hint[160] = "", to[256];
+    char hint[320] = "", to[256];
     int code = AL_ENET;
 
     if (s->result == CURLE_UNSUPPORTED_PROTOCOL && redirected_to_http(s)) {
@@ -578,6 +616,10 @@ static int transport_error(struct al_http_stream *s, struct al_err *e)
         snprintf(hint, sizeof(hint), " (no whole answer within --timeout, %ld s)",
                  s->h->stall_timeout_s);
     }
+    if (code == AL_ENET && proxy_in_use(s->url_msg))
+        snprintf(hint + strlen(hint), sizeof(hint) - strlen(hint),
+                 " (through the proxy that HTTPS_PROXY, HTTP_PROXY or ALL_PROXY "
+                 "names: check it, or exclude this host with NO_PROXY)");
     if (code == AL_ETLS)
         return al_err_set(e, code, "cannot transfer '%s': %s (TLS verification failed: "
                           "%s)", s->url_msg, why, hint);
@@ -605,6 +647,8 @@ static int stream_start(struct al_http *h, const struct al_http_req *req,
     s->from_https = strncasecmp(req->url, "https://", 8) == 0;
     s->usize = upload_size;
     al_http_url_for_message(req->url, s->url_msg, sizeof(s->url_msg));
+    snprintf(s->method, sizeof(s->method), "%s", req->method ? req->method : "GET");
+    clock_gettime(CLOCK_MONOTONIC, &s->t0);
     s->buf = malloc(STREAM_BUF_SIZE);
     s->ubuf = s->uploading ? malloc(UPLOAD_BUF_SIZE) : NULL;
     s->easy = curl_easy_init();
@@ -773,10 +817,25 @@ int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
     return 0;
 }
 
+static void trace_end(const struct al_http_stream *s)
+{
+    struct timespec t1;
+    const char *error = NULL;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (s->result != CURLE_OK)
+        error = s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result);
+    s->h->trace(s->h->trace_ud, s->method, s->url_msg, s->head.status,
+                (t1.tv_sec - s->t0.tv_sec) * 1000 + (t1.tv_nsec - s->t0.tv_nsec) / 1000000,
+                error);
+}
+
 void al_http_stream_close(struct al_http_stream *s)
 {
     if (s == NULL)
         return;
+    if (s->h->trace != NULL && s->easy != NULL)
+        trace_end(s);
     if (s->easy) {
         curl_multi_remove_handle(s->h->multi, s->easy);
         curl_easy_cleanup(s->easy);

@@ -23,7 +23,7 @@ _airlock_export()
         --retries --timeout --jobs --output --sign-key --zstd-level --zstd-threads
         --split-size --verify-written --cache --cache-max --since --since-key
         --receipt-verify-key --since-unsigned --samples-from-release --no-samples
-        --dry-run --json --quiet
+        --dry-run --json --verbose --quiet
         --help --version" -- "$cur"))
 }
 
@@ -44,7 +44,7 @@ _airlock_import()
         COMPREPLY=($(compgen -W "--verify-key --insecure-skip-signature --verify-only --list
             --json --registry --authfile --ca-file --certs-dir --insecure --retries
             --timeout --jobs --receipt --receipt-key --allow-rollback --kubeconfig --context --dry-run
-            --manifests-dir --skip-cluster --apply-mirror-sets --quiet --help --version" -- "$cur"))
+            --manifests-dir --skip-cluster --apply-mirror-sets --verbose --quiet --help --version" -- "$cur"))
     else
         COMPREPLY=($(compgen -f -X '!*@(.tar.zst|.parts|.000)' -- "$cur") $(compgen -d -- "$cur"))
     fi

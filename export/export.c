@@ -108,6 +108,7 @@ static int open_clients(struct run *r, struct al_err *e)
     o->insecure = c->insecure;
     o->stall_timeout_s = c->timeout_s;
     o->user_agent = "airlock-export/" AIRLOCK_VERSION;
+    o->trace = c->trace;
     rc = al_authfile_load(&r->auth, c->authfile, e);
     if (rc == 0)
         rc = al_http_new(&r->http, o, e);

@@ -36,6 +36,9 @@ struct ex_config {
     int zstd_threads;             /* --zstd-threads; default: the CPUs */
     int retries;                  /* --retries; -1: the library's default */
     int jobs;                     /* --jobs: blobs downloaded at once (>= 1) */
+    /* --verbose: told of every registry request (al_http_opts.trace) */
+    void (*trace)(void *ud, const char *method, const char *url, long status,
+                  long ms, const char *error);
     long timeout_s;               /* --timeout: no byte for this long ends a
                                      transfer (retried); 0: the default */
     long long split_size;         /* --split-size; 0: one file */

@@ -77,6 +77,8 @@ static const char usage_text[] =
     "                                nothing, and print the plan: images, unique blobs\n"
     "                                and bytes, what --cache and --since save, volumes,\n"
     "                                free space where -o would go\n"
+    "  -v, --verbose                  a line per registry request: method, URL (no\n"
+    "                                 credentials), status, time\n"
     "  -q, --quiet                   print errors only\n"
     "  -h, --help                    show this help and exit\n"
     "      --version                 show the version and exit\n"
@@ -217,6 +219,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_SIGN_KEY: cfg->sign_key = arg; break;
     case 'o': cfg->output = arg; break;
     case 'q': o->quiet = 1; break;
+    case 'v': o->cfg.trace = cli_trace_request; break;
     case OPT_ZSTD_LEVEL:
         if (parse_level(arg, &cfg->zstd_level) != 0)
             return cli_usage_error("--zstd-level '%s': give a number from 1 to 19", arg);
@@ -377,7 +380,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     o->cfg.retries = -1;
     o->cfg.jobs = 4;
     o->cfg.certs_d = "/etc/containers/certs.d";
-    rc = cli_getopt(argc, argv, ":o:j:qh", long_options, take_option_cb, o, &o->done);
+    rc = cli_getopt(argc, argv, ":o:j:qvh", long_options, take_option_cb, o, &o->done);
     if (rc != 0 || o->done)
         return rc;
     if (optind < argc)

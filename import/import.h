@@ -220,6 +220,9 @@ struct im_config {
     int insecure;
     int retries;                  /* -1: the library's default */
     int jobs;                     /* --jobs: blobs uploaded at once */
+    /* --verbose: told of every registry request (al_http_opts.trace) */
+    void (*trace)(void *ud, const char *method, const char *url, long status,
+                  long ms, const char *error);
     long timeout_s;               /* --timeout; 0: the default */
     /* the cluster */
     const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */

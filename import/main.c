@@ -68,6 +68,8 @@ static const char usage_text[] =
     "                                 registry configuration); without it, it is\n"
     "                                 only written with --manifests-dir\n"
     "\n"
+    "  -v, --verbose                  a line per registry request: method, URL (no\n"
+    "                                 credentials), status, time\n"
     "  -q, --quiet                    print errors and the summary only\n"
     "  -h, --help                     show this help and exit\n"
     "      --version                  show the version and exit\n"
@@ -201,6 +203,7 @@ static int take_option(struct options *o, int c, const char *arg)
     case OPT_LIST: o->list = 1; break;
     case OPT_JSON: o->json = 1; break;
     case 'q': o->quiet = 1; break;
+    case 'v': o->cfg.trace = cli_trace_request; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-import %s\n", AIRLOCK_VERSION); o->done = 1; break;
     default: return cli_usage_error("unknown option");
@@ -279,7 +282,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     o->cfg.certs_d = "/etc/containers/certs.d";
     o->cfg.retries = -1;
     o->cfg.jobs = 4;
-    rc = cli_getopt(argc, argv, ":j:qh", long_options, take_option_cb, o, &o->done);
+    rc = cli_getopt(argc, argv, ":j:qvh", long_options, take_option_cb, o, &o->done);
     if (rc != 0 || o->done)
         return rc;
     if (optind < argc)

@@ -122,6 +122,7 @@ static int setup_registry(struct run *r, struct al_err *e)
     ho->insecure = r->cfg->insecure;
     ho->stall_timeout_s = r->cfg->timeout_s;
     ho->user_agent = "airlock-import/" AIRLOCK_VERSION;
+    ho->trace = r->cfg->trace;
     rc = al_http_new(&r->http, ho, e);
 
     if (rc == 0)

@@ -35,6 +35,13 @@ struct al_http_opts {
                                      NULL: name --ca-file and certs.d */
     const char *client_cert_pem;  /* TLS client certificate and key (PEM) */
     const char *client_key_pem;
+    /* Told of every request when it ends (--verbose): the method, the URL
+     * without credentials, the status (0 when none came), the time taken and
+     * the transport error or NULL. Called from whichever thread made the
+     * request. NULL for none. */
+    void (*trace)(void *ud, const char *method, const char *url, long status,
+                  long ms, const char *error);
+    void *trace_ud;
 };
 
 struct al_http;        /* a client; not thread-safe */

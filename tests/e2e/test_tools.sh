@@ -242,4 +242,23 @@ check_grep "after the source changed, a dry run says which tags would move" \
     "would move tag $mirror_HOST/[^ ]+ from sha256:" "$WORK/dry3.err"
 check_grep "and counts them" "tags: 0 to create, [1-9][0-9]* to move" "$WORK/dry3.out"
 
+echo "# -v: a line per request; a proxy named in a failed connection"
+run_export verbose --image registry.redhat.io/ubi8/ruby-31:latest -o "$WORK/verbose.tar.zst" -v
+check_eq "a verbose export exits 0" 0 "$RC"
+check_grep "each request on a line: method, URL, status, time" \
+    "GET https://$src_HOST/v2/ubi8/ruby-31/manifests/latest: 200 \([0-9]+ ms\)" "$WORK/verbose.err"
+check_grep "blob downloads too" "GET https://$src_HOST/v2/ubi8/ruby-31/blobs/sha256:[0-9a-f]{64}: 200" \
+    "$WORK/verbose.err"
+check "no password in them" sh -c "! grep -q s3cret '$WORK/verbose.err'"
+run_export quiet1 --image registry.redhat.io/ubi8/ruby-31:latest -o "$WORK/quiet1.tar.zst"
+check "and none without -v" sh -c "! grep -q ': 200 (' '$WORK/quiet1.err'"
+dead=$(free_port)
+HTTPS_PROXY=http://127.0.0.1:$dead NO_PROXY= run_export proxied \
+    --image registry.redhat.io/ubi8/ruby-31:latest -o "$WORK/proxied.tar.zst" --retries 0
+check_eq "through a proxy that is down the export fails (exit 1)" 1 "$RC"
+check_grep "saying a proxy was used" "through the proxy that HTTPS_PROXY" "$WORK/proxied.err"
+NO_PROXY=127.0.0.1 HTTPS_PROXY=http://127.0.0.1:$dead run_export noproxy \
+    --image registry.redhat.io/ubi8/ruby-31:latest -o "$WORK/noproxy.tar.zst"
+check_eq "NO_PROXY keeps the registry direct" 0 "$RC"
+
 e2e_finish
