@@ -360,3 +360,24 @@ void cli_trace_request(void *ud, const char *method, const char *url, long statu
     else
         cli_msg("%s %s: %ld (%ld ms)", method, url, status, ms);
 }
+
+void cli_progress(void *label, long long done, long long total)
+{
+    static struct timespec start;
+    struct timespec now;
+    double secs, rate;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (start.tv_sec == 0)
+        start = now;
+    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+    rate = secs > 0 ? (double)done / secs : 0;
+    flockfile(stderr);
+    fprintf(stderr, "\r%s: %s%3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ", g_prog,
+            label ? (const char *)label : "", total > 0 ? (int)(done * 100 / total) : 100,
+            done / 1048576.0, total / 1048576.0, rate / 1048576.0,
+            rate > 0 ? (int)((double)(total - done) / rate) : 0);
+    if (done >= total)
+        fputc('\n', stderr);
+    funlockfile(stderr);
+}

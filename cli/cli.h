@@ -55,6 +55,10 @@ enum { CLI_OPT_RETRIES = 1000, CLI_OPT_TIMEOUT };
     {"jobs", required_argument, NULL, 'j'},                  \
     {"verbose", no_argument, NULL, 'v'}
 
+/* On a terminal: one progress line redrawn in place (percent, MiB, rate,
+ * ETA), after `label` (a string, or NULL). */
+void cli_progress(void *label, long long done, long long total);
+
 /* -v/--verbose: a line per request (method, URL without credentials,
  * status, time), for al_http_opts.trace. */
 void cli_trace_request(void *ud, const char *method, const char *url, long status,

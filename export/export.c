@@ -379,15 +379,9 @@ static void count_plan(const struct ex_plan *p, struct ex_result *res)
     }
 }
 
-/* Everything after the output is open: inputs, resolution, the bundle. */
-static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
+/* Inputs, resolution and the plan, counted: what a run and a dry run share. */
+static int plan_images(struct run *r, struct ex_result *res, struct al_err *e)
 {
-    const struct ex_config *c = r->cfg;
-    struct ex_blobs_cfg bcfg = {
-        .jobs = (size_t)(c->jobs > 0 ? c->jobs : 1), .http = &r->http_opts,
-        .reg = r->reg, .cache = r->cache, .report = r->report, .ud = r->ud,
-        .progress = c->progress, .progress_ud = c->progress_ud,
-    };
     int rc = read_images(r, e);
 
     if (rc == 0)
@@ -398,7 +392,22 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
         return rc;
     count_plan(&r->plan, res);
     estimate(r, res);
-    rc = check_space(res, e);
+    return 0;
+}
+
+/* Everything after the output is open: inputs, resolution, the bundle. */
+static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
+{
+    const struct ex_config *c = r->cfg;
+    struct ex_blobs_cfg bcfg = {
+        .jobs = (size_t)(c->jobs > 0 ? c->jobs : 1), .http = &r->http_opts,
+        .reg = r->reg, .cache = r->cache, .report = r->report, .ud = r->ud,
+        .progress = c->progress, .progress_ud = c->progress_ud,
+    };
+    int rc = plan_images(r, res, e);
+
+    if (rc == 0)
+        rc = check_space(res, e);
     if (rc != 0)
         return rc;
     if (res->relied > 0)
@@ -415,18 +424,11 @@ static int export_images(struct run *r, struct ex_result *res, struct al_err *e)
  * or written. */
 static int plan_only(struct run *r, struct ex_result *res, struct al_err *e)
 {
-    int rc = read_images(r, e);
+    int rc = plan_images(r, res, e);
 
     if (rc == 0)
-        rc = resolve_images(r, e);
-    if (rc == 0)
-        rc = ex_plan_build(&r->plan, &r->images, &r->held, e);
-    if (rc != 0)
-        return rc;
-    count_plan(&r->plan, res);
-    estimate(r, res);
-    count_cached(r, res);
-    return 0;
+        count_cached(r, res);
+    return rc;
 }
 
 /* Nothing that cannot be trusted may travel: whatever was written goes. */

@@ -97,6 +97,8 @@ enum {
     OPT_SAMPLES_FROM_RELEASE, OPT_NO_SAMPLES, OPT_DRY_RUN, OPT_IMAGES_FROM,
 };
 
+static char g_writing[] = "writing ";   /* the progress line's label */
+
 static const struct option long_options[] = {
     {"samples-configmap", required_argument, NULL, OPT_CONFIGMAP},
     {"imagestreams", required_argument, NULL, OPT_IMAGESTREAMS},
@@ -154,30 +156,6 @@ static void report(void *ud, const char *fmt, ...)
     va_start(ap, fmt);
     cli_vmsg(fmt, ap);
     va_end(ap);
-}
-
-/* On a terminal: one line redrawn in place; elsewhere nothing (the
- * timestamped step lines are enough for a log). */
-static void progress(void *ud, long long done, long long total)
-{
-    static struct timespec start;
-    struct timespec now;
-    double secs, rate;
-
-    (void)ud;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (start.tv_sec == 0)
-        start = now;
-    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-    rate = secs > 0 ? (double)done / secs : 0;
-    flockfile(stderr);
-    fprintf(stderr, "\rairlock-export: writing %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
-            total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
-            total / 1048576.0, rate / 1048576.0,
-            rate > 0 ? (int)((double)(total - done) / rate) : 0);
-    if (done >= total)
-        fputc('\n', stderr);
-    funlockfile(stderr);
 }
 
 static int parse_level(const char *s, int *level)
@@ -390,8 +368,8 @@ static int parse_args(struct options *o, int argc, char **argv)
         return rc;
     fill_config(o);
     if (!o->quiet && isatty(STDERR_FILENO)) {
-        o->cfg.progress = progress;
-        o->cfg.progress_ud = o;
+        o->cfg.progress = cli_progress;
+        o->cfg.progress_ud = g_writing;
     }
     return check_options(o);
 }

@@ -150,29 +150,6 @@ static void report_always(void *ud, const char *fmt, ...)
     va_end(ap);
 }
 
-/* On a terminal: one line redrawn in place, like the export's. */
-static void progress(void *ud, long long done, long long total)
-{
-    static struct timespec start;
-    struct timespec now;
-    double secs, rate;
-
-    (void)ud;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (start.tv_sec == 0)
-        start = now;
-    secs = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-    rate = secs > 0 ? (double)done / secs : 0;
-    flockfile(stderr);
-    fprintf(stderr, "\rairlock-import: %3d%%  %.1f of %.1f MiB  %.1f MiB/s  ETA %ds   ",
-            total > 0 ? (int)(done * 100 / total) : 100, done / 1048576.0,
-            total / 1048576.0, rate / 1048576.0,
-            rate > 0 ? (int)((double)(total - done) / rate) : 0);
-    if (done >= total)
-        fputc('\n', stderr);
-    funlockfile(stderr);
-}
-
 static int take_option(struct options *o, int c, const char *arg)
 {
     struct im_config *cfg = &o->cfg;
@@ -288,8 +265,8 @@ static int parse_args(struct options *o, int argc, char **argv)
     if (optind < argc)
         o->cfg.bundle = argv[optind++];
     if (!o->quiet && isatty(STDERR_FILENO)) {
-        o->cfg.progress = progress;
-        o->cfg.progress_ud = o;
+        o->cfg.progress = cli_progress;
+        o->cfg.progress_ud = NULL;
     }
     if (optind < argc)
         return cli_usage_error("unexpected argument '%s' (one bundle at a time)",
