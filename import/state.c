@@ -61,17 +61,26 @@ static int refuse(const struct al_state *ours, const struct al_state *rec, const
                       rec->created, name);
 }
 
+/* What both ends of an import need: where the record lives in the mirror
+ * (newly allocated, into *repo) and this bundle's entry for it. */
+static int prepare(const struct im_plan *plan, const struct im_bundle *b, char **repo,
+                   struct al_state *ours, struct al_err *e)
+{
+    *repo = im_plan_mirror_repo(plan, AL_STATE_REPO);
+    if (*repo == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    return al_state_from_meta(ours, &b->meta, b->key_id, time(NULL), e);
+}
+
 int im_state_check(struct al_registry *reg, const struct im_plan *plan,
                    const struct im_bundle *b, int allow_rollback, al_report_fn report,
                    void *ud, struct al_err *e)
 {
     struct al_state ours, rec;
     char name[600];
-    char *repo = im_plan_mirror_repo(plan, AL_STATE_REPO);
-    int found = 0, rc = repo ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    char *repo = NULL;
+    int found = 0, rc = prepare(plan, b, &repo, &ours, e);
 
-    if (rc == 0)
-        rc = al_state_from_meta(&ours, &b->meta, b->key_id, time(NULL), e);
     if (rc == 0)
         rc = read_record(reg, plan, repo, &rec, &found, e);
     if (rc != 0 && allow_rollback) {
@@ -152,11 +161,9 @@ int im_state_record(struct al_registry *reg, const struct im_plan *plan,
 {
     struct al_state ours;
     char name[600];
-    char *repo = im_plan_mirror_repo(plan, AL_STATE_REPO);
-    int written = 0, rc = repo ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    char *repo = NULL;
+    int written = 0, rc = prepare(plan, b, &repo, &ours, e);
 
-    if (rc == 0)
-        rc = al_state_from_meta(&ours, &b->meta, b->key_id, time(NULL), e);
     if (rc == 0)
         rc = write_record(reg, plan, repo, &ours, &written, e);
     if (repo != NULL)

@@ -3,6 +3,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "airlock/sign.h"
 #include "test.h"
 
 static struct test *g_tests;
@@ -111,4 +115,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "unit-tests: could not remove %s\n", g_tmp);
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
+}
+
+void test_new_key(const char *name, struct al_sig_key **key)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    char path[300];
+    FILE *f;
+    struct al_err e;
+
+    snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
+    f = fopen(path, "w");
+    CHECK(k != NULL && f != NULL);
+    CHECK(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1);
+    fclose(f);
+    EVP_PKEY_free(k);
+    al_err_init(&e);
+    CHECK_INT(al_sig_key_load_private(key, path, &e), 0);
 }

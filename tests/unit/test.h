@@ -23,6 +23,11 @@ const char *test_tmpdir(void);
  * it cannot (a missing fixture is a broken test, not a failure to report). */
 char *test_read_file(const char *path, size_t *len);
 
+/* A new Ed25519 private key written to the scratch dir as NAME and loaded
+ * into *key (free it with al_sig_key_free). */
+struct al_sig_key;
+void test_new_key(const char *name, struct al_sig_key **key);
+
 #define TEST(fn_)                                                           \
     static void fn_(void);                                                  \
     static struct test fn_##_entry = {#fn_, fn_, NULL};                      \

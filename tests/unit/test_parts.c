@@ -11,24 +11,6 @@
 #define H(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
              c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
 
-/* A new Ed25519 private key at PATH, loaded into *key. */
-static void new_key(const char *name, struct al_sig_key **key)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    char path[300];
-    FILE *f;
-    struct al_err e;
-
-    snprintf(path, sizeof(path), "%s/%s", test_tmpdir(), name);
-    f = fopen(path, "w");
-    CHECK(k != NULL && f != NULL);
-    CHECK(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1);
-    fclose(f);
-    EVP_PKEY_free(k);
-    al_err_init(&e);
-    CHECK_INT(al_sig_key_load_private(key, path, &e), 0);
-}
-
 static void three_parts(struct al_bundle_parts *p)
 {
     static const char *const digests[] = {"sha256:" H("1"), "sha256:" H("2"),
@@ -64,7 +46,7 @@ TEST(parts_list_reads_back_what_was_written)
     char path[300];
     size_t i;
 
-    new_key("parts.key", &key);
+    test_new_key("parts.key", &key);
     three_parts(&p);
     list_path(path, sizeof(path));
     al_err_init(&e);
@@ -116,8 +98,8 @@ TEST(parts_list_refuses_a_byte_changed_after_signing)
     struct al_err e;
     char path[300], sig[320];
 
-    new_key("parts-a.key", &key);
-    new_key("parts-b.key", &other);
+    test_new_key("parts-a.key", &key);
+    test_new_key("parts-b.key", &other);
     three_parts(&p);
     list_path(path, sizeof(path));
     al_err_init(&e);

@@ -1,6 +1,4 @@
 /* The receipt both ways (written by the import, read by --since). */
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,19 +99,11 @@ TEST(receipt_unsigned_removes_an_earlier_signature)
 {
     struct al_receipt r = {0};
     struct al_sig_key *key = NULL;
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    char path[300], keypath[300], sig[320];
+    char path[300], sig[320];
     struct al_err e;
-    FILE *f;
 
-    snprintf(keypath, sizeof(keypath), "%s/receipt-test.key", test_tmpdir());
-    f = fopen(keypath, "w");
-    CHECK(k != NULL && f != NULL);
-    CHECK(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1);
-    fclose(f);
-    EVP_PKEY_free(k);
     al_err_init(&e);
-    CHECK_INT(al_sig_key_load_private(&key, keypath, &e), 0);
+    test_new_key("receipt-test.key", &key);
     r.bundle_id = strdup("edc6125e");
     r.created = strdup("2026-11-25T11:33:37Z");
     r.mirror = strdup("mirror.example.com:5000");
