@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <zstd.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,25 @@
 
 #include "airlock/digest.h"
 #include "airlock/file.h"
+#include "airlock/pool.h"
+
+/* Bytes per write(2) of the bundle: libarchive's default of 10 KiB made
+ * one system call per 10 KiB, each starting mid-page (the kernel then
+ * zeroes the rest of a fresh page first); whole MiBs are page-aligned.
+ * Blocks are written (and hashed) by a thread of their own while the next
+ * one is compressed: the compressing thread was the export's slowest. */
+#define BUNDLE_WRITE_BLOCK (1024 * 1024)
+#define BUNDLE_BLOCKS 2
+
+/* zstd: layers that are compressed already (gzip, zstd) gain nothing from
+ * the chosen level but cost it; they go at the fast level, everything else
+ * at the chosen one. zstd changes levels within one frame only with its
+ * worker threads, and then from the next job on: a switch ends the job
+ * (a flush), so it is made only around entries of at least SWITCH_MIN.
+ * Jobs of 1 MiB without overlap keep each worker's buffers small. */
+#define ZSTD_FAST_LEVEL 1
+#define ZSTD_SWITCH_MIN (1024 * 1024)
+#define ZSTD_JOB_SIZE (1024 * 1024)
 
 struct al_bundle_writer {
     struct archive *a;
@@ -33,6 +53,16 @@ struct al_bundle_writer {
     struct al_sha256 *part_sha;
     struct al_sha256 *all_sha;      /* the whole bundle; only when split (one
                                        part is the whole bundle otherwise) */
+    int digest;             /* hash what is written (see skip_digest) */
+    struct al_pool *out;    /* the writing thread, fed blocks */
+    char *block[BUNDLE_BLOCKS];
+    size_t block_len[BUNDLE_BLOCKS];
+    size_t cur;             /* the block being filled */
+    struct al_err out_err;  /* the writing thread's failure, once known */
+    ZSTD_CCtx *z;
+    int level, level_now;   /* the chosen level; the one in use */
+    int z_failed;           /* zstd refused: its name in z_why */
+    char z_why[128];
 };
 
 static char *part_name(const struct al_bundle_writer *w, size_t i)
@@ -71,7 +101,8 @@ static int close_part(struct al_bundle_writer *w)
 {
     struct al_bundle_part *p = &w->parts[w->n_parts - 1];
 
-    al_sha256_final(w->part_sha, p->digest);
+    if (w->digest)
+        al_sha256_final(w->part_sha, p->digest);
     if (fsync(w->fd) != 0 || close(w->fd) != 0) {
         w->write_errno = errno;
         w->fd = -1;
@@ -121,7 +152,8 @@ static int write_all(struct al_bundle_writer *w, const char *c, size_t n)
         }
         done += (size_t)k;
     }
-    al_sha256_update(w->part_sha, c, n);
+    if (w->digest)
+        al_sha256_update(w->part_sha, c, n);
     if (w->all_sha != NULL)
         al_sha256_update(w->all_sha, c, n);
     w->parts[w->n_parts - 1].size += (long long)n;
@@ -129,33 +161,125 @@ static int write_all(struct al_bundle_writer *w, const char *c, size_t n)
     return 0;
 }
 
-static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
+/* In the writing thread: one block into the part(s), cut at the split. */
+static int write_block(void *ud, void *ctx, size_t worker, size_t item, struct al_err *e)
 {
     struct al_bundle_writer *w = ud;
-    const char *c = p;
-    size_t left = n;
+    const char *c = w->block[item];
+    size_t left = w->block_len[item];
 
+    (void)ctx;
+    (void)worker;
     while (left > 0) {
         size_t k = left;
         if (w->split) {
             long long room = w->split - w->parts[w->n_parts - 1].size;
             if (room == 0) {
                 if (close_part(w) != 0 || open_part(w) != 0)
-                    goto fail;
+                    return al_err_set(e, AL_EIO, "write failed");
                 continue;
             }
             if ((long long)k > room)
                 k = (size_t)room;
         }
         if (write_all(w, c, k) != 0)
-            goto fail;
+            return al_err_set(e, AL_EIO, "write failed");
         c += k;
         left -= k;
     }
+    return 0;
+}
+
+/* Hands the block being filled to the writing thread, once it is done
+ * with the one before (the pool's first failure stops everything). */
+static int hand_block(struct al_bundle_writer *w)
+{
+    size_t worker;
+
+    if (al_pool_idle(w->out, &worker, &w->out_err) != 0)
+        return -1;
+    al_pool_give(w->out, worker, w->cur);
+    w->cur = (w->cur + 1) % BUNDLE_BLOCKS;
+    w->block_len[w->cur] = 0;
+    return 0;
+}
+
+/* Waits until every block handed over is written. */
+static int drain_blocks(struct al_bundle_writer *w)
+{
+    if (w->block_len[w->cur] > 0 && hand_block(w) != 0)
+        return -1;
+    return al_pool_wait(w->out, &w->out_err) != 0 ? -1 : 0;
+}
+
+/* Compresses `in` with zstd's end directive `op` straight into the blocks,
+ * handing each full one to the writing thread. */
+static int compress(struct al_bundle_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirective op)
+{
+    size_t left;
+
+    do {
+        ZSTD_outBuffer out = {w->block[w->cur], BUNDLE_WRITE_BLOCK, w->block_len[w->cur]};
+        left = ZSTD_compressStream2(w->z, &out, in, op);
+        if (ZSTD_isError(left)) {
+            w->z_failed = 1;
+            snprintf(w->z_why, sizeof(w->z_why), "zstd: %s", ZSTD_getErrorName(left));
+            return -1;
+        }
+        w->block_len[w->cur] = out.pos;
+        if (out.pos == BUNDLE_WRITE_BLOCK && hand_block(w) != 0)
+            return -1;
+    } while (op == ZSTD_e_continue ? in->pos < in->size : left > 0);
+    return 0;
+}
+
+/* libarchive's tar, in pieces of any size, into zstd. */
+static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
+{
+    struct al_bundle_writer *w = ud;
+    ZSTD_inBuffer in = {p, n, 0};
+
+    if (w->out == NULL)   /* aborted: libarchive's last flush goes nowhere */
+        goto fail;
+    if (compress(w, &in, ZSTD_e_continue) != 0)
+        goto fail;
     return (la_ssize_t)n;
 fail:
-    archive_set_error(a, w->write_errno, "write failed");
+    archive_set_error(a, w->write_errno ? w->write_errno : EIO, "%s",
+                      w->z_failed ? w->z_why : "write failed");
     return -1;
+}
+
+/* Before an entry of `size` bytes: the level its bytes are worth. */
+static int choose_level(struct al_bundle_writer *w, long long size, int precompressed)
+{
+    int want;
+    ZSTD_inBuffer none = {NULL, 0, 0};
+
+    if (size < ZSTD_SWITCH_MIN)
+        return 0;
+    want = precompressed && w->level > ZSTD_FAST_LEVEL ? ZSTD_FAST_LEVEL : w->level;
+    if (want == w->level_now)
+        return 0;
+    if (compress(w, &none, ZSTD_e_flush) != 0)
+        return -1;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, want))) {
+        w->z_failed = 1;
+        snprintf(w->z_why, sizeof(w->z_why), "zstd refused level %d", want);
+        return -1;
+    }
+    w->level_now = want;
+    return 0;
+}
+
+/* The end of the zstd frame and every block written. */
+static int finish_stream(struct al_bundle_writer *w)
+{
+    ZSTD_inBuffer none = {NULL, 0, 0};
+
+    if (compress(w, &none, ZSTD_e_end) != 0)
+        return -1;
+    return drain_blocks(w);
 }
 
 static int archive_fail(struct al_bundle_writer *w, const char *doing,
@@ -168,6 +292,8 @@ static int archive_fail(struct al_bundle_writer *w, const char *doing,
                           "--split-size", w->path, AL_BUNDLE_PARTS_MAX);
     if (w->write_errno != 0)
         return al_err_sys(e, AL_EIO, w->write_errno, "cannot write '%s'", where);
+    if (w->z_failed)
+        return al_err_set(e, AL_EIO, "cannot write '%s' (%s): %s", where, doing, w->z_why);
     return al_err_set(e, AL_EIO, "cannot write '%s' (%s): %s", where, doing,
                       archive_error_string(w->a) ? archive_error_string(w->a)
                                                  : "libarchive error");
@@ -177,6 +303,8 @@ static void writer_free(struct al_bundle_writer *w)
 {
     size_t i;
 
+    al_pool_free(w->out);   /* (joins the writing thread first) */
+    w->out = NULL;
     if (w->a)
         archive_write_free(w->a);
     if (w->fd >= 0)
@@ -187,10 +315,44 @@ static void writer_free(struct al_bundle_writer *w)
         free((void *)(uintptr_t)w->partials[i]);
     free(w->parts);
     free(w->partials);
+    for (i = 0; i < BUNDLE_BLOCKS; i++)
+        free(w->block[i]);
+    ZSTD_freeCCtx(w->z);
     al_sha256_free(w->part_sha);
     al_sha256_free(w->all_sha);
     free(w->path);
     free(w);
+}
+
+/* zstd in one frame, with `threads` workers (at least one: the level may
+ * change only with them), small jobs, the chosen level to start with. */
+static int start_zstd(struct al_bundle_writer *w, int level, int threads, struct al_err *e)
+{
+    size_t r;
+
+    w->z = ZSTD_createCCtx();
+    if (w->z == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    w->level = w->level_now = level;
+    r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, level);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_nbWorkers, threads > 1 ? threads : 1);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_jobSize, ZSTD_JOB_SIZE);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_overlapLog, 1);   /* none */
+    if (ZSTD_isError(r))
+        return al_err_set(e, AL_EINVAL, "cannot set up zstd (level %d, %d threads): %s",
+                          level, threads, ZSTD_getErrorName(r));
+    return 0;
+}
+
+static int start_writing_thread(struct al_bundle_writer *w, struct al_err *e)
+{
+    struct al_pool_cfg pc = {.n_workers = 1, .n_items = AL_POOL_FED,
+                             .fn = write_block, .ud = w};
+
+    return al_pool_start(&w->out, &pc, e);
 }
 
 int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
@@ -198,7 +360,7 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
                                 int zstd_threads, struct al_err *e)
 {
     struct al_bundle_writer *w;
-    char opt[96];
+    int rc;
 
     *out = NULL;
     w = calloc(1, sizeof(*w));
@@ -206,7 +368,11 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     w->fd = -1;
     w->mtime = mtime;
+    w->digest = 1;
+    al_err_init(&w->out_err);
     w->split = split_size > 0 ? split_size : 0;
+    w->block[0] = malloc(BUNDLE_WRITE_BLOCK);
+    w->block[1] = malloc(BUNDLE_WRITE_BLOCK);
     w->path = strdup(path);
     w->a = archive_write_new();
     w->parts = calloc(AL_BUNDLE_PARTS_MAX + 1, sizeof(*w->parts));
@@ -214,28 +380,30 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
     w->part_sha = al_sha256_new();
     w->all_sha = w->split ? al_sha256_new() : NULL;
     if (w->path == NULL || w->a == NULL || w->parts == NULL || w->partials == NULL ||
-        w->part_sha == NULL || (w->split && w->all_sha == NULL)) {
+        w->part_sha == NULL || (w->split && w->all_sha == NULL) ||
+        w->block[0] == NULL || w->block[1] == NULL) {
         writer_free(w);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     if (open_part(w) != 0) {
-        int rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot create '%s'",
-                            w->partials[0] ? w->partials[0] : path);
+        rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot create '%s'",
+                        w->partials[0] ? w->partials[0] : path);
         writer_free(w);
         return rc;
     }
-    /* zstd's own worker threads: compression keeps up with the network */
-    if (zstd_threads > 1)
-        snprintf(opt, sizeof(opt), "zstd:compression-level=%d,zstd:threads=%d",
-                 zstd_level, zstd_threads);
-    else
-        snprintf(opt, sizeof(opt), "zstd:compression-level=%d", zstd_level);
+    rc = start_zstd(w, zstd_level, zstd_threads, e);
+    if (rc == 0)
+        rc = start_writing_thread(w, e);
+    if (rc != 0) {
+        al_bundle_writer_abort(w);
+        return rc;
+    }
+    /* libarchive makes the tar; zstd and the blocks are ours (write_cb) */
     if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK ||
-        archive_write_add_filter_zstd(w->a) != ARCHIVE_OK ||
-        archive_write_set_options(w->a, opt) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
+        archive_write_add_filter_none(w->a) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(w->a, 0) != ARCHIVE_OK ||
         archive_write_open2(w->a, w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
-        int rc = archive_fail(w, "setting up tar+zstd", e);
+        rc = archive_fail(w, "setting up the tar", e);
         al_bundle_writer_abort(w);
         return rc;
     }
@@ -268,13 +436,21 @@ static int write_header(struct al_bundle_writer *w, const char *name,
     return rc;
 }
 
-int al_bundle_writer_begin(struct al_bundle_writer *w, const char *name,
-                           long long size, struct al_err *e)
+int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *name,
+                                      long long size, int precompressed, struct al_err *e)
 {
     snprintf(w->entry, sizeof(w->entry), "%s", name);
     w->entry_size = size;
     w->entry_written = 0;
+    if (choose_level(w, size, precompressed) != 0)
+        return archive_fail(w, name, e);
     return write_header(w, name, size, e);
+}
+
+int al_bundle_writer_begin(struct al_bundle_writer *w, const char *name,
+                           long long size, struct al_err *e)
+{
+    return al_bundle_writer_begin_compressed(w, name, size, 0, e);
 }
 
 int al_bundle_writer_write(struct al_bundle_writer *w, const void *p, size_t n,
@@ -350,6 +526,8 @@ int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
         memset(parts, 0, sizeof(*parts));
     if (archive_write_close(w->a) != ARCHIVE_OK)
         rc = archive_fail(w, "finishing the archive", e);
+    if (rc == 0 && finish_stream(w) != 0)
+        rc = archive_fail(w, "finishing the archive", e);
     if (rc == 0 && close_part(w) != 0)
         rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot flush '%s'",
                         w->partials[w->n_parts - 1]);
@@ -405,12 +583,20 @@ void al_bundle_writer_abort(struct al_bundle_writer *w)
 {
     if (w == NULL)
         return;
+    al_pool_free(w->out);   /* the writing thread stops using fd */
+    w->out = NULL;
     if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
     }
     unlink_parts(w, 0);
     writer_free(w);
+}
+
+void al_bundle_writer_skip_digest(struct al_bundle_writer *w)
+{
+    if (!w->split)
+        w->digest = 0;
 }
 
 const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,

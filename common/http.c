@@ -62,6 +62,10 @@ struct al_http_stream {
     STACK_OF(X509) *host_certs;
     char *buf;
     size_t start, end;
+    /* the reader's own buffer while it waits on an empty stream: body bytes
+     * go there first, and only what does not fit into buf */
+    char *direct;
+    size_t direct_cap, direct_len;
     /* uploads: bytes from al_http_upload_write() waiting for curl */
     char *ubuf;
     size_t ustart, uend;
@@ -362,21 +366,35 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
 static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
 {
     struct al_http_stream *s = ud;
-    size_t n = size * nitems;
+    size_t n = size * nitems, k = 0;
 
     s->headers_done = 1;
+    if (s->direct != NULL && s->start == s->end) {
+        k = s->direct_cap - s->direct_len;
+        if (k > n)
+            k = n;
+        memcpy(s->direct + s->direct_len, p, k);
+        s->direct_len += k;
+        if (k == n)
+            return n;
+        p += k;
+        n -= k;
+    }
     if (s->end + n > STREAM_BUF_SIZE && s->start > 0) {
         memmove(s->buf, s->buf + s->start, s->end - s->start);
         s->end -= s->start;
         s->start = 0;
     }
     if (s->end + n > STREAM_BUF_SIZE) {
+        if (k > 0) {   /* curl cannot take back a part: keep this piece */
+            s->direct_len -= k;
+        }
         s->paused = 1;
         return CURL_WRITEFUNC_PAUSE;
     }
     memcpy(s->buf + s->end, p, n);
     s->end += n;
-    return n;
+    return n + k;
 }
 
 static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
@@ -794,10 +812,20 @@ int al_http_stream_read(struct al_http_stream *s, void *p, size_t n,
                 break;
         }
         /* Drive curl without waiting first: after an unpause it may hold
-         * data already, and a wait on the socket would stall for nothing. */
+         * data already, and a wait on the socket would stall for nothing.
+         * Meanwhile the body goes straight into the caller's buffer (one
+         * copy fewer); the pointer is never left behind for a later drive. */
+        s->direct = p;
+        s->direct_cap = n;
+        s->direct_len = 0;
         rc = pump(s->h, 0, e);
-        if (rc == 0 && s->start == s->end && !s->done)
+        if (rc == 0 && s->start == s->end && s->direct_len == 0 && !s->done)
             rc = pump(s->h, 1, e);
+        s->direct = NULL;
+        if (rc == 0 && s->direct_len > 0) {
+            *got = s->direct_len;
+            return 0;
+        }
         if (rc != 0)
             return rc;
     }

@@ -127,3 +127,68 @@ void al_pipe_reset(struct al_pipe *p)
     al_err_init(&p->why);
     pthread_mutex_unlock(&p->lock);
 }
+
+int al_pipe_reserve(struct al_pipe *p, void **space, size_t *n, struct al_err *e)
+{
+    size_t tail;
+    int rc = 0;
+
+    *space = NULL;
+    *n = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->len == p->cap && !p->cancelled)
+        pthread_cond_wait(&p->changed, &p->lock);
+    if (p->cancelled) {
+        rc = al_err_set(e, AL_EINTR, "the reader stopped");
+    } else {
+        tail = (p->head + p->len) % p->cap;
+        *space = p->ring + tail;
+        *n = p->cap - p->len;
+        if (*n > p->cap - tail)
+            *n = p->cap - tail;   /* up to the end of the ring */
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void al_pipe_commit(struct al_pipe *p, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->len += n;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int al_pipe_peek(struct al_pipe *p, const void **data, size_t *n, struct al_err *e)
+{
+    int rc = 0;
+
+    *data = NULL;
+    *n = 0;
+    pthread_mutex_lock(&p->lock);
+    while (p->len == 0 && !p->closed && !p->cancelled)
+        pthread_cond_wait(&p->changed, &p->lock);
+    if (p->cancelled) {
+        rc = al_err_set(e, AL_EINTR, "the pipe was cancelled");
+    } else if (p->len > 0) {
+        *data = p->ring + p->head;
+        *n = p->cap - p->head;   /* up to the end of the ring */
+        if (*n > p->len)
+            *n = p->len;
+    } else if (p->why.code != 0) {
+        rc = p->why.code;
+        if (e != NULL)
+            *e = p->why;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void al_pipe_consume(struct al_pipe *p, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->head = (p->head + n) % p->cap;
+    p->len -= n;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COPY_CHUNK (256 * 1024)
+#define COPY_CHUNK (256 * 1024)   /* the most one read puts in a pipe */
 /* Bytes each download thread may hold ahead of the writer: at 500 Mbit/s
  * and 40 ms round trips a connection has about 2.5 MB in flight, which a
  * paused download resumes from without a gap. */
@@ -76,7 +76,7 @@ static ssize_t read_some(int fd, char *p, size_t n)
  * one had hashed (the file may change in between). *used says whether the
  * cache had it. */
 static int fetch_cached(struct fetch_list *l, const struct ex_blob *b, struct al_sha256 *h,
-                        char *chunk, struct al_pipe *out, int *used, struct al_err *e)
+                        struct al_pipe *out, int *used, struct al_err *e)
 {
     struct ex_cache *cache = l->cfg->cache;
     char got[AL_DIGEST_STR_MAX], name[4200];
@@ -93,13 +93,19 @@ static int fetch_cached(struct fetch_list *l, const struct ex_blob *b, struct al
         return 0;
     ex_cache_entry_name(cache, b->digest, name, sizeof(name));
     while (rc == 0 && total < b->size) {
-        size_t want = b->size - total < COPY_CHUNK ? (size_t)(b->size - total) : COPY_CHUNK;
-        k = read_some(fd, chunk, want);
+        void *space;
+        size_t want;
+        rc = al_pipe_reserve(out, &space, &want, e);
+        if (rc != 0)
+            break;
+        if ((long long)want > b->size - total)
+            want = (size_t)(b->size - total);
+        k = read_some(fd, space, want < COPY_CHUNK ? want : COPY_CHUNK);
         if (k <= 0)
             break;
-        al_sha256_update(h, chunk, (size_t)k);
+        al_sha256_update(h, space, (size_t)k);
         total += k;
-        rc = al_pipe_write(out, chunk, (size_t)k, e);
+        al_pipe_commit(out, (size_t)k);
     }
     close(fd);
     if (rc == 0 && k < 0)
@@ -140,15 +146,15 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     const struct ex_blob *b = &l->plan->v[l->plan_index[item]];
     struct al_blob_reader *br = NULL;
     struct al_sha256 *h = al_sha256_new();
-    char *chunk = malloc(COPY_CHUNK), got[AL_DIGEST_STR_MAX];
+    char got[AL_DIGEST_STR_MAX];
     long long total = 0;
     size_t n = 0;
     int rc, used = 0;
     struct ex_cache_tee *tee = NULL;
 
-    rc = h && chunk ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    rc = h ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
     if (rc == 0)
-        rc = fetch_cached(l, b, h, chunk, out, &used, e);
+        rc = fetch_cached(l, b, h, out, &used, e);
     if (rc != 0 || used)
         goto out;
     if (cache)
@@ -156,17 +162,21 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
     rc = al_blob_reader_open(&(struct al_repo){reg, b->from->ref.registry,
                                                 b->from->ref.repo},
                              b->digest, b->size, report_resume, l, &br, e);
-    while (rc == 0) {
-        rc = al_blob_reader_read(br, chunk, COPY_CHUNK, &n, e);
+    while (rc == 0) {   /* straight into the pipe's ring: no copy between */
+        void *space;
+        size_t room;
+        rc = al_pipe_reserve(out, &space, &room, e);
+        if (rc == 0)
+            rc = al_blob_reader_read(br, space, room < COPY_CHUNK ? room : COPY_CHUNK, &n, e);
         if (rc != 0 || n == 0)
             break;
         total += (long long)n;
-        al_sha256_update(h, chunk, n);
-        if (tee != NULL && ex_cache_write(tee, chunk, n) != 0) {
+        al_sha256_update(h, space, n);
+        if (tee != NULL && ex_cache_write(tee, space, n) != 0) {
             ex_cache_commit(cache, tee, b->digest, 0);   /* a full cache is no error */
             tee = NULL;
         }
-        rc = al_pipe_write(out, chunk, n, e);
+        al_pipe_commit(out, n);
     }
     al_blob_reader_close(br);
     al_sha256_final(h, got);
@@ -180,25 +190,38 @@ static int fetch_blob(void *ud, size_t item, struct al_registry *reg,
                         total, got);
 out:
     al_sha256_free(h);
-    free(chunk);
     return rc;
 }
 
-/* Copies one fetched blob from its pipe into the bundle. */
-static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct al_pipe *in,
-                         char *chunk, struct al_err *e)
+/* A layer whose media type says gzip or zstd (OCI "+gzip", "+zstd";
+ * Docker "tar.gzip"): more compression gains nothing on it. */
+static int precompressed(const struct ex_blob *b)
 {
+    size_t n = b->media_type ? strlen(b->media_type) : 0;
+
+    return b->kind == AL_BLOB_LAYER && n > 4 &&
+           (strcmp(b->media_type + n - 4, "gzip") == 0 ||
+            strcmp(b->media_type + n - 4, "zstd") == 0);
+}
+
+/* One fetched blob from its pipe into the bundle, written from the pipe's
+ * ring as it stands. */
+static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct al_pipe *in,
+                         struct al_err *e)
+{
+    const void *data;
     char name[128];
     size_t n;
     int rc;
 
     blob_entry_name(b, name, sizeof(name));
-    rc = al_bundle_writer_begin(l->w, name, b->size, e);
+    rc = al_bundle_writer_begin_compressed(l->w, name, b->size, precompressed(b), e);
     while (rc == 0) {
-        rc = al_pipe_read(in, chunk, COPY_CHUNK, &n, e);
+        rc = al_pipe_peek(in, &data, &n, e);
         if (rc != 0 || n == 0)
             break;
-        rc = al_bundle_writer_write(l->w, chunk, n, e);
+        rc = al_bundle_writer_write(l->w, data, n, e);
+        al_pipe_consume(in, n);
         tick(l, n);
     }
     return rc == 0 ? al_bundle_writer_end(l->w, e) : rc;
@@ -209,17 +232,13 @@ int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
 {
     struct fetch_list l = {.cfg = cfg, .plan = plan, .w = w};
     struct ex_fetcher *f = NULL;
-    char *chunk = malloc(COPY_CHUNK);
     char name[128];
     size_t i, k = 0;
     int rc = 0;
 
     l.plan_index = calloc(plan->n + 1, sizeof(size_t));
-    if (chunk == NULL || l.plan_index == NULL) {
-        free(chunk);
-        free(l.plan_index);
+    if (l.plan_index == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    }
     for (i = 0; i < plan->n; i++) {
         if (plan->v[i].held != NULL)
             continue;
@@ -245,7 +264,7 @@ int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
         if (b->held != NULL)
             continue;
         if (b->kind != AL_BLOB_MANIFEST) {
-            rc = write_fetched(&l, b, ex_fetch_take(f, k), chunk, e);
+            rc = write_fetched(&l, b, ex_fetch_take(f, k), e);
             if (rc == 0)   /* on failure the thread is still writing: stop it */
                 ex_fetch_done(f, k++);
             continue;
@@ -257,7 +276,6 @@ int ex_blobs_write(struct al_bundle_writer *w, const struct ex_plan *plan,
     ex_fetch_stop(f);
     pthread_mutex_destroy(&l.lock);
     free(l.plan_index);
-    free(chunk);
     *cache_hits = l.cache_hits;
     return rc;
 }

@@ -451,6 +451,8 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
                                      c->split_size, c->zstd_threads, e);
     if (rc != 0)
         return rc;
+    if (!c->want_digest && !c->verify_written)
+        al_bundle_writer_skip_digest(r->w);
     g_writer = r->w;
     rc = export_images(r, res, e);
     g_writer = NULL;   /* commit frees it; a signal now leaves finished files */

@@ -55,6 +55,8 @@ struct ex_config {
     const char *receipt_verify_key;   /* --receipt-verify-key FILE */
     int since_unsigned;           /* --since-unsigned */
     int verify_written;           /* --verify-written */
+    int want_digest;              /* the summary will show the bundle's digest
+                                     (--json); a split bundle always has it */
     int dry_run;                  /* --dry-run: resolve and plan, download
                                      and write nothing */
 };

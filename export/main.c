@@ -55,7 +55,7 @@ static const char usage_text[] =
     "      --sign-key FILE           PEM private key, Ed25519 or ECDSA P-256\n"
     "      --zstd-level N            compression level 1-19 (default 3)\n"
     "      --zstd-threads N          compression threads (default 1; each further\n"
-    "                                one costs about 50 MiB of memory)\n"
+    "                                one costs about 2 MiB of memory)\n"
     "      --split-size SIZE         write volumes FILE.000, FILE.001, ... of at most\n"
     "                                SIZE bytes (K/M/G/T, or fat32, dvd, bd25) and a\n"
     "                                signed list of them, FILE.parts\n"
@@ -217,7 +217,7 @@ static int take_option(struct options *o, int c, const char *arg)
         if (cli_parse_size(arg, &cfg->cache_max) != 0)
             return cli_usage_error("--cache-max '%s': give a size (K/M/G/T)", arg);
         break;
-    case OPT_JSON: o->json = 1; break;
+    case OPT_JSON: o->json = 1; cfg->want_digest = 1; break;
     case OPT_DRY_RUN: cfg->dry_run = 1; break;
     case 'h': fputs(usage_text, stdout); o->done = 1; break;
     case OPT_VERSION: printf("airlock-export %s\n", AIRLOCK_VERSION); o->done = 1; break;

@@ -39,6 +39,13 @@ int al_bundle_writer_write(struct al_bundle_writer *w, const void *p, size_t n,
                            struct al_err *e);
 int al_bundle_writer_end(struct al_bundle_writer *w, struct al_err *e);
 
+/* begin() for bytes that are compressed already (gzip or zstd layers) when
+ * `precompressed`: a large entry is written at zstd's fast level, which
+ * costs a fraction of the chosen one and gains as little on such bytes. */
+int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *name,
+                                      long long size, int precompressed,
+                                      struct al_err *e);
+
 /* Finishes the archive, flushes it to stable storage and renames the
  * partial file(s) to their names. Frees `w` whether or not it succeeds (on
  * failure every partial file is removed). */
@@ -65,11 +72,17 @@ struct al_bundle_parts {
     char digest[AL_DIGEST_STR_MAX];  /* SHA-256 of the whole bundle */
 };
 
-/* split_size 0 is al_bundle_writer_open(); zstd_threads > 1 compresses
- * with that many zstd worker threads (the output stays one zstd frame). */
+/* split_size 0 is al_bundle_writer_open(); zstd compresses on
+ * `zstd_threads` worker threads of its own (at least one; the output stays
+ * one zstd frame). */
 int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
                                 time_t mtime, int zstd_level, long long split_size,
                                 int zstd_threads, struct al_err *e);
+
+/* A single-file bundle whose digest no one will read: its bytes are not
+ * hashed (a SHA-256 pass over the whole bundle) and the part's digest is
+ * left empty. No effect on a split bundle, whose parts list needs them. */
+void al_bundle_writer_skip_digest(struct al_bundle_writer *w);
 
 /* Commits and describes what was written (parts may be NULL). */
 int al_bundle_writer_commit_parts(struct al_bundle_writer *w,

@@ -34,6 +34,17 @@ int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
  * AL_EINTR at once (a thread blocked on the pipe is released). */
 void al_pipe_cancel(struct al_pipe *p);
 
+/* The same without a copy, for the one producer and the one consumer:
+ * reserve waits for room and gives the free bytes up to the end of the
+ * ring (*n > 0), which the producer fills and then commits (n at most what
+ * was given); peek waits like read and gives the bytes up to the end of the
+ * ring (*n = 0 at a clean end; the producer's error as read gives it),
+ * which stay put until the consumer consumes them (n at most *n). */
+int al_pipe_reserve(struct al_pipe *p, void **space, size_t *n, struct al_err *e);
+void al_pipe_commit(struct al_pipe *p, size_t n);
+int al_pipe_peek(struct al_pipe *p, const void **data, size_t *n, struct al_err *e);
+void al_pipe_consume(struct al_pipe *p, size_t n);
+
 /* Empties the pipe and clears its end, error and cancellation. */
 void al_pipe_reset(struct al_pipe *p);
 

@@ -39,6 +39,14 @@ run_export full "${INPUTS[@]}" -o "$WORK/full.tar.zst" --cache "$WORK/cache"
 check_eq "the export (one image missing at the source) exits 3" 3 "$RC"
 meta "$WORK/full.tar.zst" >"$WORK/full.json"
 
+echo "# export --json: the single file's digest (hashed only when someone reads it)"
+run_export jsonrun "${INPUTS[@]}" -o "$WORK/json.tar.zst" --cache "$WORK/cache" --json
+check_eq "the --json export exits 3 too" 3 "$RC"
+check_eq "its summary gives the file's SHA-256" \
+    "sha256:$(sha256sum <"$WORK/json.tar.zst" | cut -d' ' -f1)" \
+    "$(jq -r '.parts[0].digest' "$WORK/jsonrun.out")"
+check_eq "and its size" "$(stat -c %s "$WORK/json.tar.zst")" "$(jq -r '.parts[0].size' "$WORK/jsonrun.out")"
+
 echo "# export --dry-run"
 run_export plan "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json
 check_eq "the dry-run export exits 3 like the real one" 3 "$RC"

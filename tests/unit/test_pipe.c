@@ -135,3 +135,67 @@ TEST(pipe_cancel_releases_a_blocked_reader)
     CHECK_INT(c.rc, AL_EINTR);
     al_pipe_free(c.p);
 }
+
+/* A producer that fills the ring in place, committing a part of what it
+ * was given each time (so that the free space wraps at odd places). */
+static void *produce_in_place(void *arg)
+{
+    struct producer *pr = arg;
+    struct al_err e;
+    size_t sent = 0, i, n;
+    void *space;
+
+    al_err_init(&e);
+    while (sent < TOTAL) {
+        if (al_pipe_reserve(pr->p, &space, &n, &e) != 0)
+            break;
+        if (n > 333)
+            n = 333;
+        if (n > TOTAL - sent)
+            n = TOTAL - sent;
+        for (i = 0; i < n; i++)
+            ((unsigned char *)space)[i] = (unsigned char)((sent + i) * 31 % 251);
+        al_pipe_commit(pr->p, n);
+        sent += n;
+    }
+    if (pr->fail_at_end)
+        al_err_set(&e, AL_EDIGEST, "blob X: wrong digest");
+    al_pipe_close(pr->p, &e);
+    return NULL;
+}
+
+/* Reserve/commit and peek/consume carry the same bytes in the same order
+ * as write and read, the producer's error after them. */
+TEST(pipe_in_place_carries_bytes_in_order_then_the_producers_error)
+{
+    struct producer pr = {0};
+    struct al_pipe *p;
+    const void *data;
+    pthread_t t;
+    struct al_err e;
+    size_t n, total, i;
+    int rc, in_order, round;
+
+    for (round = 0; round < 2; round++) {
+        CHECK_INT(al_pipe_new(&p, 4096 + 3, &e), 0);
+        pr.p = p;
+        pr.fail_at_end = round == 1;
+        total = 0;
+        in_order = 1;
+        pthread_create(&t, NULL, produce_in_place, &pr);
+        while ((rc = al_pipe_peek(p, &data, &n, &e)) == 0 && n > 0) {
+            if (n > 500)   /* consume less than given: the rest stays put */
+                n = 500;
+            for (i = 0; i < n; i++)
+                in_order &= ((const unsigned char *)data)[i] ==
+                            (unsigned char)((total + i) * 31 % 251);
+            al_pipe_consume(p, n);
+            total += n;
+        }
+        pthread_join(t, NULL);
+        CHECK_INT(total, TOTAL);
+        CHECK(in_order);
+        CHECK_INT(rc, round == 0 ? 0 : AL_EDIGEST);
+        al_pipe_free(p);
+    }
+}
