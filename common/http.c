@@ -894,6 +894,7 @@ int al_http_stream_finish(struct al_http_stream *s, struct al_http_resp *resp,
     head_release(&resp->head);
     resp->head = s->head;
     memset(&s->head, 0, sizeof(s->head));
+    s->head.status = resp->head.status;   /* for the -v line (not owned) */
     al_http_stream_close(s);
     return rc;
 }

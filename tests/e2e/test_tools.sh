@@ -258,6 +258,9 @@ check_grep "each request on a line: method, URL, status, time" \
 check_grep "blob downloads too" "GET https://$src_HOST/v2/ubi8/ruby-31/blobs/sha256:[0-9a-f]{64}: 200" \
     "$WORK/verbose.err"
 check "no password in them" sh -c "! grep -q s3cret '$WORK/verbose.err'"
+check_grep "the registry's first answer too, with its status (401: a login follows)" \
+    "GET https://$src_HOST/v2/: 401 \([0-9]+ ms\)" "$WORK/verbose.err"
+check "no request without a status" sh -c "! grep -E ': 0 \([0-9]+ ms\)' '$WORK/verbose.err'"
 run_export quiet1 --image registry.redhat.io/ubi8/ruby-31:latest -o "$WORK/quiet1.tar.zst"
 check "and none without -v" sh -c "! grep -q ': 200 (' '$WORK/quiet1.err'"
 dead=$(free_port)
