@@ -172,8 +172,16 @@ lint:
 
 # Not part of check: airlock against the skopeo workflow (BENCH_SCALE=0.25
 # for a smaller corpus).
-bench: all
+# make bench: the floors (tests/bench/floor.c: GET / POST + PUT of every blob
+# with nothing else to do) and airlock against them; docs/PERFORMANCE.md.
+bench: all $(BUILD)/floor
 	BUILD=$(BUILD) tests/bench/bench.sh
+
+$(BUILD)/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) \
+	    -pthread $< -o $@ $(shell $(PKG_CONFIG) --libs libcurl)
 
 # The whole journey on one machine; installs its packages first when needed.
 demo:
