@@ -13,6 +13,7 @@
  * verified against CA, Basic auth), take the next blob from LIST. Prints
  * "BLOBS BYTES SECONDS" (wall time of the transfers, not of the setup).
  * No retries: any failure is exit status 1. */
+#define _POSIX_C_SOURCE 200809L /* strtok_r, strdup */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -179,6 +180,11 @@ static int load(const char *path)
         g_items[g_n].repo = strdup(repo);
         g_items[g_n].digest = strdup(digest);
         g_items[g_n].file = file ? strdup(file) : NULL;
+        if (g_items[g_n].repo == NULL || g_items[g_n].digest == NULL ||
+            (file != NULL && g_items[g_n].file == NULL)) {
+            fclose(f);
+            return -1;
+        }
         g_n++;
     }
     fclose(f);
