@@ -99,9 +99,14 @@ sum_t() { cat "$@" | awk '{s += $1; if ($2 > m) m = $2} END {printf "%.2f %d\n",
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 # verdict VALUE TARGET: PASS when VALUE <= TARGET
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "PASS" : "MISS"}'; }
+# settle: what earlier steps wrote goes to disk now, not during the next
+# measurement (the kernel writes dirty pages back after 30 s, and on two cores
+# that writeback would be charged to whatever runs then)
+settle() { sync; }
 # floor_run MODE URL CA CONNECTIONS LIST: seconds of tests/bench/floor.c
 floor_run() {
     local out
+    settle
     out=$("$FLOOR" "$1" "$2" "$3" bench:b3nch "$4" "$5") || {
         echo "bench: floor $1 over $4 failed" >&2; exit 1; }
     echo "$out" | awk '{print $3}'
@@ -158,6 +163,7 @@ for r in $(seq "$ROUNDS"); do
     bench_registry "wfb$r"
     rf1=$(floor_run get "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs")
     rfj=$(floor_run get "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs")
+    settle
     c0=$(reg_cpu src)
     timed "a-export-$r" "$BUILD/airlock-export" "${args[@]}" --pull-from "registry.redhat.io=$src_HOST" \
         --authfile "$WORK/src-auth.json" --ca-file "$src_CA" --sign-key "$WORK/k" -q -o "$WORK/a.tar.zst" \
@@ -169,6 +175,7 @@ for r in $(seq "$ROUNDS"); do
     wfj=$(floor_run put "https://${!h}" "${!ca}" "$JOBS" "$WORK/put.list")
     rm -rf "$WORK/registry-wfa$r/data" "$WORK/registry-wfb$r/data"
     h=mirror${r}_HOST ca=mirror${r}_CA
+    settle
     c0=$(reg_cpu "mirror$r")
     timed "a-import-$r" "$BUILD/airlock-import" "$WORK/a.tar.zst" --verify-key "$WORK/k.pub" \
         --registry "${!h}/airlock" --authfile "$WORK/mirror$r-auth.json" --ca-file "${!ca}" \
@@ -176,6 +183,7 @@ for r in $(seq "$ROUNDS"); do
     mir_cpu=$(minus "$(reg_cpu "mirror$r")" "$c0")
     rm -rf "$WORK/registry-mirror$r/data"
     zstd -q -dc "$WORK/a.tar.zst" >"$WORK/bundle.tar"
+    settle
     timed "cpu-sha-$r" openssl dgst -sha256 "$WORK/bundle.tar"
     timed "cpu-zstd-$r" sh -c 'exec zstd -q -3 --single-thread -c "$1" >/dev/null' sh "$WORK/bundle.tar"
     tarsize=$(stat -c %s "$WORK/bundle.tar")
@@ -229,15 +237,18 @@ if [ "${BENCH_SKOPEO:-1}" = 1 ]; then
     mkdir -p "$WORK/certs-src" "$WORK/certs-mirror" "$WORK/sk"
     cp "$src_CA" "$WORK/certs-src/ca.crt"
     cp "$mirrorsk_CA" "$WORK/certs-mirror/ca.crt"
+    settle
     i=0
     while read -r img; do
         i=$((i + 1))
         timed "s-export-$i" skopeo copy -q --all --preserve-digests --src-creds bench:b3nch \
             --src-cert-dir "$WORK/certs-src" "docker://$src_HOST/$img" "dir:$WORK/sk/$i"
     done <"$WORK/images.txt"
+    settle
     timed s-pack sh -c "tar -C '$WORK/sk' -cf - . | zstd -q -T0 -3 -o '$WORK/s.tar.zst'"
     mkdir -p "$WORK/un"
     timed s-unpack sh -c "zstd -q -dc '$WORK/s.tar.zst' | tar -C '$WORK/un' -xf -"
+    settle
     i=0
     while read -r img; do
         i=$((i + 1))
@@ -294,6 +305,7 @@ if [ "${BENCH_NET:-1}" = 1 ]; then
     echo "bench: network profile, $RTT_MS ms round trip, $RATE Mbit/s, via $net_mode..." >&2
     for j in 1 "$JOBS"; do
         rm -f "$WORK/n.tar.zst"
+        settle
         timed "n-export-$j" "${RUN[@]}" "$BUILD/airlock-export" "${args[@]}" \
             --pull-from "registry.redhat.io=$net_host" --authfile "$WORK/net-auth.json" \
             --ca-file "$src_CA" --sign-key "$WORK/k" -q -j "$j" -o "$WORK/n.tar.zst" "${XARGS_EXPORT[@]}"
@@ -329,12 +341,14 @@ for n in $SMALL; do
         sha256sum | cut -d' ' -f1)" = "${cfg#sha256:}" ] || {
         echo "bench: the small-images registry does not serve its corpus ($last_img)" >&2; exit 1; }
     sed 's#^#registry.redhat.io/#' "$WORK/small$n.txt" >"$WORK/small$n.refs"
+    settle
     m=$(log_mark "ssrc$n") c0=$(reg_cpu "ssrc$n")
     timed "sm-export-$n" "$BUILD/airlock-export" --images-from "$WORK/small$n.refs" \
         --pull-from "registry.redhat.io=${!shost}" --authfile "$WORK/ssrc$n-auth.json" --ca-file "${!sca}" \
         --sign-key "$WORK/k" -q -o "$WORK/small$n.tar.zst" "${XARGS_EXPORT[@]}"
     log_since "ssrc$n" "$m" >"$WORK/small$n.export.req"
     minus "$(reg_cpu "ssrc$n")" "$c0" >"$WORK/small$n.export.regcpu"
+    settle
     m=$(log_mark "smir$n") c0=$(reg_cpu "smir$n")
     timed "sm-import-$n" "$BUILD/airlock-import" "$WORK/small$n.tar.zst" --verify-key "$WORK/k.pub" \
         --registry "${!mhost}/airlock" --authfile "$WORK/smir$n-auth.json" --ca-file "${!mca}" \
