@@ -170,10 +170,18 @@ lint:
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|gets)\s*\(' common/*.c export/*.c import/*.c cli/*.c include/airlock/*.h \
 	    || (echo "lint: use snprintf/strncat-free code instead of the calls above" >&2; false)
 
-# Not part of check: airlock against the skopeo workflow (BENCH_SCALE=0.25
-# for a smaller corpus).
-bench: all
+# Not part of check: airlock against the floors (tests/bench/floor.c: GET,
+# POST + PUT of every blob with nothing else to do; openssl + zstd over the
+# bundle's tar), the skopeo workflow and many small images
+# (docs/PERFORMANCE.md; BENCH_SCALE=0.25 for a smaller corpus).
+bench: all $(BUILD)/floor
 	BUILD=$(BUILD) tests/bench/bench.sh
+
+$(BUILD)/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) $(shell $(PKG_CONFIG) --cflags libcurl) $(CFLAGS) \
+	    -pthread $< -o $@ $(shell $(PKG_CONFIG) --libs libcurl)
 
 # The whole journey on one machine; installs its packages first when needed.
 demo:

@@ -5,7 +5,9 @@ indexes, one carries a 256 MiB layer. Layers are random bytes labelled as
 gzip layers (like real ones, they do not compress further).
 
   corpus.py HOST CA USER PASS SCALE OUT.txt
-SCALE 1.0 is about 1 GiB of unique layers. OUT.txt gets one repo:tag a line.
+SCALE 1.0 is about 1 GiB of unique layers. OUT.txt gets one repo:tag a line,
+OUT.txt.blobs one "repo digest" a line for every unique config and layer (the
+blobs of the bundle, each once, with a repository that holds it: the floors).
 """
 import hashlib
 import json
@@ -22,13 +24,18 @@ def sha(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
+BLOBS = {}
+
+
 def image(reg, repo, layers, arch="amd64"):
     config = json.dumps({"architecture": arch, "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [sha(l[:64]) for l in layers]},
                          "config": {}}).encode()
     reg.blob(repo, config)
+    BLOBS.setdefault(sha(config), repo)
     for l in layers:
         reg.blob(repo, l)
+        BLOBS.setdefault(sha(l), repo)
     m = json.dumps({"schemaVersion": 2, "mediaType": seed.MT_DOCKER,
                     "config": {"mediaType": seed.MT_DOCKER_CONFIG, "size": len(config),
                                "digest": sha(config)},
@@ -61,6 +68,8 @@ def main():
         names.append(f"{repo}:{tag}")
     with open(out, "w") as f:
         f.write("\n".join(names) + "\n")
+    with open(out + ".blobs", "w") as f:
+        f.write("".join(f"{repo} {d}\n" for d, repo in BLOBS.items()))
 
 
 if __name__ == "__main__":
