@@ -96,9 +96,12 @@ void al_http_stream_close(struct al_http_stream *s);
 
 /* Starts a request whose body, exactly `size` bytes, the caller supplies with
  * al_http_upload_write() as it produces them: the bytes go out as they come,
- * through a fixed buffer. al_http_upload_finish() waits for the response
- * head; after it the stream reads like any other and is closed with
- * al_http_stream_close() (which also aborts an unfinished upload). */
+ * through a fixed buffer, except the body's last byte, which is sent only by
+ * al_http_upload_finish() (an empty body's request is only then started):
+ * the request cannot complete before the caller says so. Finish waits for
+ * the response head; after it the stream reads like any other and is closed
+ * with al_http_stream_close(), which also aborts an unfinished upload (the
+ * server sees a body cut short). */
 int al_http_upload_open(struct al_http *h, const struct al_http_req *req,
                         long long size, struct al_http_stream **out,
                         struct al_err *e);
