@@ -69,6 +69,10 @@ struct al_http_stream {
     int uploading, ueof, upaused;
     int added;          /* handed to the multi handle (an empty upload
                            waits for al_http_upload_finish) */
+    /* al_http_upload_pull: the body straight from the caller's source */
+    size_t (*fill)(void *ud, char *dst, size_t n);
+    void *fill_ud;
+    int fill_failed;
     char url_msg[256];
     char errbuf[CURL_ERROR_SIZE];
     char method[16];
@@ -381,10 +385,31 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* al_http_upload_pull: the source writes into curl's own buffer. */
+static size_t read_from_source(struct al_http_stream *s, char *p, size_t n)
+{
+    size_t k;
+
+    if (s->uwritten >= s->usize)
+        return 0;
+    if ((long long)n > s->usize - s->uwritten)
+        n = (size_t)(s->usize - s->uwritten);
+    k = s->fill(s->fill_ud, p, n);
+    if (k == 0 || k > n) {
+        s->fill_failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    s->uwritten += (long long)k;
+    return k;
+}
+
 static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
 {
     struct al_http_stream *s = ud;
     size_t n = size * nitems, avail = s->uend - s->ustart;
+
+    if (s->fill != NULL)
+        return read_from_source(s, p, n);
 
     /* The body's last byte goes only after al_http_upload_finish(): until
      * then the request cannot complete, so the server never acts on a body
@@ -768,6 +793,35 @@ int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
     while (rc == 0 && !s->headers_done && !s->done)
         rc = pump(s->h, 1, e);
     if (rc == 0 && s->done && s->result != CURLE_OK)
+        rc = transport_error(s, e);
+    return rc;
+}
+
+int al_http_upload_pull(struct al_http_stream *s,
+                        size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                        struct al_err *e)
+{
+    int rc = 0;
+
+    if (s->uwritten != 0 || s->usize == 0)
+        return al_err_set(e, AL_EINVAL, "upload to '%s': a pulled body must be whole "
+                          "and not empty", s->url_msg);
+    s->fill = fill;
+    s->fill_ud = ud;
+    if (!s->added)
+        rc = stream_add(s, e);
+    if (s->upaused) {
+        s->upaused = 0;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);
+    }
+    while (rc == 0 && !s->headers_done && !s->done)
+        rc = pump(s->h, 1, e);
+    if (rc == 0 && s->fill_failed)
+        rc = al_err_set(e, AL_EINTR, "upload to '%s' abandoned by its source",
+                        s->url_msg);
+    else if (rc == 0 && s->uwritten != s->usize)
+        rc = upload_cut_short(s, e);
+    else if (rc == 0 && s->done && s->result != CURLE_OK)
         rc = transport_error(s, e);
     return rc;
 }

@@ -525,6 +525,39 @@ static void test_self_mount(struct uploader *u)
     set_mounts(p, mounted ? MOUNTS_WORK : MOUNTS_REFUSED);
 }
 
+/* The blob's bytes, from the upload thread's pipe straight into the HTTP
+ * client's buffer (al_registry_upload_pull): one copy out of the pipe's
+ * ring where reading into a buffer of ours and writing it on made three. */
+struct pipe_source {
+    struct al_pipe *pipe;
+    long long left;           /* bytes of the blob not yet given */
+    int unverified;           /* the pipe ended other than cleanly */
+};
+
+/* The last byte completes the upload's commit: it is given only once the
+ * reader has closed the pipe cleanly, which it does when the blob verified
+ * (with an error otherwise: the body is then abandoned, never completed). */
+static size_t from_pipe(void *ud, char *dst, size_t n)
+{
+    struct pipe_source *ps = ud;
+    size_t got = 0, more = 0;
+    char after;
+
+    if ((long long)n >= ps->left)
+        n = ps->left > 1 ? (size_t)(ps->left - 1) : 1;   /* the last byte alone */
+    if (al_pipe_read(ps->pipe, dst, n, &got, NULL) != 0 || got == 0) {
+        ps->unverified = 1;
+        return 0;
+    }
+    ps->left -= (long long)got;
+    if (ps->left == 0 &&
+        (al_pipe_read(ps->pipe, &after, 1, &more, NULL) != 0 || more != 0)) {
+        ps->unverified = 1;
+        return 0;
+    }
+    return got;
+}
+
 /* The blob from the pipe into the upload `up` (opened here when NULL) of
  * its first repository, committed only when the reader closes the pipe
  * cleanly. It closes it with an error when the bytes were not the
@@ -536,27 +569,28 @@ static int stream_upload(struct uploader *u, struct al_blob_upload *up, int *com
     const struct al_meta_blob *b = &u->p->meta->blobs[u->blob];
     const struct al_repo at = {u->reg, u->p->plan->mirror_host,
                                u->p->plan->blob_repos[u->blob][0]};
-    char buf[65536];
+    struct pipe_source ps = {u->pipe, b->size, 0};
+    char empty;
     size_t got;
     int rc = 0;
 
     *committed = 0;
     if (up == NULL)
         rc = al_registry_upload_open(&at, b->digest, b->size, &up, e);
-    while (rc == 0) {
-        if (al_pipe_read(u->pipe, buf, sizeof(buf), &got, NULL) != 0) {
-            al_registry_upload_abort(up);   /* not verified: never completed */
+    if (rc == 0 && b->size > 0) {
+        rc = al_registry_upload_pull(up, from_pipe, &ps, e);
+        if (ps.unverified)   /* abandoned and deleted */
             return 0;
-        }
-        if (got == 0)
-            break;
-        rc = al_registry_upload_write(up, buf, got, e);
-    }
-    if (rc != 0) {
-        al_registry_upload_abort(up);
+        *committed = rc == 0;
         return rc;
     }
-    rc = al_registry_upload_commit(up, e);
+    /* an empty blob: its request starts only at the commit, once verified */
+    if (rc == 0 && (al_pipe_read(u->pipe, &empty, 1, &got, NULL) != 0 || got != 0)) {
+        al_registry_upload_abort(up);
+        return 0;
+    }
+    if (rc == 0)
+        rc = al_registry_upload_commit(up, e);
     *committed = rc == 0;
     return rc;
 }

@@ -46,6 +46,14 @@ int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
                              struct al_err *e);
 int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e);
 void al_registry_upload_abort(struct al_blob_upload *up);   /* accepts NULL */
+/* Instead of write and commit, for a blob of at least one byte: its bytes
+ * pulled from `fill` straight into the HTTP client's buffer (see
+ * al_http_upload_pull; fill decides whether to give the last byte, which
+ * completes the commit), and the answer read. Frees `up` in every case;
+ * AL_EINTR when fill abandoned the body (nothing was committed). */
+int al_registry_upload_pull(struct al_blob_upload *up,
+                            size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                            struct al_err *e);
 
 /* HEAD of a manifest by tag or digest: *exists, and the registry's digest
  * for it ("" when it sent none). */
