@@ -71,6 +71,12 @@ struct al_http_stream {
     size_t ustart, uend;
     long long usize, uwritten;
     int uploading, ueof, upaused;
+    int added;          /* handed to the multi handle (an empty upload
+                           waits for al_http_upload_finish) */
+    /* al_http_upload_pull: the body straight from the caller's source */
+    size_t (*fill)(void *ud, char *dst, size_t n);
+    void *fill_ud;
+    int fill_failed;
     char url_msg[256];
     char errbuf[CURL_ERROR_SIZE];
     char method[16];
@@ -397,11 +403,38 @@ static size_t write_cb(char *p, size_t size, size_t nitems, void *ud)
     return n + k;
 }
 
+/* al_http_upload_pull: the source writes into curl's own buffer. */
+static size_t read_from_source(struct al_http_stream *s, char *p, size_t n)
+{
+    size_t k;
+
+    if (s->uwritten >= s->usize)
+        return 0;
+    if ((long long)n > s->usize - s->uwritten)
+        n = (size_t)(s->usize - s->uwritten);
+    k = s->fill(s->fill_ud, p, n);
+    if (k == 0 || k > n) {
+        s->fill_failed = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    s->uwritten += (long long)k;
+    return k;
+}
+
 static size_t read_cb(char *p, size_t size, size_t nitems, void *ud)
 {
     struct al_http_stream *s = ud;
     size_t n = size * nitems, avail = s->uend - s->ustart;
 
+    if (s->fill != NULL)
+        return read_from_source(s, p, n);
+
+    /* The body's last byte goes only after al_http_upload_finish(): until
+     * then the request cannot complete, so the server never acts on a body
+     * the caller may still disown (a blob PUT commits when its body ends,
+     * and the caller learns only at the end whether the bytes verified). */
+    if (!s->ueof && s->uwritten == s->usize && avail > 0)
+        avail--;
     if (avail == 0) {
         if (s->ueof)
             return 0;
@@ -644,6 +677,14 @@ static int transport_error(struct al_http_stream *s, struct al_err *e)
     return al_err_set(e, code, "cannot transfer '%s': %s%s", s->url_msg, why, hint);
 }
 
+static int stream_add(struct al_http_stream *s, struct al_err *e)
+{
+    if (curl_multi_add_handle(s->h->multi, s->easy) != CURLM_OK)
+        return al_err_set(e, AL_ENET, "libcurl refused a transfer");
+    s->added = 1;
+    return 0;
+}
+
 /* Creates and starts a transfer; uploads when size >= 0. */
 static int stream_start(struct al_http *h, const struct al_http_req *req,
                         long long upload_size, struct al_http_stream **out,
@@ -684,8 +725,10 @@ static int stream_start(struct al_http *h, const struct al_http_req *req,
             s->headers = l;
         curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     }
-    if (rc == 0 && curl_multi_add_handle(h->multi, s->easy) != CURLM_OK)
-        rc = al_err_set(e, AL_ENET, "libcurl refused a transfer");
+    /* an empty body would complete the request at once: it waits for
+     * al_http_upload_finish() (see read_cb) */
+    if (rc == 0 && !(s->uploading && s->usize == 0))
+        rc = stream_add(s, e);
     if (rc != 0) {
         al_http_stream_close(s);
         return rc;
@@ -759,6 +802,8 @@ int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
         return al_err_set(e, AL_EINVAL, "upload to '%s' has %lld of its %lld bytes",
                           s->url_msg, s->uwritten, s->usize);
     s->ueof = 1;
+    if (!s->added)
+        rc = stream_add(s, e);
     if (s->upaused) {
         s->upaused = 0;
         curl_easy_pause(s->easy, CURLPAUSE_CONT);
@@ -766,6 +811,35 @@ int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
     while (rc == 0 && !s->headers_done && !s->done)
         rc = pump(s->h, 1, e);
     if (rc == 0 && s->done && s->result != CURLE_OK)
+        rc = transport_error(s, e);
+    return rc;
+}
+
+int al_http_upload_pull(struct al_http_stream *s,
+                        size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                        struct al_err *e)
+{
+    int rc = 0;
+
+    if (s->uwritten != 0 || s->usize == 0)
+        return al_err_set(e, AL_EINVAL, "upload to '%s': a pulled body must be whole "
+                          "and not empty", s->url_msg);
+    s->fill = fill;
+    s->fill_ud = ud;
+    if (!s->added)
+        rc = stream_add(s, e);
+    if (s->upaused) {
+        s->upaused = 0;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);
+    }
+    while (rc == 0 && !s->headers_done && !s->done)
+        rc = pump(s->h, 1, e);
+    if (rc == 0 && s->fill_failed)
+        rc = al_err_set(e, AL_EINTR, "upload to '%s' abandoned by its source",
+                        s->url_msg);
+    else if (rc == 0 && s->uwritten != s->usize)
+        rc = upload_cut_short(s, e);
+    else if (rc == 0 && s->done && s->result != CURLE_OK)
         rc = transport_error(s, e);
     return rc;
 }
@@ -862,12 +936,12 @@ void al_http_stream_close(struct al_http_stream *s)
 {
     if (s == NULL)
         return;
-    if (s->h->trace != NULL && s->easy != NULL)
+    if (s->h->trace != NULL && s->added)
         trace_end(s);
-    if (s->easy) {
+    if (s->added)
         curl_multi_remove_handle(s->h->multi, s->easy);
+    if (s->easy)
         curl_easy_cleanup(s->easy);
-    }
     curl_slist_free_all(s->headers);
     head_release(&s->head);
     free(s->buf);

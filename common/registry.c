@@ -372,12 +372,14 @@ static int open_call_once(struct al_registry *r, const struct reg_call *c,
         snprintf(url, sizeof(url), "https://%s/v2/%s/%s", ep->host, path, c->tail);
     }
     snprintf(scope, sizeof(scope), "repository:%s:%s", path, c->actions);
-    if (c->mount_from) {
+    if (c->mount_from)
         reg_resolve(r, c->registry, c->mount_from, host_ignored, sizeof(host_ignored),
                     from_path, sizeof(from_path));
+    /* a mount from the repository itself needs no second scope (nor a token
+     * of its own) */
+    if (c->mount_from && strcmp(from_path, path) != 0)
         snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope),
                  " repository:%s:pull", from_path);
-    }
     if (c->content_type)
         snprintf(ctype, sizeof(ctype), "Content-Type: %s", c->content_type);
     for (attempt = 0; attempt < 2; attempt++) {

@@ -147,11 +147,13 @@ struct al_blob_upload {
     struct al_repo at;            /* its names are `registry` and `repo` */
     char *registry, *repo;        /* owned copies */
     char *session;                /* the upload's URL */
-    struct al_http_stream *s;     /* the PATCH carrying the bytes */
+    char digest[AL_DIGEST_STR_MAX];
+    long long size;
+    struct al_http_stream *s;     /* the PUT carrying the bytes, once begun */
 };
 
 static int upload_new(struct al_blob_upload **out, const struct al_repo *at,
-                      struct al_err *e)
+                      const char *digest, long long size, struct al_err *e)
 {
     struct al_blob_upload *up = calloc(1, sizeof(*up));
 
@@ -167,6 +169,8 @@ static int upload_new(struct al_blob_upload **out, const struct al_repo *at,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     up->at = (struct al_repo){at->reg, up->registry, up->repo};
+    snprintf(up->digest, sizeof(up->digest), "%s", digest);
+    up->size = size;
     *out = up;
     return 0;
 }
@@ -194,86 +198,151 @@ static int take_location(struct al_blob_upload *up, const struct al_http_resp *r
     return 0;
 }
 
-int al_registry_upload_open(const struct al_repo *at, long long size,
-                            struct al_blob_upload **out, struct al_err *e)
+/* POST to blobs/uploads/ (with `mount_self`: ?mount=DIGEST&from=the
+ * repository itself): 202 opens the session; 201 (a mount) says the
+ * repository has the blob. */
+static int upload_post(struct al_blob_upload *up, int mount_self, int *present,
+                       struct al_err *e)
 {
-    struct reg_call c = {.registry = at->registry, .repo = at->repo, .method = "POST",
-                         .tail = "blobs/uploads/", .actions = "pull,push",
-                         .upload_size = -1};
+    char tail[1400], host[512], path[1024];
+    struct reg_call c = {.registry = up->registry, .repo = up->repo, .method = "POST",
+                         .tail = tail, .actions = "pull,push", .upload_size = -1};
     struct al_http_resp resp;
-    struct al_blob_upload *up;
     int rc;
 
-    *out = NULL;
-    rc = upload_new(&up, at, e);
-    if (rc != 0)
-        return rc;
-    rc = simple_call(at->reg, &c, &resp, e);
-    if (rc == 0 && resp.head.status != 202)
-        rc = push_status_error(at, &resp, "a blob upload", e);
-    if (rc == 0)
+    *present = 0;
+    snprintf(tail, sizeof(tail), "blobs/uploads/");
+    if (mount_self) {
+        reg_resolve(up->at.reg, up->registry, up->repo, host, sizeof(host), path,
+                    sizeof(path));
+        strncat(tail, "?mount=", sizeof(tail) - strlen(tail) - 1);
+        reg_append_escaped(tail, sizeof(tail), up->digest);
+        strncat(tail, "&from=", sizeof(tail) - strlen(tail) - 1);
+        reg_append_escaped(tail, sizeof(tail), path);
+        c.mount_from = up->repo;
+    }
+    rc = simple_call(up->at.reg, &c, &resp, e);
+    if (rc == 0 && mount_self && resp.head.status == 201)
+        *present = 1;
+    else if (rc == 0 && resp.head.status != 202)
+        rc = push_status_error(&up->at, &resp, "a blob upload", e);
+    else if (rc == 0)
         rc = take_location(up, &resp, "starting an upload", e);
     al_http_resp_release(&resp);
-    if (rc == 0) {
-        struct reg_call p = {.registry = at->registry, .repo = at->repo,
-                             .method = "PATCH", .url = up->session,
-                             .actions = "pull,push",
-                             .content_type = "application/octet-stream",
-                             .upload_size = size};
-        rc = reg_open_call(at->reg, &p, &up->s, e);
-    }
-    if (rc != 0) {
-        al_registry_upload_abort(up);
+    return rc;
+}
+
+static int upload_start(const struct al_repo *at, const char *digest, long long size,
+                        int mount_self, struct al_blob_upload **out, int *present,
+                        struct al_err *e)
+{
+    struct al_blob_upload *up;
+    int here = 0, rc;
+
+    *out = NULL;
+    if (present != NULL)
+        *present = 0;
+    rc = upload_new(&up, at, digest, size, e);
+    if (rc != 0)
+        return rc;
+    rc = upload_post(up, mount_self, &here, e);
+    if (rc != 0 || here) {
+        upload_free(up);   /* a mount opened no session */
+        if (present != NULL)
+            *present = here;
         return rc;
     }
     *out = up;
     return 0;
 }
 
+int al_registry_upload_open(const struct al_repo *at, const char *digest, long long size,
+                            struct al_blob_upload **out, struct al_err *e)
+{
+    return upload_start(at, digest, size, 0, out, NULL, e);
+}
+
+int al_registry_upload_open_unless_present(const struct al_repo *at, const char *digest,
+                                           long long size, struct al_blob_upload **out,
+                                           int *present, struct al_err *e)
+{
+    return upload_start(at, digest, size, 1, out, present, e);
+}
+
+/* The one request that carries the body and commits it: PUT
+ * <session>?digest=D with Content-Length (a monolithic upload, which every
+ * registry takes: one request fewer a blob than PATCH and then PUT). */
+static int upload_begin_put(struct al_blob_upload *up, struct al_err *e)
+{
+    size_t n = strlen(up->session) + strlen(up->digest) + 16;
+    char *url = malloc(n);
+    struct reg_call c = {.registry = up->registry, .repo = up->repo, .method = "PUT",
+                         .url = url, .actions = "pull,push",
+                         .content_type = "application/octet-stream",
+                         .upload_size = up->size};
+    int rc;
+
+    if (url == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    snprintf(url, n, "%s%cdigest=", up->session, strchr(up->session, '?') ? '&' : '?');
+    reg_append_escaped(url, n, up->digest);
+    rc = reg_open_call(up->at.reg, &c, &up->s, e);
+    free(url);
+    return rc;
+}
+
 int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
                              struct al_err *e)
 {
-    return al_http_upload_write(up->s, p, n, e);
+    int rc = up->s == NULL ? upload_begin_put(up, e) : 0;
+
+    return rc == 0 ? al_http_upload_write(up->s, p, n, e) : rc;
 }
 
-int al_registry_upload_commit(struct al_blob_upload *up, const char *digest,
-                              struct al_err *e)
+int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e)
 {
     struct al_http_resp resp;
-    char what[100], *url = NULL;
-    size_t n;
-    int rc;
+    char what[100];
+    int rc = up->s == NULL ? upload_begin_put(up, e) : 0;
 
-    snprintf(what, sizeof(what), "upload of blob %s", digest);
+    snprintf(what, sizeof(what), "upload of blob %s", up->digest);
     resp_init(&resp);
-    rc = al_http_upload_finish(up->s, e);
+    if (rc == 0)
+        rc = al_http_upload_finish(up->s, e);
     if (rc == 0) {
         rc = al_http_stream_finish(up->s, &resp, REG_ERROR_BODY_MAX, e);
         up->s = NULL;
     }
-    if (rc == 0 && resp.head.status != 202 && resp.head.status != 204)
+    if (rc == 0 && resp.head.status != 201)
         rc = push_status_error(&up->at, &resp, what, e);
-    if (rc == 0 && resp.head.location != NULL)
-        rc = take_location(up, &resp, what, e);
     al_http_resp_release(&resp);
-    if (rc == 0) {
-        n = strlen(up->session) + strlen(digest) + 16;
-        url = malloc(n);
-        if (url == NULL)
-            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc != 0) {
+        al_registry_upload_abort(up);
+        return rc;
     }
+    upload_free(up);
+    return 0;
+}
+
+int al_registry_upload_pull(struct al_blob_upload *up,
+                            size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                            struct al_err *e)
+{
+    struct al_http_resp resp;
+    char what[100];
+    int rc = up->s == NULL ? upload_begin_put(up, e) : 0;
+
+    snprintf(what, sizeof(what), "upload of blob %s", up->digest);
+    resp_init(&resp);
+    if (rc == 0)
+        rc = al_http_upload_pull(up->s, fill, ud, e);
     if (rc == 0) {
-        struct reg_call c = {.registry = up->registry, .repo = up->repo, .method = "PUT",
-                             .url = url, .actions = "pull,push", .upload_size = -1};
-        snprintf(url, n, "%s%cdigest=", up->session,
-                 strchr(up->session, '?') ? '&' : '?');
-        reg_append_escaped(url, n, digest);
-        rc = simple_call(up->at.reg, &c, &resp, e);
-        if (rc == 0 && resp.head.status != 201)
-            rc = push_status_error(&up->at, &resp, what, e);
-        al_http_resp_release(&resp);
+        rc = al_http_stream_finish(up->s, &resp, REG_ERROR_BODY_MAX, e);
+        up->s = NULL;
     }
-    free(url);
+    if (rc == 0 && resp.head.status != 201)
+        rc = push_status_error(&up->at, &resp, what, e);
+    al_http_resp_release(&resp);
     if (rc != 0) {
         al_registry_upload_abort(up);
         return rc;
@@ -288,7 +357,7 @@ void al_registry_upload_abort(struct al_blob_upload *up)
 
     if (up == NULL)
         return;
-    al_http_stream_close(up->s);
+    al_http_stream_close(up->s);   /* the body stops short of its last byte */
     up->s = NULL;
     if (up->session != NULL) {
         struct reg_call c = {.registry = up->registry, .repo = up->repo,

@@ -28,6 +28,9 @@ struct im_dest {
     char *reference;     /* the tag, or the root digest when exported by digest */
     const struct al_meta_image *img;
     int duplicate;       /* same repo and reference as an earlier image */
+    int repo_shared;     /* another destination has the same repository */
+    size_t *blob_slot;   /* for img->blobs[j]: its index in the plan's
+                            blob_repos[img->blobs[j]] */
 };
 
 struct im_plan {

@@ -97,6 +97,8 @@ static int check_collisions(struct im_plan *p, struct al_err *e)
         v[i] = &p->dests[i];
     qsort(v, p->n_dests, sizeof(*v), dest_cmp);
     for (i = 1; i < p->n_dests && rc == 0; i++) {
+        if (strcmp(v[i]->repo, v[i - 1]->repo) == 0)
+            v[i]->repo_shared = v[i - 1]->repo_shared = 1;
         if (strcmp(v[i]->repo, v[i - 1]->repo) != 0 ||
             strcmp(v[i]->reference, v[i - 1]->reference) != 0)
             continue;
@@ -116,20 +118,25 @@ static int check_collisions(struct im_plan *p, struct al_err *e)
     return rc;
 }
 
-static int add_repo(struct im_plan *p, size_t blob, char *repo)
+/* Adds `repo` to the repositories needing `blob` (once); *slot: where. */
+static int add_repo(struct im_plan *p, size_t blob, char *repo, size_t *slot)
 {
     size_t i, n = p->n_blob_repos[blob];
     char **grown;
 
-    for (i = 0; i < n; i++)
-        if (strcmp(p->blob_repos[blob][i], repo) == 0)
+    for (i = 0; i < n; i++) {
+        if (strcmp(p->blob_repos[blob][i], repo) == 0) {
+            *slot = i;
             return 0;
+        }
+    }
     grown = realloc(p->blob_repos[blob], (n + 1) * sizeof(char *));
     if (grown == NULL)
         return -1;
     grown[n] = repo;     /* borrowed from the destination */
     p->blob_repos[blob] = grown;
     p->n_blob_repos[blob] = n + 1;
+    *slot = n;
     return 0;
 }
 
@@ -155,10 +162,15 @@ int im_plan_build(struct im_plan *p, const char *mirror,
             return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     rc = check_collisions(p, e);
-    for (i = 0; rc == 0 && i < p->n_dests; i++)
-        for (j = 0; rc == 0 && j < p->dests[i].img->n_blobs; j++)
-            if (add_repo(p, p->dests[i].img->blobs[j], p->dests[i].repo) != 0)
+    for (i = 0; rc == 0 && i < p->n_dests; i++) {
+        struct im_dest *d = &p->dests[i];
+        d->blob_slot = calloc(d->img->n_blobs + 1, sizeof(*d->blob_slot));
+        if (d->blob_slot == NULL)
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        for (j = 0; rc == 0 && j < d->img->n_blobs; j++)
+            if (add_repo(p, d->img->blobs[j], d->repo, &d->blob_slot[j]) != 0)
                 rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    }
     return rc;
 }
 
@@ -169,6 +181,7 @@ void im_plan_release(struct im_plan *p)
     for (i = 0; i < p->n_dests; i++) {
         free(p->dests[i].repo);
         free(p->dests[i].reference);
+        free(p->dests[i].blob_slot);
     }
     for (i = 0; p->blob_repos != NULL && i < p->n_blobs; i++)
         free(p->blob_repos[i]);

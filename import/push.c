@@ -1,8 +1,14 @@
-/* The registry side of an import. Blobs: HEAD in every repository that
- * needs one, upload once (streamed, committed only once verified), then
- * cross-repository mounts into the rest. Manifests and tags come only after
- * the whole bundle has been verified: children, then roots by digest, and
- * tags last, so a damaged bundle never leaves a tag behind.
+/* The registry side of an import. Blobs: ask the repositories that need
+ * one whether they have it, upload it once (POST, then one PUT carrying the
+ * bytes, completed only once they verified), then cross-repository mounts
+ * into the rest. Manifests and tags come only after the whole bundle has
+ * been verified: children, then roots by digest, and tags last, so a
+ * damaged bundle never leaves a tag behind.
+ *
+ * The mirror answers a bounded number of requests a second, so with many
+ * small images the requests per image decide the time; each question is
+ * asked only where its answer is not already known (see probe_first,
+ * SMALL_BLOB and manifest_new).
  *
  * Blobs go to upload threads (--jobs), each with its own connection: the
  * bundle is one stream, but while it flows into one upload the registry
@@ -14,12 +20,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock/manifest.h"
 #include "airlock/pipe.h"
 #include "airlock/pool.h"
 #include "airlock/registry_push.h"
 
 /* Bytes the reader may run ahead of an upload thread. */
 #define UPLOAD_AHEAD (2 * 1024 * 1024)
+
+/* A blob new to its first repository and at most this big is uploaded
+ * there and mounted into the others without asking them first. Asking
+ * would only spare the upload when another repository had it and the first
+ * did not; sending so few bytes again costs about what one request does. */
+#define SMALL_BLOB (1024 * 1024)
+
+/* Whether the mirror mounts a blob from a repository into itself (tried
+ * once, after the first upload; see test_self_mount). */
+enum { MOUNTS_UNKNOWN, MOUNTS_TESTING, MOUNTS_WORK, MOUNTS_REFUSED };
 
 struct im_pusher;
 
@@ -50,6 +67,13 @@ struct im_pusher {
     pthread_mutex_t lock;        /* counts and failed images in the phases */
     struct im_counts counts;     /* the sum, once every thread is idle */
     char *img_failed;            /* per destination */
+    unsigned char **absent;      /* per blob, per repository of the plan's
+                                    blob_repos: this run found it missing
+                                    there (so no manifest naming it can be
+                                    there yet) */
+    char *root_new;              /* per destination: its root manifest was
+                                    pushed as new (so its tag is too) */
+    int mounts;                  /* MOUNTS_*, under lock */
     int dry_run;                 /* read the mirror, change nothing */
     al_report_fn dry_report;     /* what a dry run would do to tags */
     void *dry_ud;
@@ -61,10 +85,22 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
                   struct al_err *e)
 {
     struct im_pusher *p = calloc(1, sizeof(*p));
+    size_t i;
+    int failed;
 
     *out = NULL;
-    if (p == NULL || (p->img_failed = calloc(plan->n_dests + 1, 1)) == NULL) {
-        free(p);
+    if (p == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    p->plan = plan;
+    p->img_failed = calloc(plan->n_dests + 1, 1);
+    p->root_new = calloc(plan->n_dests + 1, 1);
+    p->absent = calloc(plan->n_blobs + 1, sizeof(*p->absent));
+    failed = p->img_failed == NULL || p->root_new == NULL || p->absent == NULL;
+    for (i = 0; !failed && i < plan->n_blobs; i++)
+        failed = (p->absent[i] = calloc(plan->n_blob_repos[i] + 1, 1)) == NULL;
+    if (failed) {
+        im_pusher_free(p);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     p->http_opts = *http_opts;
@@ -73,7 +109,6 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
     p->meta = meta;
     p->main.p = p;
     p->main.reg = reg;
-    pthread_mutex_init(&p->lock, NULL);
     *out = p;
     return 0;
 }
@@ -110,6 +145,10 @@ void im_pusher_free(struct im_pusher *p)
     free(p->up_ctx);
     free(p->main.present);
     pthread_mutex_destroy(&p->lock);
+    for (i = 0; p->absent != NULL && i < p->plan->n_blobs; i++)
+        free(p->absent[i]);
+    free(p->absent);
+    free(p->root_new);
     free(p->img_failed);
     free(p);
 }
@@ -168,6 +207,25 @@ static int grow_present(struct uploader *u, size_t n, struct al_err *e)
 static int copy_within(struct uploader *u, const char *from, const char *to,
                        struct al_err *e);
 
+static int get_mounts(struct im_pusher *p)
+{
+    int v;
+
+    pthread_mutex_lock(&p->lock);
+    v = p->mounts;
+    pthread_mutex_unlock(&p->lock);
+    return v;
+}
+
+/* A refusal is final; WORK only ends a test. */
+static void set_mounts(struct im_pusher *p, int v)
+{
+    pthread_mutex_lock(&p->lock);
+    if (v == MOUNTS_REFUSED || p->mounts == MOUNTS_TESTING)
+        p->mounts = v;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Puts blob u->blob, which the mirror has in `from`, into `to`: a
  * cross-repository mount, or a copy within the mirror where it refuses. */
 static int mount_or_copy(struct uploader *u, const char *from, const char *to,
@@ -183,16 +241,21 @@ static int mount_or_copy(struct uploader *u, const char *from, const char *to,
     }
     rc = al_registry_blob_mount(&at, p->meta->blobs[u->blob].digest, from, &mounted, e);
 
-    if (rc == 0 && mounted)
+    if (rc == 0 && mounted) {
         u->counts.blobs_mounted++;
-    else if (rc == 0)
+    } else if (rc == 0) {
+        set_mounts(u->p, MOUNTS_REFUSED);
         rc = copy_within(u, from, to, e);
+    }
     return rc;
 }
 
 /* Where the mirror has relied-on blob `b`: first the repositories that need
- * it, then those the earlier bundle put it in. *where is owned. */
-static int find_relied(struct uploader *u, size_t b, char **where, struct al_err *e)
+ * it, then those the earlier bundle put it in. *where is owned; *at is the
+ * index of *where among the plan's repositories for `b` (n_blob_repos when
+ * it is an earlier bundle's): every one before it lacks the blob. */
+static int find_relied(struct uploader *u, size_t b, char **where, size_t *at,
+                       struct al_err *e)
 {
     const struct im_pusher *p = u->p;
     const struct al_meta_blob *mb = &p->meta->blobs[b];
@@ -202,11 +265,15 @@ static int find_relied(struct uploader *u, size_t b, char **where, struct al_err
 
     *where = NULL;
     for (i = 0; rc == 0 && !exists && i < p->plan->n_blob_repos[b]; i++) {
-        const struct al_repo at = {u->reg, host, p->plan->blob_repos[b][i]};
-        rc = al_registry_blob_exists(&at, mb->digest, &exists, e);
+        const struct al_repo r = {u->reg, host, p->plan->blob_repos[b][i]};
+        rc = al_registry_blob_exists(&r, mb->digest, &exists, e);
+        p->absent[b][i] = rc == 0 && !exists;
+        *at = i;
         if (rc == 0 && exists && (*where = strdup(p->plan->blob_repos[b][i])) == NULL)
             rc = al_err_set(e, AL_ENOMEM, "out of memory");
     }
+    if (!exists)
+        *at = p->plan->n_blob_repos[b];
     for (i = 0; rc == 0 && !exists && i < mb->n_repos; i++) {
         char *repo = im_plan_mirror_repo(p->plan, mb->repos[i]);
         if (repo == NULL)
@@ -221,24 +288,29 @@ static int find_relied(struct uploader *u, size_t b, char **where, struct al_err
     return rc;
 }
 
-/* Puts relied-on blob `b` (found in `from`) into every repository that
- * needs it. */
-static int spread_relied(struct uploader *u, size_t b, const char *from,
+/* Puts relied-on blob `b` (found in `from`, repository `at` of the plan's)
+ * into every repository that needs it: those before `at` were asked by
+ * find_relied and lack it, so they are mounted into at once; the rest are
+ * asked first, so that one that has it is counted as having it. */
+static int spread_relied(struct uploader *u, size_t b, const char *from, size_t at,
                          struct al_err *e)
 {
     const struct im_pusher *p = u->p;
     char **repos = p->plan->blob_repos[b];
     const char *host = p->plan->mirror_host, *digest = p->meta->blobs[b].digest;
     size_t i;
-    int rc = 0, exists;
+    int rc = 0, exists = 0;
 
     u->blob = b;
     for (i = 0; rc == 0 && i < p->plan->n_blob_repos[b]; i++) {
-        if (strcmp(repos[i], from) == 0)
+        if (i == at)
             continue;
-        rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repos[i]}, digest,
-                                     &exists, e);
-        if (rc != 0 || exists) {
+        if (i > at)
+            rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repos[i]},
+                                         digest, &exists, e);
+        if (i > at)
+            p->absent[b][i] = rc == 0 && !exists;
+        if (rc != 0 || (i > at && exists)) {
             u->counts.blobs_skipped += rc == 0;
             continue;
         }
@@ -253,13 +325,14 @@ static int check_relied(struct uploader *u, struct al_err *e)
 {
     const struct al_bundle_meta *m = u->p->meta;
     char **where = calloc(m->n_blobs + 1, sizeof(char *));
+    size_t *at = calloc(m->n_blobs + 1, sizeof(size_t));
     char missing_ids[400] = "";
     size_t i, missing = 0;
     const char *example = NULL;
-    int rc = where ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+    int rc = where && at ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
     for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++) {
-        rc = find_relied(u, i, &where[i], e);
+        rc = find_relied(u, i, &where[i], &at[i], e);
         if (rc != 0 || where[i] != NULL)
             continue;
         missing++;
@@ -275,10 +348,11 @@ static int check_relied(struct uploader *u, struct al_err *e)
                         "%zu blobs it relies on (e.g. %s), carried by bundle %s: import "
                         "that first; nothing was pushed", missing, example, missing_ids);
     for (i = m->n_carried; rc == 0 && i < m->n_blobs; i++)
-        rc = spread_relied(u, i, where[i], e);
+        rc = spread_relied(u, i, where[i], at[i], e);
     for (i = 0; where != NULL && i < m->n_blobs; i++)
         free(where[i]);
     free(where);
+    free(at);
     return rc;
 }
 
@@ -304,8 +378,8 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
         al_err_set(e, rc, "the mirror lost blob %s: it had it in '%s' a moment ago and "
                    "now does not (a registry fault; run the import again)", b->digest, from);
     if (rc == 0)
-        rc = al_registry_upload_open(&(struct al_repo){u->reg, host, to}, b->size, &up,
-                                     e);
+        rc = al_registry_upload_open(&(struct al_repo){u->reg, host, to}, b->digest,
+                                     b->size, &up, e);
     while (rc == 0) {
         rc = al_blob_reader_read(br, buf, sizeof(buf), &n, e);
         if (rc != 0 || n == 0)
@@ -317,8 +391,8 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
     if (rc == 0 && strcmp(got, b->digest) != 0)
         rc = al_err_set(e, AL_EDIGEST, "the mirror's copy of blob %s in '%s' is "
                         "corrupt", b->digest, from);
-    if (rc == 0) {
-        rc = al_registry_upload_commit(up, b->digest, e);
+    if (rc == 0) {   /* only now can the upload's last byte go */
+        rc = al_registry_upload_commit(up, e);
         up = NULL;
     }
     al_registry_upload_abort(up);
@@ -364,67 +438,206 @@ static int drain(struct uploader *u)
     return rc == 0;
 }
 
-/* In an upload thread: blob u->blob from the pipe into the mirror. The
- * reader closes the pipe with an error when the bytes were not the
- * digest's: the upload is then abandoned, which is no failure of ours. */
+/* The blob is in u->present[] of its repositories (`have` of them): no
+ * upload; it is mounted where missing once the reader has verified it. */
+static int upload_not_needed(struct uploader *u, size_t have, struct al_err *e)
+{
+    size_t n = u->p->plan->n_blob_repos[u->blob];
+    int verified = drain(u);
+
+    u->counts.blobs_skipped += have;
+    if (verified && have == n)
+        u->counts.blobs_there++;
+    else if (verified)
+        u->counts.blobs_placed++;
+    return verified && n > 0 ? mount_missing(u, e) : 0;
+}
+
+/* A dry run asks every repository with HEAD, changes nothing, and counts
+ * what the run would do. */
+static int dry_run_blob(struct uploader *u, struct al_err *e)
+{
+    struct im_pusher *p = u->p;
+    const struct al_meta_blob *b = &p->meta->blobs[u->blob];
+    char **repos = p->plan->blob_repos[u->blob];
+    size_t i, n = p->plan->n_blob_repos[u->blob], have = 0;
+    int rc = 0, verified;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = al_registry_blob_exists(&(struct al_repo){u->reg, p->plan->mirror_host,
+                                                       repos[i]},
+                                     b->digest, &u->present[i], e);
+        have += rc == 0 && u->present[i];
+    }
+    if (rc != 0 || n == 0 || have > 0)
+        return rc != 0 ? rc : upload_not_needed(u, have, e);
+    verified = drain(u);
+    u->counts.blobs_new += verified;
+    u->counts.blobs_pushed += verified;
+    u->counts.bytes_pushed += verified ? b->size : 0;
+    u->present[0] = 1;
+    return verified ? mount_missing(u, e) : 0;
+}
+
+/* Whether the blob's first repository has it (*present). Once the mirror
+ * is known to mount a blob from a repository into itself, the question is
+ * that mount: 201 says it is there, 202 opens the session (*up) that will
+ * carry it, one request where a HEAD and a POST were two. Otherwise HEAD:
+ * a mirror that does not mount opens a session whether or not it has the
+ * blob, and the blob would be uploaded again. */
+static int probe_first(struct uploader *u, struct al_blob_upload **up, int *present,
+                       struct al_err *e)
+{
+    const struct al_meta_blob *b = &u->p->meta->blobs[u->blob];
+    const struct al_repo at = {u->reg, u->p->plan->mirror_host,
+                               u->p->plan->blob_repos[u->blob][0]};
+
+    *up = NULL;
+    if (get_mounts(u->p) == MOUNTS_WORK)
+        return al_registry_upload_open_unless_present(&at, b->digest, b->size, up,
+                                                      present, e);
+    return al_registry_blob_exists(&at, b->digest, present, e);
+}
+
+/* After the first upload: does the mirror mount the blob just committed
+ * from its repository into that repository (201)? One request a run, after
+ * which every blob is asked for by probe_first in one request. A failure
+ * here only means asking with HEAD: the next request meets a real one. */
+static void test_self_mount(struct uploader *u)
+{
+    struct im_pusher *p = u->p;
+    const char *repo = p->plan->blob_repos[u->blob][0];
+    struct al_err ignored;
+    int mounted = 0, mine;
+
+    pthread_mutex_lock(&p->lock);
+    mine = p->mounts == MOUNTS_UNKNOWN;
+    if (mine)
+        p->mounts = MOUNTS_TESTING;
+    pthread_mutex_unlock(&p->lock);
+    if (!mine)
+        return;
+    al_err_init(&ignored);
+    if (al_registry_blob_mount(&(struct al_repo){u->reg, p->plan->mirror_host, repo},
+                               p->meta->blobs[u->blob].digest, repo, &mounted,
+                               &ignored) != 0)
+        mounted = 0;
+    set_mounts(p, mounted ? MOUNTS_WORK : MOUNTS_REFUSED);
+}
+
+/* The blob's bytes, from the upload thread's pipe straight into the HTTP
+ * client's buffer (al_registry_upload_pull): one copy out of the pipe's
+ * ring where reading into a buffer of ours and writing it on made three. */
+struct pipe_source {
+    struct al_pipe *pipe;
+    long long left;           /* bytes of the blob not yet given */
+    int unverified;           /* the pipe ended other than cleanly */
+};
+
+/* The last byte completes the upload's commit: it is given only once the
+ * reader has closed the pipe cleanly, which it does when the blob verified
+ * (with an error otherwise: the body is then abandoned, never completed). */
+static size_t from_pipe(void *ud, char *dst, size_t n)
+{
+    struct pipe_source *ps = ud;
+    size_t got = 0, more = 0;
+    char after;
+
+    if ((long long)n >= ps->left)
+        n = ps->left > 1 ? (size_t)(ps->left - 1) : 1;   /* the last byte alone */
+    if (al_pipe_read(ps->pipe, dst, n, &got, NULL) != 0 || got == 0) {
+        ps->unverified = 1;
+        return 0;
+    }
+    ps->left -= (long long)got;
+    if (ps->left == 0 &&
+        (al_pipe_read(ps->pipe, &after, 1, &more, NULL) != 0 || more != 0)) {
+        ps->unverified = 1;
+        return 0;
+    }
+    return got;
+}
+
+/* The blob from the pipe into the upload `up` (opened here when NULL) of
+ * its first repository, committed only when the reader closes the pipe
+ * cleanly. It closes it with an error when the bytes were not the
+ * digest's: the upload's body is then cut short of its last byte and the
+ * session deleted, which is no failure of ours (*committed = 0). */
+static int stream_upload(struct uploader *u, struct al_blob_upload *up, int *committed,
+                         struct al_err *e)
+{
+    const struct al_meta_blob *b = &u->p->meta->blobs[u->blob];
+    const struct al_repo at = {u->reg, u->p->plan->mirror_host,
+                               u->p->plan->blob_repos[u->blob][0]};
+    struct pipe_source ps = {u->pipe, b->size, 0};
+    char empty;
+    size_t got;
+    int rc = 0;
+
+    *committed = 0;
+    if (up == NULL)
+        rc = al_registry_upload_open(&at, b->digest, b->size, &up, e);
+    if (rc == 0 && b->size > 0) {
+        rc = al_registry_upload_pull(up, from_pipe, &ps, e);
+        if (ps.unverified)   /* abandoned and deleted */
+            return 0;
+        *committed = rc == 0;
+        return rc;
+    }
+    /* an empty blob: its request starts only at the commit, once verified */
+    if (rc == 0 && (al_pipe_read(u->pipe, &empty, 1, &got, NULL) != 0 || got != 0)) {
+        al_registry_upload_abort(up);
+        return 0;
+    }
+    if (rc == 0)
+        rc = al_registry_upload_commit(up, e);
+    *committed = rc == 0;
+    return rc;
+}
+
+/* In an upload thread: blob u->blob from the pipe into the mirror. */
 static int upload_blob(struct uploader *u, struct al_err *e)
 {
     struct im_pusher *p = u->p;
     const struct al_meta_blob *b = &p->meta->blobs[u->blob];
     char **repos = p->plan->blob_repos[u->blob];
-    size_t i, n = p->plan->n_blob_repos[u->blob], have = 0, got;
-    const char *host = p->plan->mirror_host;
+    unsigned char *absent = p->absent[u->blob];
+    size_t i, n = p->plan->n_blob_repos[u->blob], have = 0;
     struct al_blob_upload *up = NULL;
-    char buf[65536];
-    int rc = grow_present(u, n, e), verified;
+    int rc = grow_present(u, n, e), quick, committed;
 
-    for (i = 0; rc == 0 && i < n; i++) {
-        rc = al_registry_blob_exists(&(struct al_repo){u->reg, host, repos[i]}, b->digest,
-                                     &u->present[i], e);
-        have += rc == 0 && u->present[i];
-    }
     if (rc != 0)   /* upload_item cancels the pipe: the reader stops at once */
         return rc;
-    if (n > 0 && have == 0 && p->dry_run) {
-        verified = drain(u);
-        u->counts.blobs_new += verified;
-        u->counts.blobs_pushed += verified;
-        u->counts.bytes_pushed += verified ? b->size : 0;
-        u->present[0] = 1;
-        return verified ? mount_missing(u, e) : 0;
+    if (p->dry_run)
+        return dry_run_blob(u, e);
+    if (n == 0)
+        return upload_not_needed(u, 0, e);
+    rc = probe_first(u, &up, &u->present[0], e);
+    absent[0] = rc == 0 && !u->present[0];
+    quick = absent[0] && b->size <= SMALL_BLOB;
+    for (i = 1; rc == 0 && i < n; i++) {
+        u->present[i] = 0;   /* quick: not asked, mounted from the first */
+        if (quick)
+            continue;
+        rc = al_registry_blob_exists(&(struct al_repo){u->reg, p->plan->mirror_host,
+                                                       repos[i]},
+                                     b->digest, &u->present[i], e);
+        absent[i] = rc == 0 && !u->present[i];
     }
-    if (n == 0 || have > 0) {
-        verified = drain(u);
-        u->counts.blobs_skipped += have;
-        if (verified && have == n)
-            u->counts.blobs_there++;
-        else if (verified)
-            u->counts.blobs_placed++;
-        return verified && n > 0 ? mount_missing(u, e) : 0;
-    }
-    rc = al_registry_upload_open(&(struct al_repo){u->reg, host, repos[0]}, b->size,
-                                 &up, e);
-    while (rc == 0) {
-        int prc = al_pipe_read(u->pipe, buf, sizeof(buf), &got, NULL);
-        if (prc != 0) {   /* not verified: nothing may be committed */
-            al_registry_upload_abort(up);
-            return 0;
-        }
-        if (got == 0)
-            break;
-        rc = al_registry_upload_write(up, buf, got, e);
-    }
-    if (rc != 0) {
-        al_registry_upload_abort(up);
-        return rc;
-    }
-    rc = al_registry_upload_commit(up, b->digest, e);
-    if (rc != 0)
+    for (i = 0; rc == 0 && i < n; i++)
+        have += u->present[i] != 0;
+    if (rc != 0 || have > 0)
+        al_registry_upload_abort(up);   /* a session the probe opened */
+    if (rc != 0 || have > 0)
+        return rc != 0 ? rc : upload_not_needed(u, have, e);
+    rc = stream_upload(u, up, &committed, e);
+    if (rc != 0 || !committed)
         return rc;
     u->counts.blobs_new++;
     u->counts.blobs_pushed++;
     u->counts.bytes_pushed += b->size;
     u->present[0] = 1;
+    test_self_mount(u);
     return mount_missing(u, e);
 }
 
@@ -572,17 +785,21 @@ static void dry_run_note(struct uploader *u, const struct im_dest *d,
                       d->repo, reference);
 }
 
+/* Pushes `mf` under `reference` (its digest, or the tag). Unless `is_new`
+ * (it cannot be there yet: manifest_new), a HEAD first tells whether the
+ * mirror has it under that reference already. */
 static int push_manifest(struct uploader *u, const struct im_bundle *b,
                          const struct im_dest *d, const struct al_meta_manifest *mf,
-                         const char *reference, struct al_err *e)
+                         const char *reference, int is_new, struct al_err *e)
 {
     const struct im_manifest *data = &b->manifests[mf->blob];
     const char *host = u->p->plan->mirror_host;
     const struct al_repo at = {u->reg, host, d->repo};
-    char have[AL_DIGEST_STR_MAX];
-    int exists, rc, is_tag = strcmp(reference, mf->digest) != 0;
+    char have[AL_DIGEST_STR_MAX] = "";
+    int exists = 0, rc = 0, is_tag = strcmp(reference, mf->digest) != 0;
 
-    rc = al_registry_manifest_head(&at, reference, have, &exists, e);
+    if (!is_new)
+        rc = al_registry_manifest_head(&at, reference, have, &exists, e);
     if (rc == 0 && exists && (!is_tag || strcmp(have, mf->digest) == 0)) {
         if (is_tag)
             u->counts.tags_skipped++;
@@ -604,17 +821,76 @@ static int push_manifest(struct uploader *u, const struct im_bundle *b,
     return rc;
 }
 
+/* Whether blob `digest` of destination d's image was found missing in d's
+ * repository by this run. */
+static int blob_was_absent(const struct im_pusher *p, const struct im_dest *d,
+                           const char *digest)
+{
+    size_t j, bi;
+
+    for (j = 0; j < d->img->n_blobs; j++) {
+        bi = d->img->blobs[j];
+        if (strcmp(p->meta->blobs[bi].digest, digest) == 0)
+            return p->absent[bi][d->blob_slot[j]];
+    }
+    return 0;
+}
+
+/* Whether manifest k of destination d cannot be in d's repository yet, so
+ * that its PUT needs no HEAD first: a blob it names was missing there when
+ * this run asked (a registry takes a manifest only once its blobs are in
+ * the repository), or it is an index naming a child that is new there.
+ * `fresh` has the answers for the manifests before k (children come
+ * first). A dry run asks (it reports tags that would move), and so do
+ * destinations that share a repository (each may push the other's
+ * manifests). Where in doubt, the answer is no: a HEAD too many. */
+static int manifest_new(const struct im_pusher *p, const struct im_bundle *b,
+                        const struct im_dest *d, size_t k, const char *fresh)
+{
+    const struct al_meta_manifest *mf = &d->img->manifests[k];
+    const struct im_manifest *data = &b->manifests[mf->blob];
+    struct al_manifest m;
+    size_t i, j;
+    int is_new = 0;
+
+    if (p->dry_run || d->repo_shared || data->data == NULL ||
+        al_manifest_parse(data->data, data->len, mf->media_type, "manifest", &m,
+                          NULL) != 0)
+        return 0;
+    if (m.kind == AL_MANIFEST_IMAGE) {
+        is_new = blob_was_absent(p, d, m.config.digest);
+        for (i = 0; !is_new && i < m.n_layers; i++)
+            is_new = blob_was_absent(p, d, m.layers[i].digest);
+    }
+    for (i = 0; m.kind == AL_MANIFEST_INDEX && !is_new && i < m.n_children; i++)
+        for (j = 0; j < k; j++)
+            if (fresh[j] && strcmp(d->img->manifests[j].digest, m.children[i].digest) == 0)
+                is_new = 1;
+    al_manifest_release(&m);
+    return is_new;
+}
+
 static int push_image_manifests(struct uploader *u, const struct im_bundle *b,
                                 const struct im_dest *d, struct al_err *e)
 {
-    size_t i;
-    int rc = 0;
+    size_t i, n = d->img->n_manifests;
+    char *fresh = calloc(n + 1, 1);
+    int rc = fresh ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
-    for (i = 0; rc == 0 && i < d->img->n_manifests; i++)
-        rc = push_manifest(u, b, d, &d->img->manifests[i], d->img->manifests[i].digest, e);
+    for (i = 0; rc == 0 && i < n; i++) {
+        fresh[i] = (char)manifest_new(u->p, b, d, i, fresh);
+        rc = push_manifest(u, b, d, &d->img->manifests[i], d->img->manifests[i].digest,
+                           fresh[i], e);
+    }
+    /* each destination is one thread's; the tag phase reads it after all */
+    if (rc == 0 && n > 0)
+        u->p->root_new[d - u->p->plan->dests] = fresh[n - 1];
+    free(fresh);
     return rc;
 }
 
+/* A root manifest new to the repository cannot be what its tag names: the
+ * tag is pushed without asking. */
 static int push_tag(struct uploader *u, const struct im_bundle *b,
                     const struct im_dest *d, struct al_err *e)
 {
@@ -622,7 +898,8 @@ static int push_tag(struct uploader *u, const struct im_bundle *b,
 
     if (d->img->tag == NULL)
         return 0;
-    return push_manifest(u, b, d, root, d->img->tag, e);
+    return push_manifest(u, b, d, root, d->img->tag,
+                         u->p->root_new[d - u->p->plan->dests], e);
 }
 
 typedef int (*phase_step)(struct uploader *, const struct im_bundle *,

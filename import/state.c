@@ -116,11 +116,12 @@ static int put_config(struct al_registry *reg, const char *host, const char *rep
 
     if (rc != 0 || exists)
         return rc;
-    rc = al_registry_upload_open(&(struct al_repo){reg, host, repo}, (long long)len, &up, e);
+    rc = al_registry_upload_open(&(struct al_repo){reg, host, repo}, digest,
+                                 (long long)len, &up, e);
     if (rc == 0)
         rc = al_registry_upload_write(up, cfg, len, e);
     if (rc == 0)
-        return al_registry_upload_commit(up, digest, e);
+        return al_registry_upload_commit(up, e);
     al_registry_upload_abort(up);
     return rc;
 }

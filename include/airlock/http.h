@@ -96,15 +96,29 @@ void al_http_stream_close(struct al_http_stream *s);
 
 /* Starts a request whose body, exactly `size` bytes, the caller supplies with
  * al_http_upload_write() as it produces them: the bytes go out as they come,
- * through a fixed buffer. al_http_upload_finish() waits for the response
- * head; after it the stream reads like any other and is closed with
- * al_http_stream_close() (which also aborts an unfinished upload). */
+ * through a fixed buffer, except the body's last byte, which is sent only by
+ * al_http_upload_finish() (an empty body's request is only then started):
+ * the request cannot complete before the caller says so. Finish waits for
+ * the response head; after it the stream reads like any other and is closed
+ * with al_http_stream_close(), which also aborts an unfinished upload (the
+ * server sees a body cut short). */
 int al_http_upload_open(struct al_http *h, const struct al_http_req *req,
                         long long size, struct al_http_stream **out,
                         struct al_err *e);
 int al_http_upload_write(struct al_http_stream *s, const void *p, size_t n,
                          struct al_err *e);
 int al_http_upload_finish(struct al_http_stream *s, struct al_err *e);
+
+/* Instead of write and finish: the whole body (not empty) is pulled from
+ * `fill` as curl sends it, written straight into curl's own buffer (no
+ * copy in between). fill puts 1 to n bytes at dst and returns how many, or
+ * 0 to abandon the body (the transfer is aborted, the server sees it cut
+ * short: AL_EINTR). It is called on this thread, from within this call,
+ * and asked for no byte beyond the declared size: whether to give the last
+ * one is its own decision. Returns once the response head arrived. */
+int al_http_upload_pull(struct al_http_stream *s,
+                        size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                        struct al_err *e);
 
 /* Resolves `ref` (a Location header: absolute, or relative to `base`) into a
  * newly allocated absolute URL; NULL when it is not a usable http(s) URL. */
