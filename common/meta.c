@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock/buf.h"
 #include "airlock/bundle.h"
 #include "airlock/json.h"
 #include "airlock/manifest.h"
@@ -697,34 +698,144 @@ static json_t *release_json(const struct al_bundle_meta *m)
     return o;
 }
 
+/* bundle.json is written a value at a time, each dumped by jansson and
+ * freed before the next is built: the whole document as one jansson tree
+ * took about 8 KiB an image (most of the export's peak memory with
+ * thousands of small images), its text takes about 1.5 KiB. The layout is
+ * jansson's JSON_INDENT(1) for the whole document (a value dumped alone is
+ * shifted to its depth: JSON text has no newline but between tokens), so
+ * the bytes are what json_dumps of the one tree gave. */
+struct meta_out {
+    struct al_buf buf;
+    int depth;          /* spaces after each newline of the value being dumped */
+    int failed;         /* 0, or the first AL_E* code */
+};
+
+static int meta_out_cb(const char *p, size_t n, void *ud)
+{
+    static const char pad[] = "\n    ";
+    struct meta_out *o = ud;
+    size_t i, from = 0;
+
+    for (i = 0; i < n && !o->failed; i++) {
+        if (p[i] != '\n')
+            continue;
+        o->failed = al_buf_append(&o->buf, p + from, i - from, NULL, NULL);
+        if (!o->failed)
+            o->failed = al_buf_append(&o->buf, pad, 1 + (size_t)o->depth, NULL, NULL);
+        from = i + 1;
+    }
+    if (!o->failed && from < n)
+        o->failed = al_buf_append(&o->buf, p + from, n - from, NULL, NULL);
+    return o->failed ? -1 : 0;
+}
+
+static void meta_put(struct meta_out *o, const char *s)
+{
+    if (!o->failed)
+        o->failed = al_buf_puts(&o->buf, s, NULL);
+}
+
+/* Dumps `v` (consumed; NULL: out of memory) at `depth`. */
+static void meta_value(struct meta_out *o, json_t *v, int depth)
+{
+    o->depth = depth;
+    if (!o->failed && v == NULL)
+        o->failed = AL_ENOMEM;
+    else if (!o->failed &&
+             json_dump_callback(v, meta_out_cb, o, JSON_PRESERVE_ORDER | JSON_INDENT(1) |
+                                JSON_ENCODE_ANY) != 0 &&
+             !o->failed)
+        o->failed = AL_ENOMEM;   /* jansson's own allocation */
+    json_decref(v);
+}
+
+/* `"key": ` of the document's next member. */
+static void meta_key(struct meta_out *o, const char *key, int *first)
+{
+    meta_put(o, *first ? "\n \"" : ",\n \"");
+    meta_put(o, key);
+    meta_put(o, "\": ");
+    *first = 0;
+}
+
+enum meta_list { LIST_IMAGES, LIST_FAILED, LIST_BLOBS, LIST_RELIED };
+
+static void meta_list(struct meta_out *o, const struct al_bundle_meta *m, enum meta_list l)
+{
+    size_t i, from = 0, n = 0;
+
+    switch (l) {
+    case LIST_IMAGES: n = m->n_images; break;
+    case LIST_FAILED: n = m->n_failed; break;
+    case LIST_BLOBS: n = m->n_carried; break;
+    case LIST_RELIED: from = m->n_carried; n = m->n_blobs; break;
+    }
+    if (from == n) {
+        meta_put(o, "[]");
+        return;
+    }
+    meta_put(o, "[");
+    for (i = from; i < n && !o->failed; i++) {
+        meta_put(o, i > from ? ",\n  " : "\n  ");
+        meta_value(o, l == LIST_IMAGES   ? image_json(m, &m->images[i])
+                      : l == LIST_FAILED ? failed_json(&m->failed[i])
+                                         : blob_json(&m->blobs[i]),
+                   2);
+    }
+    meta_put(o, "\n ]");
+}
+
+static void meta_string(struct meta_out *o, const char *key, const char *s, int *first)
+{
+    if (s == NULL)
+        return;
+    meta_key(o, key, first);
+    meta_value(o, json_string(s), 1);
+}
+
 /* The keys in the order airlock-export has always written them, so that
  * the same model gives the same bytes. */
-static json_t *meta_json(const struct al_bundle_meta *m)
+int al_bundle_meta_write(const struct al_bundle_meta *m, char **text, struct al_err *e)
 {
-    json_t *doc = json_object(), *images = json_array(), *failed = json_array();
-    json_t *blobs = json_array(), *relies = json_array();
-    size_t i;
+    struct meta_out o = {.failed = 0};
+    int first = 1;
 
-    for (i = 0; i < m->n_images; i++)
-        json_array_append_new(images, image_json(m, &m->images[i]));
-    for (i = 0; i < m->n_failed; i++)
-        json_array_append_new(failed, failed_json(&m->failed[i]));
-    for (i = 0; i < m->n_blobs; i++)
-        json_array_append_new(i < m->n_carried ? blobs : relies, blob_json(&m->blobs[i]));
-    if (m->n_blobs > m->n_carried)
-        json_object_set(doc, "relies_on", relies);
-    json_decref(relies);
-    json_object_set_new(doc, "format", json_string(AL_BUNDLE_FORMAT));
-    json_object_set_new(doc, "version", json_integer(AL_BUNDLE_VERSION));
-    put_string(doc, "id", m->id);
-    put_string(doc, "created", m->created);
-    put_string(doc, "generator", m->generator);
-    if (m->release != NULL)
-        json_object_set_new(doc, "release", release_json(m));
-    json_object_set_new(doc, "images", images);
-    json_object_set_new(doc, "failed", failed);
-    json_object_set_new(doc, "blobs", blobs);
-    return doc;
+    *text = NULL;
+    al_buf_init(&o.buf, AL_BUNDLE_META_MAX);
+    meta_put(&o, "{");
+    if (m->n_blobs > m->n_carried) {
+        meta_key(&o, "relies_on", &first);
+        meta_list(&o, m, LIST_RELIED);
+    }
+    meta_key(&o, "format", &first);
+    meta_value(&o, json_string(AL_BUNDLE_FORMAT), 1);
+    meta_key(&o, "version", &first);
+    meta_value(&o, json_integer(AL_BUNDLE_VERSION), 1);
+    meta_string(&o, "id", m->id, &first);
+    meta_string(&o, "created", m->created, &first);
+    meta_string(&o, "generator", m->generator, &first);
+    if (m->release != NULL) {
+        meta_key(&o, "release", &first);
+        meta_value(&o, release_json(m), 1);
+    }
+    meta_key(&o, "images", &first);
+    meta_list(&o, m, LIST_IMAGES);
+    meta_key(&o, "failed", &first);
+    meta_list(&o, m, LIST_FAILED);
+    meta_key(&o, "blobs", &first);
+    meta_list(&o, m, LIST_BLOBS);
+    meta_put(&o, "\n}");
+    if (o.failed)
+        al_buf_release(&o.buf);
+    if (o.failed == AL_ETOOBIG)
+        return al_err_set(e, AL_ETOOBIG, "cannot write %s: it would be larger than the "
+                          "%d MiB airlock-import reads (export fewer images into each "
+                          "bundle)", AL_BUNDLE_META, AL_BUNDLE_META_MAX >> 20);
+    if (o.failed)
+        return al_err_set(e, AL_ENOMEM, "out of memory writing %s", AL_BUNDLE_META);
+    *text = al_buf_detach(&o.buf, NULL);
+    return 0;
 }
 
 static int dump(json_t *doc, char **text, const char *what, struct al_err *e)
@@ -732,11 +843,6 @@ static int dump(json_t *doc, char **text, const char *what, struct al_err *e)
     *text = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1)) : NULL;
     json_decref(doc);
     return *text ? 0 : al_err_set(e, AL_ENOMEM, "out of memory writing %s", what);
-}
-
-int al_bundle_meta_write(const struct al_bundle_meta *m, char **text, struct al_err *e)
-{
-    return dump(meta_json(m), text, AL_BUNDLE_META, e);
 }
 
 int al_bundle_meta_layout_index(const struct al_bundle_meta *m, char **text,

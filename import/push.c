@@ -2,8 +2,9 @@
  * one whether they have it, upload it once (POST, then one PUT carrying the
  * bytes, completed only once they verified), then cross-repository mounts
  * into the rest. Manifests and tags come only after the whole bundle has
- * been verified: children, then roots by digest, and tags last, so a
- * damaged bundle never leaves a tag behind.
+ * been verified: children, then untagged roots by digest, and tags last
+ * (a tagged root is pushed by its tag), so a damaged bundle never leaves a
+ * tag behind.
  *
  * The mirror answers a bounded number of requests a second, so with many
  * small images the requests per image decide the time; each question is
@@ -879,6 +880,8 @@ static int push_image_manifests(struct uploader *u, const struct im_bundle *b,
 
     for (i = 0; rc == 0 && i < n; i++) {
         fresh[i] = (char)manifest_new(u->p, b, d, i, fresh);
+        if (i == n - 1 && d->img->tag != NULL)
+            break;   /* a tagged root goes with its tag (push_tag) */
         rc = push_manifest(u, b, d, &d->img->manifests[i], d->img->manifests[i].digest,
                            fresh[i], e);
     }
@@ -889,17 +892,28 @@ static int push_image_manifests(struct uploader *u, const struct im_bundle *b,
     return rc;
 }
 
-/* A root manifest new to the repository cannot be what its tag names: the
- * tag is pushed without asking. */
+/* A tagged root manifest is pushed once, by its tag: the PUT stores the
+ * manifest under its digest too, and a PUT by digest first was one request
+ * an image for nothing (the bundle has verified before the first manifest
+ * goes, and a manifest the mirror refuses fails its image in either phase).
+ * A root new to the repository cannot be what its tag names: the tag is
+ * pushed without asking. The root is counted among the manifests too. */
 static int push_tag(struct uploader *u, const struct im_bundle *b,
                     const struct im_dest *d, struct al_err *e)
 {
     const struct al_meta_manifest *root = &d->img->manifests[d->img->n_manifests - 1];
+    size_t skipped = u->counts.tags_skipped;
+    int rc;
 
     if (d->img->tag == NULL)
         return 0;
-    return push_manifest(u, b, d, root, d->img->tag,
-                         u->p->root_new[d - u->p->plan->dests], e);
+    rc = push_manifest(u, b, d, root, d->img->tag,
+                       u->p->root_new[d - u->p->plan->dests], e);
+    if (rc == 0 && u->counts.tags_skipped > skipped)
+        u->counts.manifests_skipped++;
+    else if (rc == 0)
+        u->counts.manifests_pushed++;
+    return rc;
 }
 
 typedef int (*phase_step)(struct uploader *, const struct im_bundle *,

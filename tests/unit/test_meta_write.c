@@ -145,6 +145,19 @@ static void same_meta(const struct al_bundle_meta *a, const struct al_bundle_met
     }
 }
 
+/* `text` is byte for byte what jansson writes for the same document. */
+static void check_jansson_layout(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    char *whole = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | JSON_INDENT(1)) : NULL;
+
+    CHECK(whole != NULL);
+    if (whole != NULL)
+        CHECK_STR(text, whole);
+    free(whole);
+    json_decref(doc);
+}
+
 TEST(meta_writes_what_it_reads)
 {
     struct al_bundle_meta a, b;
@@ -171,8 +184,23 @@ TEST(meta_writes_what_it_reads)
     CHECK(strncmp(text, "{\n \"relies_on\": [", 17) == 0);
     CHECK(strstr(text, "\"generator\"") < strstr(text, "\"release\""));
     CHECK(strstr(text, "\"failed\"") < strstr(text, "\n \"blobs\""));
+    /* written a value at a time, in the layout jansson gives the whole
+     * document, as the export always wrote it */
+    check_jansson_layout(text);
     free(text);
     free(again);
+    {   /* and with empty lists, and nothing relied on */
+        size_t n_failed = a.n_failed, n_blobs = a.n_blobs;
+        a.n_failed = 0;
+        a.n_blobs = a.n_carried;
+        CHECK_INT(al_bundle_meta_write(&a, &text, &e), 0);
+        CHECK(strstr(text, "\n \"failed\": [],\n") != NULL);
+        CHECK(strstr(text, "relies_on") == NULL);
+        check_jansson_layout(text);
+        free(text);
+        a.n_failed = n_failed;
+        a.n_blobs = n_blobs;
+    }
     al_bundle_meta_release(&a);
     al_bundle_meta_release(&b);
 }
