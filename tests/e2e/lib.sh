@@ -68,15 +68,23 @@ make_signed_cert() {
         -CAcreateserial -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
 }
 
-# slow_cat FILE [PAUSE]: FILE on stdout in 64 KiB pieces, PAUSE seconds
-# (0.05) apart, so that a reader of it can be killed half way.
+# slow_cat FILE [PAUSE [HOLD]]: FILE on stdout in 64 KiB pieces, PAUSE
+# seconds (0.05) apart, so that a reader of it can be killed half way; with
+# HOLD, the last piece only after HOLD seconds more or once the reader has
+# gone (stdout a pipe), so that however loaded the machine, the reader
+# cannot have finished when it is killed.
 slow_cat() {
     python3 -c '
-import sys, time
+import select, sys, time
 data = open(sys.argv[1], "rb").read()
+pause, hold = float(sys.argv[2]), float(sys.argv[3])
 for i in range(0, len(data), 65536):
-    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(float(sys.argv[2]))
-' "$1" "${2:-0.05}" 2>/dev/null
+    if hold and i + 65536 >= len(data):
+        p = select.poll()
+        p.register(1, select.POLLERR)   # a pipe without readers
+        p.poll(int(hold * 1000))
+    sys.stdout.buffer.write(data[i:i + 65536]); sys.stdout.buffer.flush(); time.sleep(pause)
+' "$1" "${2:-0.05}" "${3:-0}" 2>/dev/null
 }
 
 free_port() {
