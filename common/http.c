@@ -408,6 +408,8 @@ static size_t read_from_source(struct al_http_stream *s, char *p, size_t n)
 {
     size_t k;
 
+    if (s->fill_failed)   /* abandoned bodies stay abandoned */
+        return CURL_READFUNC_ABORT;
     if (s->uwritten >= s->usize)
         return 0;
     if ((long long)n > s->usize - s->uwritten)

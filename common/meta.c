@@ -709,6 +709,7 @@ struct meta_out {
     struct al_buf buf;
     int depth;          /* spaces after each newline of the value being dumped */
     int failed;         /* 0, or the first AL_E* code */
+    const char *bad;    /* AL_EINVAL: the member that is not UTF-8 */
 };
 
 static int meta_out_cb(const char *p, size_t n, void *ud)
@@ -788,10 +789,17 @@ static void meta_list(struct meta_out *o, const struct al_bundle_meta *m, enum m
 
 static void meta_string(struct meta_out *o, const char *key, const char *s, int *first)
 {
+    json_t *v;
+
     if (s == NULL)
         return;
     meta_key(o, key, first);
-    meta_value(o, json_string(s), 1);
+    v = json_string(s);
+    if (v == NULL && !o->failed) {   /* jansson refuses text that is not UTF-8 */
+        o->failed = AL_EINVAL;
+        o->bad = key;
+    }
+    meta_value(o, v, 1);
 }
 
 /* The keys in the order airlock-export has always written them, so that
@@ -832,6 +840,9 @@ int al_bundle_meta_write(const struct al_bundle_meta *m, char **text, struct al_
         return al_err_set(e, AL_ETOOBIG, "cannot write %s: it would be larger than the "
                           "%d MiB airlock-import reads (export fewer images into each "
                           "bundle)", AL_BUNDLE_META, AL_BUNDLE_META_MAX >> 20);
+    if (o.failed == AL_EINVAL)
+        return al_err_set(e, AL_EINVAL, "cannot write %s: its '%s' is not UTF-8 text",
+                          AL_BUNDLE_META, o.bad);
     if (o.failed)
         return al_err_set(e, AL_ENOMEM, "out of memory writing %s", AL_BUNDLE_META);
     *text = al_buf_detach(&o.buf, NULL);

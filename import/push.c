@@ -544,6 +544,8 @@ static size_t from_pipe(void *ud, char *dst, size_t n)
     size_t got = 0, more = 0;
     char after;
 
+    if (ps->unverified || ps->left <= 0)
+        return 0;
     if ((long long)n >= ps->left)
         n = ps->left > 1 ? (size_t)(ps->left - 1) : 1;   /* the last byte alone */
     if (al_pipe_read(ps->pipe, dst, n, &got, NULL) != 0 || got == 0) {
@@ -615,7 +617,8 @@ static int upload_blob(struct uploader *u, struct al_err *e)
         return upload_not_needed(u, 0, e);
     rc = probe_first(u, &up, &u->present[0], e);
     absent[0] = rc == 0 && !u->present[0];
-    quick = absent[0] && b->size <= SMALL_BLOB;
+    /* where mounts are refused, each would be a copy: ask first */
+    quick = absent[0] && b->size <= SMALL_BLOB && get_mounts(p) != MOUNTS_REFUSED;
     for (i = 1; rc == 0 && i < n; i++) {
         u->present[i] = 0;   /* quick: not asked, mounted from the first */
         if (quick)

@@ -201,6 +201,15 @@ TEST(meta_writes_what_it_reads)
         a.n_failed = n_failed;
         a.n_blobs = n_blobs;
     }
+    {   /* text jansson cannot write fails, naming the member, and gives nothing */
+        char *generator = a.generator, bad[] = "airlock \xff";
+        a.generator = bad;
+        text = (char *)"untouched";
+        CHECK_INT(al_bundle_meta_write(&a, &text, &e), AL_EINVAL);
+        CHECK(text == NULL);
+        CHECK(strstr(e.msg, "'generator' is not UTF-8") != NULL);
+        a.generator = generator;
+    }
     al_bundle_meta_release(&a);
     al_bundle_meta_release(&b);
 }
