@@ -828,6 +828,21 @@ int al_http_upload_write(struct al_http_stream *s, const void *p, size_t n,
     return 0;
 }
 
+/* Lets the body go (starting the request if it waited) and drives the
+ * transfer until the response head has come, or the transfer ended. */
+static int send_until_answered(struct al_http_stream *s, struct al_err *e)
+{
+    int rc = s->added ? 0 : stream_add(s, e);
+
+    if (s->upaused) {
+        s->upaused = 0;
+        curl_easy_pause(s->easy, CURLPAUSE_CONT);
+    }
+    while (rc == 0 && !s->headers_done && !s->done)
+        rc = pump(s->h, 1, e);
+    return rc;
+}
+
 int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
 {
     int rc = 0;
@@ -836,14 +851,7 @@ int al_http_upload_finish(struct al_http_stream *s, struct al_err *e)
         return al_err_set(e, AL_EINVAL, "upload to '%s' has %lld of its %lld bytes",
                           s->url_msg, s->uwritten, s->usize);
     s->ueof = 1;
-    if (!s->added)
-        rc = stream_add(s, e);
-    if (s->upaused) {
-        s->upaused = 0;
-        curl_easy_pause(s->easy, CURLPAUSE_CONT);
-    }
-    while (rc == 0 && !s->headers_done && !s->done)
-        rc = pump(s->h, 1, e);
+    rc = send_until_answered(s, e);
     if (rc == 0 && s->done && s->result != CURLE_OK)
         rc = transport_error(s, e);
     return rc;
@@ -860,14 +868,7 @@ int al_http_upload_pull(struct al_http_stream *s,
                           "and not empty", s->url_msg);
     s->fill = fill;
     s->fill_ud = ud;
-    if (!s->added)
-        rc = stream_add(s, e);
-    if (s->upaused) {
-        s->upaused = 0;
-        curl_easy_pause(s->easy, CURLPAUSE_CONT);
-    }
-    while (rc == 0 && !s->headers_done && !s->done)
-        rc = pump(s->h, 1, e);
+    rc = send_until_answered(s, e);
     if (rc == 0 && s->fill_failed)
         rc = al_err_set(e, AL_EINTR, "upload to '%s' abandoned by its source",
                         s->url_msg);

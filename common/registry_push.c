@@ -299,7 +299,12 @@ int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
     return rc == 0 ? al_http_upload_write(up->s, p, n, e) : rc;
 }
 
-int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e)
+/* The upload's PUT begun (by its first write, or here), its body let go by
+ * `send` (finish, or a pull from `fill`), its answer read: 201, and `up` is
+ * freed in every case. */
+static int upload_complete(struct al_blob_upload *up,
+                           size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
+                           struct al_err *e)
 {
     struct al_http_resp resp;
     char what[100];
@@ -308,7 +313,7 @@ int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e)
     snprintf(what, sizeof(what), "upload of blob %s", up->digest);
     resp_init(&resp);
     if (rc == 0)
-        rc = al_http_upload_finish(up->s, e);
+        rc = fill ? al_http_upload_pull(up->s, fill, ud, e) : al_http_upload_finish(up->s, e);
     if (rc == 0) {
         rc = al_http_stream_finish(up->s, &resp, REG_ERROR_BODY_MAX, e);
         up->s = NULL;
@@ -324,31 +329,16 @@ int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e)
     return 0;
 }
 
+int al_registry_upload_commit(struct al_blob_upload *up, struct al_err *e)
+{
+    return upload_complete(up, NULL, NULL, e);
+}
+
 int al_registry_upload_pull(struct al_blob_upload *up,
                             size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
                             struct al_err *e)
 {
-    struct al_http_resp resp;
-    char what[100];
-    int rc = up->s == NULL ? upload_begin_put(up, e) : 0;
-
-    snprintf(what, sizeof(what), "upload of blob %s", up->digest);
-    resp_init(&resp);
-    if (rc == 0)
-        rc = al_http_upload_pull(up->s, fill, ud, e);
-    if (rc == 0) {
-        rc = al_http_stream_finish(up->s, &resp, REG_ERROR_BODY_MAX, e);
-        up->s = NULL;
-    }
-    if (rc == 0 && resp.head.status != 201)
-        rc = push_status_error(&up->at, &resp, what, e);
-    al_http_resp_release(&resp);
-    if (rc != 0) {
-        al_registry_upload_abort(up);
-        return rc;
-    }
-    upload_free(up);
-    return 0;
+    return upload_complete(up, fill, ud, e);
 }
 
 void al_registry_upload_abort(struct al_blob_upload *up)
