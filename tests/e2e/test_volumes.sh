@@ -123,6 +123,22 @@ check "and so is the earlier export when the new one fails" sh -c "
         --certs-dir $WORK/none --sign-key $WORK/export.key -o $WORK/again-d/b.tar.zst --split-size 2M --retries 0 2>/dev/null
     test \$(ls $WORK/again-d | grep -c '^b.tar.zst.[0-9]') = $nvol"
 
+echo "# a file system that will not do O_DIRECT"
+${CC:-cc} -shared -fPIC -o "$WORK/direct_refuse.so" "$E2E_DIR/direct_refuse.c" -ldl
+for how in fcntl write; do
+    : >"$WORK/refused-$how"
+    DIRECT_REFUSE=$how DIRECT_REFUSE_LOG="$WORK/refused-$how" LD_PRELOAD="$WORK/direct_refuse.so" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" run_export "nodirect-$how" --split-size 1M
+    check_eq "refused at $how: the export exits 0" 0 "$RC"
+    check "and it was refused (once a volume)" test "$(wc -l <"$WORK/refused-$how")" -ge 2
+    cat "$WORK/nodirect-$how"/b.tar.zst.[0-9]* >"$WORK/nodirect-$how.tar.zst"
+    check_eq "the volumes are the bundle their list describes" \
+        "$(jq -r .digest "$WORK/nodirect-$how/b.tar.zst.parts")" \
+        "sha256:$(sha256sum <"$WORK/nodirect-$how.tar.zst" | cut -d' ' -f1)"
+    check "which passes the independent check" python3 "$E2E_DIR/verify_bundle.py" \
+        "$WORK/nodirect-$how.tar.zst" "$WORK/export.pub" "$WORK/nodirect-$how.d"
+done
+
 echo "# sizes"
 run_export badsize --split-size 12Q
 check_eq "a bad size is a usage error" 2 "$RC"

@@ -1,0 +1,98 @@
+/* LD_PRELOAD shim for test_volumes.sh: a file system that will not do
+ * O_DIRECT, as many cannot (network and FUSE file systems, tmpfs on older
+ * kernels). DIRECT_REFUSE=fcntl refuses to turn O_DIRECT on, =write accepts
+ * it and then refuses every write through it, each with EINVAL as Linux
+ * does. Each refusal appends a line to the file DIRECT_REFUSE_LOG, so that
+ * a test can tell the refusal happened (a writer that no longer asks for
+ * O_DIRECT would pass it without ever meeting one). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int (*fcntl_fn)(int, int, ...);
+
+static int refusing(const char *what)
+{
+    const char *mode = getenv("DIRECT_REFUSE");
+
+    return mode != NULL && strcmp(mode, what) == 0;
+}
+
+static void note(const char *what)
+{
+    static ssize_t (*real_write)(int, const void *, size_t);
+    const char *log = getenv("DIRECT_REFUSE_LOG");
+    int fd;
+
+    if (real_write == NULL)
+        real_write = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (log == NULL)
+        return;
+    fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    if (real_write(fd, what, strlen(what)) < 0)
+        errno = 0;
+    close(fd);
+}
+
+static int call_fcntl(const char *name, int fd, int cmd, va_list ap)
+{
+    static fcntl_fn real[2];
+    fcntl_fn *f = &real[strcmp(name, "fcntl64") == 0];
+    long arg = va_arg(ap, long);   /* F_SETFL's int, or a pointer: as glibc takes it */
+
+    if (*f == NULL)
+        *f = (fcntl_fn)dlsym(RTLD_NEXT, name);
+    if (cmd == F_SETFL && (arg & O_DIRECT) && refusing("fcntl")) {
+        note("fcntl\n");
+        errno = EINVAL;
+        return -1;
+    }
+    return (*f)(fd, cmd, arg);
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, cmd);
+    r = call_fcntl("fcntl", fd, cmd, ap);
+    va_end(ap);
+    return r;
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, cmd);
+    r = call_fcntl("fcntl64", fd, cmd, ap);
+    va_end(ap);
+    return r;
+}
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    static fcntl_fn real_fcntl;
+    int fl;
+
+    if (real == NULL)
+        real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    if (real_fcntl == NULL)
+        real_fcntl = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
+    if (refusing("write") && (fl = real_fcntl(fd, F_GETFL)) >= 0 && (fl & O_DIRECT) != 0) {
+        note("write\n");
+        errno = EINVAL;
+        return -1;
+    }
+    return real(fd, buf, count);
+}
