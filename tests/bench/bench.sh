@@ -6,7 +6,8 @@
 #
 #   read floor   GET of every unique blob of the bundle from the source
 #                registry (tests/bench/floor.c, libcurl, bodies discarded),
-#                over 1 and over BENCH_JOBS connections, the better
+#                over 1 and over BENCH_JOBS connections, over HTTP/1.1 and
+#                over HTTP/2, the best of the four
 #   write floor  POST + one PUT of every unique blob into an empty registry
 #                (fresh storage, nothing deduplicated), likewise
 #   CPU floor    user + system of openssl dgst -sha256 plus zstd -3 (one
@@ -163,6 +164,8 @@ for r in $(seq "$ROUNDS"); do
     bench_registry "wfb$r"
     rf1=$(floor_run get "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs")
     rfj=$(floor_run get "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs")
+    rf1h2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs")
+    rfjh2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs")
     settle
     c0=$(reg_cpu src)
     timed "a-export-$r" "$BUILD/airlock-export" "${args[@]}" --pull-from "registry.redhat.io=$src_HOST" \
@@ -191,17 +194,17 @@ for r in $(seq "$ROUNDS"); do
     # one line a round: the columns that the minima below are taken of
     read -r ae arss au as <"$WORK/a-export-$r.t"
     read -r ai irss iu is <"$WORK/a-import-$r.t"
-    echo "$rf1 $rfj $wf1 $wfj $ae $ai $au $as $iu $is $src_cpu $mir_cpu $(cpu_of "cpu-sha-$r") $(cpu_of "cpu-zstd-$r") $arss $irss" \
+    echo "$rf1 $rfj $wf1 $wfj $ae $ai $au $as $iu $is $src_cpu $mir_cpu $(cpu_of "cpu-sha-$r") $(cpu_of "cpu-zstd-$r") $arss $irss $rf1h2 $rfjh2" \
         >>"$WORK/rounds"
 done
 # the minimum of every column over the rounds (the maximum for the RSS)
-read -r rf1 rfj wf1 wfj ae ai au as iu is src_cpu mir_cpu sha_cpu zstd_cpu arss irss < <(awk '
-    {for (i = 1; i <= NF; i++) if (NR == 1 || (i < 15 ? $i < m[i] : $i > m[i])) m[i] = $i}
+read -r rf1 rfj wf1 wfj ae ai au as iu is src_cpu mir_cpu sha_cpu zstd_cpu arss irss rf1h2 rfjh2 < <(awk '
+    {for (i = 1; i <= NF; i++) if (NR == 1 || (i != 15 && i != 16 ? $i < m[i] : $i > m[i])) m[i] = $i}
     END {for (i = 1; i <= NF; i++) printf "%s ", m[i]; print ""}' "$WORK/rounds")
 read -r acpu au as < <(awk 'BEGIN {m = -1} {c = $7 + $8; if (m < 0 || c < m) {m = c; u = $7; s = $8}}
     END {printf "%.2f %s %s\n", m, u, s}' "$WORK/rounds")
 cpufloor=$(awk 'BEGIN {m = -1} {c = $13 + $14; if (m < 0 || c < m) m = c} END {printf "%.2f", m}' "$WORK/rounds")
-rf=$(awk -v a="$rf1" -v b="$rfj" 'BEGIN {print (a < b) ? a : b}')
+rf=$(printf '%s\n' "$rf1" "$rfj" "$rf1h2" "$rfjh2" | sort -g | head -1)
 wf=$(awk -v a="$wf1" -v b="$wfj" 'BEGIN {print (a < b) ? a : b}')
 mbs() { awk -v b="$floor_bytes" -v s="$1" 'BEGIN {printf "%.1f", b / 1048576 / s}'; }
 asize=$(stat -c %s "$WORK/a.tar.zst")
@@ -219,8 +222,8 @@ say '%-32s %8ss %8ss %8s %7s %5s\n' "import wall / write floor" "$ai" "$wf" "$(r
     "$(verdict "$(ratio "$ai" "$wf" | tr -d x)" 1.3)"
 say '%-32s %5s MiB %18s %7s %5s\n' "peak RSS export" "$((arss / 1024))" "" "<= 64" "$(verdict "$((arss / 1024))" 64)"
 say '%-32s %5s MiB %18s %7s %5s\n' "peak RSS import" "$((irss / 1024))" "" "<= 64" "$(verdict "$((irss / 1024))" 64)"
-say '\n  read floor:  GET, 1 connection %ss, %s connections %ss (%s MB/s at the better)\n' \
-    "$rf1" "$JOBS" "$rfj" "$(mbs "$rf")"
+say '\n  read floor:  GET, HTTP/1.1: 1 connection %ss, %s connections %ss; HTTP/2: %ss, %ss (%s MB/s at the best)\n' \
+    "$rf1" "$JOBS" "$rfj" "$rf1h2" "$rfjh2" "$(mbs "$rf")"
 say '  write floor: POST + PUT (HTTP/1.1), 1 connection %ss, %s connections %ss (%s MB/s)\n' \
     "$wf1" "$JOBS" "$wfj" "$(mbs "$wf")"
 say '  CPU floor:   openssl dgst -sha256 %ss + zstd -3 --single-thread %ss of user + system over the tar\n' \

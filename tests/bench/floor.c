@@ -3,7 +3,10 @@
  *
  *   floor get URL CA USER:PASS JOBS LIST
  *       LIST lines "REPO DIGEST": GET URL/v2/REPO/blobs/DIGEST, body
- *       discarded. HTTP/2 where the registry offers it.
+ *       discarded, over HTTP/1.1 (as airlock-export fetches blobs).
+ *   floor get-h2 URL CA USER:PASS JOBS LIST
+ *       the same over HTTP/2 where the registry offers it (curl's default):
+ *       the read floor is the better of the two, whichever it is.
  *   floor put URL CA USER:PASS JOBS LIST
  *       LIST lines "REPO DIGEST FILE": POST URL/v2/REPO/blobs/uploads/, then
  *       one PUT LOCATION?digest=DIGEST with FILE as the body, over HTTP/1.1
@@ -29,7 +32,7 @@ struct item {
 };
 
 static const char *g_url, *g_ca, *g_cred;
-static int g_put;
+static int g_put, g_h2;
 static struct item *g_items;
 static size_t g_n;
 static atomic_size_t g_next;
@@ -57,10 +60,10 @@ static CURL *handle(void)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-    if (g_put) {
+    if (!g_h2)
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (g_put)
         curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, BUF);
-    }
     return c;
 }
 
@@ -193,11 +196,13 @@ static int load(const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7 || (strcmp(argv[1], "get") != 0 && strcmp(argv[1], "put") != 0)) {
-        fprintf(stderr, "usage: floor get|put URL CA USER:PASS JOBS LIST\n");
+    if (argc != 7 || (strcmp(argv[1], "get") != 0 && strcmp(argv[1], "get-h2") != 0 &&
+                      strcmp(argv[1], "put") != 0)) {
+        fprintf(stderr, "usage: floor get|get-h2|put URL CA USER:PASS JOBS LIST\n");
         return 2;
     }
     g_put = strcmp(argv[1], "put") == 0;
+    g_h2 = strcmp(argv[1], "get-h2") == 0;
     g_url = argv[2];
     g_ca = argv[3];
     g_cred = argv[4];

@@ -167,7 +167,8 @@ start_flaky() {
     printf -v "${name}_LOG" %s "$WORK/$name.log"
 }
 
-# run_registry NAME AUTH_YAML
+# run_registry NAME AUTH_YAML (ACCESS_LOG=1: every request is logged to
+# $WORK/registry-NAME/log)
 run_registry() {
     local name=$1 auth=$2 port dir
     port=$(free_port)
@@ -180,7 +181,7 @@ version: 0.1
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: $([ -n "${ACCESS_LOG:-}" ] && echo false || echo true)
 storage:
   filesystem:
     rootdirectory: $dir/data

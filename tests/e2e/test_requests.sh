@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 e2e_init
 
 IMAGES=8
-start_registry src tester s3cret
+ACCESS_LOG=1 start_registry src tester s3cret
 start_mirror
 make_keys export
 E2E_DIR=$E2E_DIR python3 - "$src_HOST" "$src_CA" "$IMAGES" "$WORK/images.txt" <<'PY' || { echo "seeding failed" >&2; exit 1; }
@@ -30,6 +30,14 @@ mkdir -p "$WORK/mirror-certs" && cp "$mirror_CA" "$WORK/mirror-certs/ca.crt"
 airlock_export --images-from "$WORK/images.txt" --authfile "$WORK/src-auth.json" \
     --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
     -o "$WORK/small.tar.zst" -q || { echo "export failed" >&2; exit 1; }
+
+# protocol PATH_RE: the HTTP versions of the source's requests for PATH_RE
+protocol() {
+    grep -oE "\"GET /v2/small/[^ ]*$1[^ ]* HTTP/[0-9.]+\"" "$WORK/registry-src/log" | tr -d '"' | awk '{print $3}' | sort -u | xargs
+}
+check_eq "the export fetched the blobs over HTTP/1.1 (HTTP/2 frames cost both ends CPU)" \
+    HTTP/1.1 "$(protocol /blobs/)"
+check_eq "and the manifests over HTTP/2" HTTP/2.0 "$(protocol /manifests/)"
 
 MIRROR=(--verify-key "$WORK/export.pub" --authfile "$WORK/mirror-auth.json"
     --ca-file "$mirror_CA" --certs-dir "$WORK/none" --skip-cluster -v)
