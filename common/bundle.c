@@ -17,6 +17,7 @@
 #include "airlock/digest.h"
 #include "airlock/file.h"
 #include "airlock/pool.h"
+#include "bundle_int.h"
 
 /* Bytes per write(2) of the bundle: libarchive's default of 10 KiB made
  * one system call per 10 KiB, each starting mid-page (the kernel then
@@ -27,14 +28,20 @@
 #define BUNDLE_BLOCKS 2
 
 /* zstd: layers that are compressed already (gzip, zstd) gain nothing from
- * the chosen level but cost it; they go at zstd's fastest level (measured
- * on the bench corpus: 15% less of the export's user time than level 1,
- * the bundle 0.005% larger), everything else at the chosen one. zstd changes levels within one frame only with its
- * worker threads, and then from the next job on: a switch ends the job
- * (a flush), so it is made only around entries of at least SWITCH_MIN.
- * Jobs of 1 MiB without overlap keep each worker's buffers small. */
-#define ZSTD_FAST_LEVEL ZSTD_minCLevel()
-#define ZSTD_SWITCH_MIN (1024 * 1024)
+ * any level, and even its fastest copies each byte five times (into its
+ * job, into its literals twice, into a raw block, out of the job: 20% of
+ * an export's CPU). So the frame has a stored tail: at the first such
+ * entry of at least STORED_MIN, zstd is flushed and left, and from there on
+ * every byte goes into raw blocks written here (RFC 8878 3.1.1.2), copied
+ * once; the export puts those entries last. The bundle stays one frame,
+ * which stock zstd reads. Raw blocks never cross one of the writer's blocks,
+ * so the header of the one being filled can still be corrected at the end;
+ * hence no block may leave 1 to 3 bytes of the writer's block (no room for a
+ * header and a byte). Jobs of 1 MiB without overlap keep each worker's
+ * buffers small. */
+#define STORED_MIN (1024 * 1024)
+#define RAW_BLOCK_MAX (128 * 1024)
+#define RAW_HEADER 3
 #define ZSTD_JOB_SIZE (1024 * 1024)
 
 struct al_bundle_writer {
@@ -61,10 +68,17 @@ struct al_bundle_writer {
     size_t block_len[BUNDLE_BLOCKS];
     size_t cur;             /* the block being filled */
     struct al_err out_err;  /* the writing thread's failure, once known */
+    size_t handed;          /* blocks handed to the writing thread so far */
     ZSTD_CCtx *z;
-    int level, level_now;   /* the chosen level; the one in use */
     int z_failed;           /* zstd refused: its name in z_why */
     char z_why[128];
+    /* the stored tail (see STORED_MIN) */
+    int header_seen;        /* zstd's frame header was looked at */
+    size_t raw_max;         /* the largest raw block its frame allows; 0:
+                               the frame cannot take a stored tail */
+    int stored;             /* zstd is left: bytes go into raw blocks */
+    size_t raw_at;          /* the open raw block's header in block[cur] */
+    size_t raw_size, raw_left;   /* its declared size, the bytes still due */
 };
 
 static char *part_name(const struct al_bundle_writer *w, size_t i)
@@ -242,6 +256,7 @@ static int hand_block(struct al_bundle_writer *w)
     if (al_pool_idle(w->out, &worker, &w->out_err) != 0)
         return -1;
     al_pool_give(w->out, worker, w->cur);
+    w->handed++;
     w->cur = (w->cur + 1) % BUNDLE_BLOCKS;
     w->block_len[w->cur] = 0;
     return 0;
@@ -253,6 +268,24 @@ static int drain_blocks(struct al_bundle_writer *w)
     if (w->block_len[w->cur] > 0 && hand_block(w) != 0)
         return -1;
     return al_pool_wait(w->out, &w->out_err) != 0 ? -1 : 0;
+}
+
+/* The largest raw block that may follow what zstd wrote, from its frame
+ * header h[0..n): min(Window_Size, 128 KiB) (RFC 8878 3.1.1.1.2, 3.1.1.2.4);
+ * 0 for a header no stored tail may follow: one that declares the content's
+ * size or a single segment (the tail would contradict them), a checksum of
+ * the content (this writer does not compute one) or a dictionary. */
+size_t al_bundle_raw_block_max(const unsigned char *h, size_t n)
+{
+    unsigned long long window;
+
+    if (n < 6 || h[0] != 0x28 || h[1] != 0xb5 || h[2] != 0x2f || h[3] != 0xfd)
+        return 0;
+    if ((h[4] & 0xef) != 0)   /* all but the unused bit: FCS, single segment, checksum, dict */
+        return 0;
+    window = 1ULL << (10 + (h[5] >> 3));
+    window += window / 8 * (h[5] & 7);
+    return window < RAW_BLOCK_MAX ? (size_t)window : RAW_BLOCK_MAX;
 }
 
 /* Compresses `in` with zstd's end directive `op` straight into the blocks,
@@ -269,6 +302,12 @@ static int compress(struct al_bundle_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirec
             snprintf(w->z_why, sizeof(w->z_why), "zstd: %s", ZSTD_getErrorName(left));
             return -1;
         }
+        /* the frame header comes first, whole, in the first block */
+        if (!w->header_seen && w->handed == 0 && out.pos >= 6) {
+            w->raw_max = al_bundle_raw_block_max((const unsigned char *)w->block[w->cur],
+                                                 out.pos);
+            w->header_seen = 1;
+        }
         w->block_len[w->cur] = out.pos;
         if (out.pos == BUNDLE_WRITE_BLOCK && hand_block(w) != 0)
             return -1;
@@ -276,7 +315,60 @@ static int compress(struct al_bundle_writer *w, ZSTD_inBuffer *in, ZSTD_EndDirec
     return 0;
 }
 
-/* libarchive's tar, in pieces of any size, into zstd. */
+static void put_raw_header(char *at, size_t size, int last)
+{
+    unsigned long v = (unsigned long)size << 3 | (last ? 1u : 0u);   /* type 0: raw */
+
+    at[0] = (char)(v & 0xff);
+    at[1] = (char)(v >> 8 & 0xff);
+    at[2] = (char)(v >> 16 & 0xff);
+}
+
+size_t al_bundle_raw_block_size(size_t room, size_t raw_max)
+{
+    size_t size = room - RAW_HEADER < raw_max ? room - RAW_HEADER : raw_max;
+    size_t after = room - RAW_HEADER - size;
+
+    return after >= 1 && after <= RAW_HEADER ? size - (RAW_HEADER + 1) : size;
+}
+
+/* Opens a raw block in block[cur] (see al_bundle_raw_block_size). */
+static int open_raw_block(struct al_bundle_writer *w)
+{
+    size_t room = BUNDLE_WRITE_BLOCK - w->block_len[w->cur], size;
+
+    if (room == 0) {
+        if (hand_block(w) != 0)
+            return -1;
+        room = BUNDLE_WRITE_BLOCK;
+    }
+    size = al_bundle_raw_block_size(room, w->raw_max);
+    w->raw_at = w->block_len[w->cur];
+    put_raw_header(w->block[w->cur] + w->raw_at, size, 0);
+    w->block_len[w->cur] += RAW_HEADER;
+    w->raw_size = w->raw_left = size;
+    return 0;
+}
+
+/* Bytes of the stored tail into raw blocks: their only copy. */
+static int store(struct al_bundle_writer *w, const char *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = n;
+        if (w->raw_left == 0 && open_raw_block(w) != 0)
+            return -1;
+        if (k > w->raw_left)
+            k = w->raw_left;
+        memcpy(w->block[w->cur] + w->block_len[w->cur], p, k);
+        w->block_len[w->cur] += k;
+        w->raw_left -= k;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* libarchive's tar, in pieces of any size, into zstd or the stored tail. */
 static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
 {
     struct al_bundle_writer *w = ud;
@@ -284,7 +376,7 @@ static la_ssize_t write_cb(struct archive *a, void *ud, const void *p, size_t n)
 
     if (w->out == NULL)   /* aborted: libarchive's last flush goes nowhere */
         goto fail;
-    if (compress(w, &in, ZSTD_e_continue) != 0)
+    if (w->stored ? store(w, p, n) != 0 : compress(w, &in, ZSTD_e_continue) != 0)
         goto fail;
     return (la_ssize_t)n;
 fail:
@@ -293,35 +385,46 @@ fail:
     return -1;
 }
 
-/* Before an entry of `size` bytes: the level its bytes are worth. */
-static int choose_level(struct al_bundle_writer *w, long long size, int precompressed)
+/* Before an entry of `size` bytes: at the first large one that is compressed
+ * already, zstd is flushed (every block it owes written, none marked last)
+ * and the stored tail begins, unless the frame cannot take one or the flush
+ * left 1 to 3 bytes of the writer's block (then it is the next entry's turn). */
+static int maybe_store(struct al_bundle_writer *w, long long size, int precompressed)
 {
-    int want;
     ZSTD_inBuffer none = {NULL, 0, 0};
+    size_t room;
 
-    if (size < ZSTD_SWITCH_MIN)
+    if (w->stored || !precompressed || size < STORED_MIN || (w->header_seen && !w->raw_max))
         return 0;
-    want = precompressed && w->level > ZSTD_FAST_LEVEL ? ZSTD_FAST_LEVEL : w->level;
-    if (want == w->level_now)
-        return 0;
-    if (compress(w, &none, ZSTD_e_flush) != 0)
+    if (compress(w, &none, ZSTD_e_flush) != 0)   /* (the header, too, may be due) */
         return -1;
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, want))) {
-        w->z_failed = 1;
-        snprintf(w->z_why, sizeof(w->z_why), "zstd refused level %d", want);
-        return -1;
-    }
-    w->level_now = want;
+    room = BUNDLE_WRITE_BLOCK - w->block_len[w->cur];
+    w->stored = w->raw_max > 0 && (room == 0 || room > RAW_HEADER);
     return 0;
 }
 
-/* The end of the zstd frame and every block written. */
+/* The end of the zstd frame and every block written. In the stored tail: the
+ * open raw block's header is cut to what it holds, and an empty raw block
+ * marked last ends the frame. */
 static int finish_stream(struct al_bundle_writer *w)
 {
     ZSTD_inBuffer none = {NULL, 0, 0};
+    static const char last[RAW_HEADER] = {1, 0, 0};
+    size_t i;
 
-    if (compress(w, &none, ZSTD_e_end) != 0)
-        return -1;
+    if (!w->stored) {
+        if (compress(w, &none, ZSTD_e_end) != 0)
+            return -1;
+        return drain_blocks(w);
+    }
+    if (w->raw_left > 0)   /* (a block is opened for a byte at least) */
+        put_raw_header(w->block[w->cur] + w->raw_at, w->raw_size - w->raw_left, 0);
+    w->raw_left = 0;
+    for (i = 0; i < RAW_HEADER; i++) {   /* (the only bytes that may cross blocks) */
+        if (w->block_len[w->cur] == BUNDLE_WRITE_BLOCK && hand_block(w) != 0)
+            return -1;
+        w->block[w->cur][w->block_len[w->cur]++] = last[i];
+    }
     return drain_blocks(w);
 }
 
@@ -376,7 +479,6 @@ static int start_zstd(struct al_bundle_writer *w, int level, int threads, struct
     w->z = ZSTD_createCCtx();
     if (w->z == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    w->level = w->level_now = level;
     r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, level);
     if (!ZSTD_isError(r))
         r = ZSTD_CCtx_setParameter(w->z, ZSTD_c_nbWorkers, threads > 1 ? threads : 1);
@@ -485,7 +587,7 @@ int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *na
     snprintf(w->entry, sizeof(w->entry), "%s", name);
     w->entry_size = size;
     w->entry_written = 0;
-    if (choose_level(w, size, precompressed) != 0)
+    if (maybe_store(w, size, precompressed) != 0)
         return archive_fail(w, name, e);
     return write_header(w, name, size, e);
 }

@@ -193,17 +193,6 @@ out:
     return rc;
 }
 
-/* A layer whose media type says gzip or zstd (OCI "+gzip", "+zstd";
- * Docker "tar.gzip"): more compression gains nothing on it. */
-static int precompressed(const struct ex_blob *b)
-{
-    size_t n = b->media_type ? strlen(b->media_type) : 0;
-
-    return b->kind == AL_BLOB_LAYER && n > 4 &&
-           (strcmp(b->media_type + n - 4, "gzip") == 0 ||
-            strcmp(b->media_type + n - 4, "zstd") == 0);
-}
-
 /* One fetched blob from its pipe into the bundle, written from the pipe's
  * ring as it stands. */
 static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct al_pipe *in,
@@ -215,7 +204,7 @@ static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct a
     int rc;
 
     blob_entry_name(b, name, sizeof(name));
-    rc = al_bundle_writer_begin_compressed(l->w, name, b->size, precompressed(b), e);
+    rc = al_bundle_writer_begin_compressed(l->w, name, b->size, ex_blob_precompressed(b), e);
     while (rc == 0) {
         rc = al_pipe_peek(in, &data, &n, e);
         if (rc != 0 || n == 0)

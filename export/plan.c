@@ -77,9 +77,38 @@ static int plan_image_blobs(struct ex_plan *p, const struct ex_held *held,
     return rc;
 }
 
+int ex_blob_precompressed(const struct ex_blob *b)
+{
+    size_t n = b->media_type ? strlen(b->media_type) : 0;
+
+    return b->kind == AL_BLOB_LAYER && n > 4 &&
+           (strcmp(b->media_type + n - 4, "gzip") == 0 ||
+            strcmp(b->media_type + n - 4, "zstd") == 0);
+}
+
+/* The first n blobs again, those compressed already last, each group in the
+ * order it had. */
+static int precompressed_last(struct ex_plan *p, size_t n, struct al_err *e)
+{
+    struct ex_blob *sorted = malloc((n + 1) * sizeof(*sorted));
+    size_t i, k = 0;
+    int pass;
+
+    if (sorted == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < n; i++)
+            if (ex_blob_precompressed(&p->v[i]) == pass)
+                sorted[k++] = p->v[i];
+    memcpy(p->v, sorted, n * sizeof(*sorted));
+    free(sorted);
+    return 0;
+}
+
 /* Every unique blob once: configs and layers first, then manifests with
  * children before their indexes, so a reader meets what a manifest needs
- * before the manifest. */
+ * before the manifest. Of the configs and layers, those compressed already
+ * go last: the bundle writer stores them uncompressed from the first on. */
 int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
                   const struct ex_held *held, struct al_err *e)
 {
@@ -89,6 +118,8 @@ int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
     for (i = 0; rc == 0 && i < images->n; i++)
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++)
             rc = plan_image_blobs(p, held, &images->v[i], &images->v[i].manifests[j], e);
+    if (rc == 0)
+        rc = precompressed_last(p, p->n, e);
     for (i = 0; rc == 0 && i < images->n; i++)
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++) {
             const struct ex_manifest *m = &images->v[i].manifests[j];

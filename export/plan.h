@@ -31,13 +31,18 @@ struct ex_plan {
 };
 
 /* Plans the blobs of every image not failed: configs and layers first (in
- * image order, each digest once), then manifests with children before their
- * indexes, so a reader meets what a manifest needs before the manifest.
+ * image order, each digest once; the layers compressed already after all
+ * the others), then manifests with children before their indexes, so a
+ * reader meets what a manifest needs before the manifest.
  * Blobs that `held` (may be NULL) says an earlier bundle carried are marked
  * so. The same digest with two sizes is AL_EDIGEST. `images` must outlive
  * the plan. */
 int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
                   const struct ex_held *held, struct al_err *e);
 void ex_plan_release(struct ex_plan *p);
+
+/* A layer whose media type says gzip or zstd (OCI "+gzip", "+zstd";
+ * Docker "tar.gzip"): more compression gains nothing on it. */
+int ex_blob_precompressed(const struct ex_blob *b);
 
 #endif

@@ -40,8 +40,9 @@ int al_bundle_writer_write(struct al_bundle_writer *w, const void *p, size_t n,
 int al_bundle_writer_end(struct al_bundle_writer *w, struct al_err *e);
 
 /* begin() for bytes that are compressed already (gzip or zstd layers) when
- * `precompressed`: a large entry is written at zstd's fast level, which
- * costs a fraction of the chosen one and gains as little on such bytes. */
+ * `precompressed`: from the first such entry of 1 MiB or more on, the
+ * bundle's single zstd frame goes on in raw blocks (stored, copied once),
+ * this entry and every later one, so a writer puts such entries last. */
 int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *name,
                                       long long size, int precompressed,
                                       struct al_err *e);

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "airlock/bundle.h"
 #include "airlock/digest.h"
+#include "../../common/bundle_int.h"
 #include "test.h"
 
 static int exists(const char *p)
@@ -276,30 +278,101 @@ static long long one_entry_bundle(const char *path, const char *data, size_t n,
     return size;
 }
 
-/* A large entry marked as compressed already goes at zstd's fast level
- * (the bundle is larger than with the chosen level 19 throughout), in the
- * same single frame, and reads back the same. */
-TEST(bundle_writer_compressed_entries_go_at_the_fast_level)
+/* What a bundle's frame is made of: its blocks walked by their headers
+ * (RFC 8878 3.1.1.2), the raw ones counted. */
+struct frame_walk {
+    int ok;                  /* one frame, whole, ending in its last block */
+    size_t blocks, raw, raw_largest;
+    size_t raw_across;       /* raw blocks of the stored tail crossing a MiB */
+};
+
+static struct frame_walk walk_frame(const unsigned char *p, size_t n)
 {
-    enum { N = 2 * 1024 * 1024 };
+    struct frame_walk f = {0, 0, 0, 0, 0};
+    size_t at = 6, seen_raw = 0;
+
+    if (n < 6 || memcmp(p, "\x28\xb5\x2f\xfd", 4) != 0 || (p[4] & 0xef) != 0)
+        return f;   /* (the writer's frames: no content size, checksum or dict) */
+    while (at + 3 <= n) {
+        unsigned long h = p[at] | (unsigned long)p[at + 1] << 8 | (unsigned long)p[at + 2] << 16;
+        size_t size = h >> 3, body = ((h >> 1) & 3) == 1 ? 1 : size;
+        f.blocks++;
+        if (((h >> 1) & 3) == 0 && size > 0) {
+            f.raw++;
+            seen_raw = 1;
+            if (size > f.raw_largest)
+                f.raw_largest = size;
+            if (at / (1024 * 1024) != (at + 3 + size - 1) / (1024 * 1024))
+                f.raw_across++;
+        } else if (seen_raw && !(h & 1)) {
+            return f;   /* only raw blocks after the first */
+        }
+        at += 3 + body;
+        if (h & 1) {
+            f.ok = at == n;
+            return f;
+        }
+    }
+    return f;
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *p = NULL;
+    long len;
+
+    *n = 0;
+    if (fp == NULL)
+        return NULL;
+    if (fseek(fp, 0, SEEK_END) == 0 && (len = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
+        (p = malloc((size_t)len)) != NULL && fread(p, 1, (size_t)len, fp) == (size_t)len)
+        *n = (size_t)len;
+    fclose(fp);
+    return p;
+}
+
+/* A large entry marked as compressed already, and all after it, go into raw
+ * blocks of the same single frame (stored: the bundle is larger than the
+ * entry, while the same bytes unmarked compress), none larger than 128 KiB
+ * nor across a MiB of the file, and the bundle reads back the same. A small
+ * marked entry is compressed like any other. */
+TEST(bundle_writer_stores_compressed_entries_in_raw_blocks)
+{
+    enum { N = 2 * 1024 * 1024 + 12345, SMALL = 64 * 1024 };
     char *data = malloc(N), *back = malloc(N);
-    char fast[300], slow[300];
+    char stored[300], packed[300];
     struct al_bundle_reader *r = NULL;
+    struct frame_walk f;
+    unsigned char *file;
     const char *name;
     long long a, b, size;
-    size_t got, i;
+    size_t got, i, len;
     struct al_err e;
 
     CHECK(data != NULL && back != NULL);
     fill_words(data, N);
-    snprintf(fast, sizeof(fast), "%s/fast.tar.zst", test_tmpdir());
-    snprintf(slow, sizeof(slow), "%s/slow.tar.zst", test_tmpdir());
-    a = one_entry_bundle(fast, data, N, 1);
-    b = one_entry_bundle(slow, data, N, 0);
-    CHECK(a > 0 && b > 0);
-    CHECK(a > b + b / 10);
+    snprintf(stored, sizeof(stored), "%s/stored.tar.zst", test_tmpdir());
+    snprintf(packed, sizeof(packed), "%s/packed.tar.zst", test_tmpdir());
+    a = one_entry_bundle(stored, data, N, 1);
+    b = one_entry_bundle(packed, data, N, 0);
+    CHECK(a > N && b > 0 && b < N / 2);
+    file = slurp(stored, &len);
+    CHECK(file != NULL && (long long)len == a);
+    f = walk_frame(file, len);
+    CHECK(f.ok);
+    CHECK(f.raw >= N / (128 * 1024));
+    CHECK(f.raw_largest <= 128 * 1024);
+    CHECK_INT(f.raw_across, 0);
+    free(file);
+    file = slurp(packed, &len);
+    CHECK(file != NULL);
+    f = walk_frame(file, len);
+    CHECK(f.ok && f.raw == 0);
+    free(file);
+
     al_err_init(&e);
-    CHECK_INT(al_bundle_reader_open(&r, fast, &e), 0);
+    CHECK_INT(al_bundle_reader_open(&r, stored, &e), 0);
     CHECK_INT(al_bundle_reader_next(r, &name, &size, &e), 1);
     CHECK_INT(al_bundle_reader_next(r, &name, &size, &e), 1);
     CHECK_INT(size, N);
@@ -313,8 +386,67 @@ TEST(bundle_writer_compressed_entries_go_at_the_fast_level)
     CHECK_STR(name, "index.json");
     CHECK_INT(al_bundle_reader_next(r, &name, &size, &e), 0);
     al_bundle_reader_free(r);
-    unlink(fast);
-    unlink(slow);
+
+    a = one_entry_bundle(stored, data, SMALL, 1);
+    b = one_entry_bundle(packed, data, SMALL, 0);
+    CHECK(a > 0 && a == b);
+    unlink(stored);
+    unlink(packed);
     free(data);
     free(back);
+}
+
+/* Raw blocks: each within the room it is opened in, none larger than the
+ * frame allows, none leaving 1 to 3 bytes (a header and a byte need 4). */
+TEST(bundle_raw_block_sizes_leave_no_unusable_room)
+{
+    static const size_t maxes[] = {1024, 128 * 1024};
+    size_t m, room, bad = 0;
+
+    for (m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++)
+        for (room = 4; room <= 3 * maxes[m] + 16; room++) {
+            size_t size = al_bundle_raw_block_size(room, maxes[m]);
+            size_t after = room - 3 - size;
+            if (size == 0 || size > maxes[m] || size + 3 > room || (after >= 1 && after <= 3))
+                bad++;
+        }
+    CHECK_INT(bad, 0);
+    CHECK_INT(al_bundle_raw_block_size(1024 * 1024, 128 * 1024), 128 * 1024);
+    CHECK_INT(al_bundle_raw_block_size(100, 128 * 1024), 97);
+}
+
+/* A stored tail follows zstd's own streaming header (the window says how
+ * large a raw block may be), never one that fixes the content's size, a
+ * single segment, a checksum or a dictionary. */
+TEST(bundle_raw_block_max_reads_the_frame_header)
+{
+    unsigned char out[256], h[6];
+    ZSTD_CCtx *z = ZSTD_createCCtx();
+    ZSTD_inBuffer in = {"airlock", 7, 0};
+    ZSTD_outBuffer o = {out, sizeof(out), 0};
+    static const unsigned char refused[] = {0x40, 0x20, 0x04, 0x01, 0x08};
+    size_t i;
+
+    CHECK(z != NULL);
+    CHECK(!ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 3)));
+    CHECK(!ZSTD_isError(ZSTD_compressStream2(z, &o, &in, ZSTD_e_flush)));
+    ZSTD_freeCCtx(z);
+    CHECK(o.pos >= 6);
+    CHECK_INT(al_bundle_raw_block_max(out, o.pos), 128 * 1024);   /* level 3: 2 MiB window */
+    memcpy(h, out, 6);
+    h[5] = 0;   /* a 1 KiB window */
+    CHECK_INT(al_bundle_raw_block_max(h, 6), 1024);
+    h[5] = 7 << 3 | 4;   /* 128 KiB + 4 * 16 KiB */
+    CHECK_INT(al_bundle_raw_block_max(h, 6), 128 * 1024);
+    h[5] = 6 << 3 | 4;   /* 64 KiB + 4 * 8 KiB */
+    CHECK_INT(al_bundle_raw_block_max(h, 6), 96 * 1024);
+    for (i = 0; i < sizeof(refused); i++) {
+        memcpy(h, out, 6);
+        h[4] |= refused[i];
+        CHECK_INT(al_bundle_raw_block_max(h, 6), 0);
+    }
+    memcpy(h, out, 6);
+    h[0] ^= 1;
+    CHECK_INT(al_bundle_raw_block_max(h, 6), 0);
+    CHECK_INT(al_bundle_raw_block_max(out, 5), 0);
 }

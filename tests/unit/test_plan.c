@@ -22,7 +22,7 @@ static const char *dg(char c)
 }
 
 /* An image manifest with config `c` and layers `layers` (one char each,
- * all of size `size`). */
+ * all of size `size`; gzip, but layer 'f' is a plain tar). */
 static void add_manifest(struct ex_image *img, char self, char c, const char *layers,
                          long long size)
 {
@@ -36,9 +36,10 @@ static void add_manifest(struct ex_image *img, char self, char c, const char *la
                           "\"digest\":\"%s\",\"size\":7},\"layers\":[", dg(c));
     for (i = 0; layers[i]; i++)
         n += (size_t)snprintf(text + n, sizeof(text) - n,
-                              "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-                              "\"digest\":\"%s\",\"size\":%lld}", i ? "," : "", dg(layers[i]),
-                              size);
+                              "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar%s\","
+                              "\"digest\":\"%s\",\"size\":%lld}", i ? "," : "",
+                              layers[i] == 'f' ? "" : "+gzip",
+                              dg(layers[i]), size);
     n += (size_t)snprintf(text + n, sizeof(text) - n, "]}");
     img->manifests = realloc(img->manifests, (img->n_manifests + 1) * sizeof(*m));
     m = &img->manifests[img->n_manifests++];
@@ -75,15 +76,18 @@ static void two_images(struct ex_images *l)
     al_err_init(&e);
     CHECK_INT(ex_images_add(l, "registry.example/a:1", "a:1", EX_ROLE_SAMPLES, NULL, 1, &e), 0);
     CHECK_INT(ex_images_add(l, "registry.example/b:1", "b:1", EX_ROLE_SAMPLES, NULL, 1, &e), 0);
-    /* a: an index over one manifest; b shares layer 1 with a */
+    /* a: an index over one manifest; b shares layer 1 with a and has a
+     * layer f that is not compressed */
     add_manifest(&l->v[0], 'a', 'c', "12", 50);
     add_index(&l->v[0], 'e', 'a');
-    add_manifest(&l->v[1], 'b', 'd', "13", 50);
+    add_manifest(&l->v[1], 'b', 'd', "1f3", 50);
 }
 
+/* Configs and layers, those compressed already last (the bundle stores them
+ * from the first on), then manifests. */
 TEST(plan_orders_unique_blobs_before_manifests)
 {
-    static const char want[] = "c12d3aeb";   /* layers/configs, then manifests */
+    static const char want[] = "cdf123aeb";
     struct ex_images l = {0};
     struct ex_plan p = {0};
     struct al_err e;
@@ -96,15 +100,16 @@ TEST(plan_orders_unique_blobs_before_manifests)
     for (i = 0; i < p.n && i < strlen(want); i++) {
         CHECK_STR(p.v[i].digest, dg(want[i]));
         CHECK(p.v[i].held == NULL);
-        CHECK_INT(p.v[i].kind, i < 5 ? (want[i] == 'c' || want[i] == 'd' ? AL_BLOB_CONFIG
+        CHECK_INT(p.v[i].kind, i < 6 ? (want[i] == 'c' || want[i] == 'd' ? AL_BLOB_CONFIG
                                                                           : AL_BLOB_LAYER)
                                      : AL_BLOB_MANIFEST);
+        CHECK_INT(ex_blob_precompressed(&p.v[i]), i >= 3 && i < 6);
     }
     /* the shared layer is carried for the first image that has it */
-    CHECK(p.v[1].from == &l.v[0]);
-    CHECK_INT(p.v[1].size, 50);
+    CHECK(p.v[3].from == &l.v[0]);
+    CHECK_INT(p.v[3].size, 50);
     /* a manifest's bytes come from memory */
-    CHECK(p.v[5].data == &l.v[0].manifests[0]);
+    CHECK(p.v[6].data == &l.v[0].manifests[0]);
     ex_plan_release(&p);
     ex_images_release(&l);
 }
