@@ -39,34 +39,25 @@ void al_pipe_free(struct al_pipe *p)
     free(p);
 }
 
+/* (a copy into the space reserve gives: the one consumer never touches it) */
 int al_pipe_write(struct al_pipe *p, const void *data, size_t n, struct al_err *e)
 {
     const char *c = data;
-    int rc = 0;
 
-    pthread_mutex_lock(&p->lock);
     while (n > 0) {
-        size_t tail, k;
-        while (p->len == p->cap && !p->cancelled)
-            pthread_cond_wait(&p->changed, &p->lock);
-        if (p->cancelled) {
-            rc = al_err_set(e, AL_EINTR, "the reader stopped");
-            break;
-        }
-        tail = (p->head + p->len) % p->cap;
-        k = p->cap - p->len;
-        if (k > p->cap - tail)
-            k = p->cap - tail;   /* up to the end of the ring; wrap next round */
+        void *space;
+        size_t k;
+        int rc = al_pipe_reserve(p, &space, &k, e);
+        if (rc != 0)
+            return rc;
         if (k > n)
             k = n;
-        memcpy(p->ring + tail, c, k);
-        p->len += k;
+        memcpy(space, c, k);
+        al_pipe_commit(p, k);
         c += k;
         n -= k;
-        pthread_cond_broadcast(&p->changed);
     }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return 0;
 }
 
 void al_pipe_close(struct al_pipe *p, const struct al_err *why)
@@ -79,36 +70,23 @@ void al_pipe_close(struct al_pipe *p, const struct al_err *why)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* (a copy out of what peek gives: the one producer never touches it) */
 int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
                  struct al_err *e)
 {
+    const void *data;
     size_t k;
-    int rc = 0;
+    int rc = al_pipe_peek(p, &data, &k, e);
 
     *got = 0;
-    pthread_mutex_lock(&p->lock);
-    while (p->len == 0 && !p->closed && !p->cancelled)
-        pthread_cond_wait(&p->changed, &p->lock);
-    if (p->cancelled) {
-        rc = al_err_set(e, AL_EINTR, "the pipe was cancelled");
-    } else if (p->len > 0) {
-        k = p->cap - p->head;   /* up to the end of the ring */
-        if (k > p->len)
-            k = p->len;
-        if (k > n)
-            k = n;
-        memcpy(buf, p->ring + p->head, k);
-        p->head = (p->head + k) % p->cap;
-        p->len -= k;
-        *got = k;
-        pthread_cond_broadcast(&p->changed);
-    } else if (p->why.code != 0) {
-        rc = p->why.code;
-        if (e != NULL)
-            *e = p->why;
-    }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    if (rc != 0 || k == 0)
+        return rc;
+    if (k > n)
+        k = n;
+    memcpy(buf, data, k);
+    al_pipe_consume(p, k);
+    *got = k;
+    return 0;
 }
 
 void al_pipe_cancel(struct al_pipe *p)

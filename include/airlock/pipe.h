@@ -1,4 +1,4 @@
-/* A bounded byte pipe between two threads.
+/* A bounded byte pipe between two threads: one producer, one consumer.
  *
  * The producer blocks while the pipe is full and the consumer while it is
  * empty, so memory is the capacity given at creation whatever passes
@@ -34,10 +34,10 @@ int al_pipe_read(struct al_pipe *p, void *buf, size_t n, size_t *got,
  * AL_EINTR at once (a thread blocked on the pipe is released). */
 void al_pipe_cancel(struct al_pipe *p);
 
-/* The same without a copy, for the one producer and the one consumer:
- * reserve waits for room and gives the free bytes up to the end of the
- * ring (*n > 0), which the producer fills and then commits (n at most what
- * was given); peek waits like read and gives the bytes up to the end of the
+/* The same without a copy (write and read are made of them): reserve
+ * waits for room and gives the free bytes up to the end of the ring
+ * (*n > 0), which the producer fills and then commits (n at most what was
+ * given); peek waits like read and gives the bytes up to the end of the
  * ring (*n = 0 at a clean end; the producer's error as read gives it),
  * which stay put until the consumer consumes them (n at most *n). */
 int al_pipe_reserve(struct al_pipe *p, void **space, size_t *n, struct al_err *e);
