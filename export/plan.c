@@ -90,10 +90,13 @@ int ex_blob_precompressed(const struct ex_blob *b)
  * order it had. */
 static int precompressed_last(struct ex_plan *p, size_t n, struct al_err *e)
 {
-    struct ex_blob *sorted = malloc((n + 1) * sizeof(*sorted));
+    struct ex_blob *sorted;
     size_t i, k = 0;
     int pass;
 
+    if (n == 0)
+        return 0;
+    sorted = malloc(n * sizeof(*sorted));
     if (sorted == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     for (pass = 0; pass < 2; pass++)
