@@ -326,9 +326,12 @@ static void put_raw_header(char *at, size_t size, int last)
 
 size_t al_bundle_raw_block_size(size_t room, size_t raw_max)
 {
-    size_t size = room - RAW_HEADER < raw_max ? room - RAW_HEADER : raw_max;
-    size_t after = room - RAW_HEADER - size;
+    size_t size, after;
 
+    if (room <= RAW_HEADER || raw_max <= RAW_HEADER + 1)
+        return 0;
+    size = room - RAW_HEADER < raw_max ? room - RAW_HEADER : raw_max;
+    after = room - RAW_HEADER - size;
     return after >= 1 && after <= RAW_HEADER ? size - (RAW_HEADER + 1) : size;
 }
 
@@ -343,6 +346,11 @@ static int open_raw_block(struct al_bundle_writer *w)
         room = BUNDLE_WRITE_BLOCK;
     }
     size = al_bundle_raw_block_size(room, w->raw_max);
+    if (size == 0) {   /* (maybe_store and this function keep room from 1 to 3) */
+        w->z_failed = 1;
+        snprintf(w->z_why, sizeof(w->z_why), "no room for a raw block (%zu bytes left)", room);
+        return -1;
+    }
     w->raw_at = w->block_len[w->cur];
     put_raw_header(w->block[w->cur] + w->raw_at, size, 0);
     w->block_len[w->cur] += RAW_HEADER;
@@ -470,8 +478,8 @@ static void writer_free(struct al_bundle_writer *w)
     free(w);
 }
 
-/* zstd in one frame, with `threads` workers (at least one: the level may
- * change only with them), small jobs, the chosen level to start with. */
+/* zstd in one frame, with `threads` workers (at least one, so that it
+ * compresses beside the thread that makes the tar), small jobs. */
 static int start_zstd(struct al_bundle_writer *w, int level, int threads, struct al_err *e)
 {
     size_t r;

@@ -162,10 +162,10 @@ for r in $(seq "$ROUNDS"); do
     bench_registry "mirror$r"
     bench_registry "wfa$r"
     bench_registry "wfb$r"
-    rf1=$(floor_run get "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs")
-    rfj=$(floor_run get "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs")
-    rf1h2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs")
-    rfjh2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs")
+    rf1=$(floor_run get "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs") || exit 1
+    rfj=$(floor_run get "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs") || exit 1
+    rf1h2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" 1 "$WORK/images.txt.blobs") || exit 1
+    rfjh2=$(floor_run get-h2 "https://$src_HOST" "$src_CA" "$JOBS" "$WORK/images.txt.blobs") || exit 1
     settle
     c0=$(reg_cpu src)
     timed "a-export-$r" "$BUILD/airlock-export" "${args[@]}" --pull-from "registry.redhat.io=$src_HOST" \
@@ -173,9 +173,9 @@ for r in $(seq "$ROUNDS"); do
         "${XARGS_EXPORT[@]}"
     src_cpu=$(minus "$(reg_cpu src)" "$c0")
     h=wfa${r}_HOST ca=wfa${r}_CA
-    wf1=$(floor_run put "https://${!h}" "${!ca}" 1 "$WORK/put.list")
+    wf1=$(floor_run put "https://${!h}" "${!ca}" 1 "$WORK/put.list") || exit 1
     h=wfb${r}_HOST ca=wfb${r}_CA
-    wfj=$(floor_run put "https://${!h}" "${!ca}" "$JOBS" "$WORK/put.list")
+    wfj=$(floor_run put "https://${!h}" "${!ca}" "$JOBS" "$WORK/put.list") || exit 1
     rm -rf "$WORK/registry-wfa$r/data" "$WORK/registry-wfb$r/data"
     h=mirror${r}_HOST ca=mirror${r}_CA
     settle

@@ -1,10 +1,11 @@
 /* LD_PRELOAD shim for test_volumes.sh: a file system that will not do
  * O_DIRECT, as many cannot (network and FUSE file systems, tmpfs on older
  * kernels). DIRECT_REFUSE=fcntl refuses to turn O_DIRECT on, =write accepts
- * it and then refuses every write through it, each with EINVAL as Linux
- * does. Each refusal appends a line to the file DIRECT_REFUSE_LOG, so that
- * a test can tell the refusal happened (a writer that no longer asks for
- * O_DIRECT would pass it without ever meeting one). */
+ * it (whatever the real file system says) and then refuses every write
+ * through it, each with EINVAL as Linux does. Each refusal appends a line to
+ * the file DIRECT_REFUSE_LOG, so that a test can tell the refusal happened
+ * (a writer that no longer asks for O_DIRECT would pass it without ever
+ * meeting one). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,6 +16,10 @@
 #include <unistd.h>
 
 typedef int (*fcntl_fn)(int, int, ...);
+
+/* =write: the descriptors O_DIRECT was turned on for */
+#define MAX_FDS 1024
+static volatile char direct_fd[MAX_FDS];
 
 static int refusing(const char *what)
 {
@@ -54,6 +59,12 @@ static int call_fcntl(const char *name, int fd, int cmd, va_list ap)
         errno = EINVAL;
         return -1;
     }
+    if (cmd == F_SETFL && refusing("write") && fd >= 0 && fd < MAX_FDS) {
+        direct_fd[fd] = (arg & O_DIRECT) != 0;
+        if ((*f)(fd, cmd, arg) == 0)
+            return 0;
+        return (*f)(fd, cmd, arg & ~(long)O_DIRECT);   /* accepted all the same */
+    }
     return (*f)(fd, cmd, arg);
 }
 
@@ -82,17 +93,24 @@ int fcntl64(int fd, int cmd, ...)
 ssize_t write(int fd, const void *buf, size_t count)
 {
     static ssize_t (*real)(int, const void *, size_t);
-    static fcntl_fn real_fcntl;
-    int fl;
 
     if (real == NULL)
         real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
-    if (real_fcntl == NULL)
-        real_fcntl = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl");
-    if (refusing("write") && (fl = real_fcntl(fd, F_GETFL)) >= 0 && (fl & O_DIRECT) != 0) {
+    if (refusing("write") && fd >= 0 && fd < MAX_FDS && direct_fd[fd]) {
         note("write\n");
         errno = EINVAL;
         return -1;
     }
     return real(fd, buf, count);
+}
+
+int close(int fd)
+{
+    static int (*real)(int);
+
+    if (real == NULL)
+        real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    if (fd >= 0 && fd < MAX_FDS)
+        direct_fd[fd] = 0;   /* the number may come back for another file */
+    return real(fd);
 }

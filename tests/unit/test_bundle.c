@@ -396,6 +396,49 @@ TEST(bundle_writer_stores_compressed_entries_in_raw_blocks)
     free(back);
 }
 
+/* The stored tail may begin after the writer has handed blocks on (here
+ * 1.5 MiB of compressed output before it): the frame header was read from
+ * the first block in time, and the tail's blocks keep to the MiBs. */
+TEST(bundle_writer_stores_after_blocks_were_handed_on)
+{
+    enum { PREFIX = 2 * 1024 * 1024, N = 2 * 1024 * 1024 + 777 };
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *prefix = malloc(PREFIX), *data = malloc(N), path[300];
+    struct al_bundle_writer *w = NULL;
+    struct al_bundle_parts parts;
+    struct frame_walk f;
+    unsigned char *file;
+    unsigned seed = 7;
+    size_t i, len;
+    struct al_err e;
+
+    CHECK(prefix != NULL && data != NULL);
+    for (i = 0; i < PREFIX; i++) {   /* 6 bits a byte: compressed blocks, not raw */
+        seed = seed * 1103515245u + 12345u;
+        prefix[i] = b64[(seed >> 16) & 63];
+    }
+    fill_words(data, N);
+    snprintf(path, sizeof(path), "%s/late.tar.zst", test_tmpdir());
+    al_err_init(&e);
+    CHECK_INT(al_bundle_writer_open(&w, path, 0, 3, &e), 0);
+    CHECK_INT(al_bundle_writer_add(w, "bundle.json", prefix, PREFIX, &e), 0);
+    CHECK_INT(al_bundle_writer_begin_compressed(w, "blobs/sha256/0", N, 1, &e), 0);
+    CHECK_INT(al_bundle_writer_write(w, data, N, &e), 0);
+    CHECK_INT(al_bundle_writer_end(w, &e), 0);
+    CHECK_INT(al_bundle_writer_commit_parts(w, &parts, &e), 0);
+    al_bundle_parts_release(&parts);
+    file = slurp(path, &len);
+    CHECK(file != NULL && len > PREFIX * 3 / 5 + N);   /* more than a MiB before the tail */
+    f = walk_frame(file, len);
+    CHECK(f.ok);
+    CHECK(f.raw >= N / (128 * 1024));
+    CHECK_INT(f.raw_across, 0);
+    free(file);
+    unlink(path);
+    free(prefix);
+    free(data);
+}
+
 /* Raw blocks: each within the room it is opened in, none larger than the
  * frame allows, none leaving 1 to 3 bytes (a header and a byte need 4). */
 TEST(bundle_raw_block_sizes_leave_no_unusable_room)
@@ -413,6 +456,11 @@ TEST(bundle_raw_block_sizes_leave_no_unusable_room)
     CHECK_INT(bad, 0);
     CHECK_INT(al_bundle_raw_block_size(1024 * 1024, 128 * 1024), 128 * 1024);
     CHECK_INT(al_bundle_raw_block_size(100, 128 * 1024), 97);
+    for (room = 0; room <= 3; room++)
+        CHECK_INT(al_bundle_raw_block_size(room, 128 * 1024), 0);
+    CHECK_INT(al_bundle_raw_block_size(10, 4), 0);
+    CHECK_INT(al_bundle_raw_block_size(10, 5), 1);   /* not 5, which would leave 2 */
+    CHECK_INT(al_bundle_raw_block_size(12, 5), 5);   /* 3 + 5 leaves 4 */
 }
 
 /* A stored tail follows zstd's own streaming header (the window says how
