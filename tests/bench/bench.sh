@@ -44,47 +44,17 @@ SUMMARY=$WORK/summary
 : >"$SUMMARY"
 say() { printf "$@" >>"$SUMMARY"; }
 
-# bench_registry NAME: as lib.sh's start_registry (TLS, htpasswd bench:b3nch)
-# but with the access log on: one line a request in NAME_LOG. Whatever is in
+# bench_registry NAME: lib.sh's start_registry (TLS, htpasswd bench:b3nch)
+# with the access log on: one line a request in NAME_LOG; NAME_PID its
+# process, NAME-auth.json its credentials. Whatever is in
 # $WORK/registry-NAME/data already is served.
 bench_registry() {
-    local name=$1 port dir="$WORK/registry-$1"
-    mkdir -p "$dir/data"
-    port=$(free_port)
-    htpasswd -Bbn bench b3nch >"$dir/htpasswd"
-    make_ca "$name"
-    make_server_cert "$name" "$name-server"
-    cat >"$dir/config.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  tls:
-    certificate: $WORK/pki/$name-server.crt
-    key: $WORK/pki/$name-server.key
-auth:
-  htpasswd:
-    realm: airlock-bench
-    path: $dir/htpasswd
-YML
-    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${name}_PID" %s "$!"
-    wait_port "$port" || { echo "registry $name did not start:" >&2; cat "$dir/log" >&2; exit 1; }
-    printf -v "${name}_PORT" %s "$port"
-    printf -v "${name}_HOST" %s "127.0.0.1:$port"
-    printf -v "${name}_CA" %s "$WORK/pki/$name-ca.crt"
-    printf -v "${name}_DIR" %s "$dir"
-    printf -v "${name}_LOG" %s "$dir/log"
-    authfile "127.0.0.1:$port" bench b3nch "$WORK/$name-auth.json"
+    local host
+    ACCESS_LOG=1 start_registry "$1" bench b3nch
+    printf -v "${1}_PID" %s "${PIDS[-1]}"
+    printf -v "${1}_LOG" %s "$WORK/registry-$1/log"
+    host=${1}_HOST
+    authfile "${!host}" bench b3nch "$WORK/$1-auth.json"
 }
 
 # timed NAME CMD...: wall seconds, peak RSS (KiB), user and system seconds of
