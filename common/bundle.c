@@ -271,7 +271,7 @@ static int drain_blocks(struct al_bundle_writer *w)
 }
 
 /* The largest raw block that may follow what zstd wrote, from its frame
- * header h[0..n): min(Window_Size, 128 KiB) (RFC 8878 3.1.1.1.2, 3.1.1.2.4);
+ * header h[0..n): min(Window_Size, 128 KiB) (RFC 8878 3.1.1.1.2, 3.1.1.2.3);
  * 0 for a header no stored tail may follow: one that declares the content's
  * size or a single segment (the tail would contradict them), a checksum of
  * the content (this writer does not compute one) or a dictionary. */

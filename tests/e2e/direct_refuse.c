@@ -68,27 +68,19 @@ static int call_fcntl(const char *name, int fd, int cmd, va_list ap)
     return (*f)(fd, cmd, arg);
 }
 
-int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    int r;
-
-    va_start(ap, cmd);
-    r = call_fcntl("fcntl", fd, cmd, ap);
-    va_end(ap);
-    return r;
-}
-
-int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    int r;
-
-    va_start(ap, cmd);
-    r = call_fcntl("fcntl64", fd, cmd, ap);
-    va_end(ap);
-    return r;
-}
+/* glibc programs call fcntl, or fcntl64 where off_t is 64 bits wide */
+#define WRAP_FCNTL(name)                                  \
+    int name(int fd, int cmd, ...)                        \
+    {                                                     \
+        va_list ap;                                       \
+        int r;                                            \
+        va_start(ap, cmd);                                \
+        r = call_fcntl(#name, fd, cmd, ap);               \
+        va_end(ap);                                       \
+        return r;                                         \
+    }
+WRAP_FCNTL(fcntl)
+WRAP_FCNTL(fcntl64)
 
 ssize_t write(int fd, const void *buf, size_t count)
 {
