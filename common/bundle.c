@@ -417,7 +417,7 @@ static int maybe_store(struct al_bundle_writer *w, long long size, int precompre
 static int finish_stream(struct al_bundle_writer *w)
 {
     ZSTD_inBuffer none = {NULL, 0, 0};
-    static const char last[RAW_HEADER] = {1, 0, 0};
+    char last[RAW_HEADER];
     size_t i;
 
     if (!w->stored) {
@@ -428,6 +428,7 @@ static int finish_stream(struct al_bundle_writer *w)
     if (w->raw_left > 0)   /* (a block is opened for a byte at least) */
         put_raw_header(w->block[w->cur] + w->raw_at, w->raw_size - w->raw_left, 0);
     w->raw_left = 0;
+    put_raw_header(last, 0, 1);
     for (i = 0; i < RAW_HEADER; i++) {   /* (the only bytes that may cross blocks) */
         if (w->block_len[w->cur] == BUNDLE_WRITE_BLOCK && hand_block(w) != 0)
             return -1;

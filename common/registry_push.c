@@ -299,9 +299,9 @@ int al_registry_upload_write(struct al_blob_upload *up, const void *p, size_t n,
     return rc == 0 ? al_http_upload_write(up->s, p, n, e) : rc;
 }
 
-/* The upload's PUT begun (by its first write, or here), its body let go by
- * `send` (finish, or a pull from `fill`), its answer read: 201, and `up` is
- * freed in every case. */
+/* The upload's PUT begun (by its first write, or here), its body let go
+ * (what was written, or pulled from `fill` when given), its answer read:
+ * 201, and `up` is freed in every case. */
 static int upload_complete(struct al_blob_upload *up,
                            size_t (*fill)(void *ud, char *dst, size_t n), void *ud,
                            struct al_err *e)

@@ -316,22 +316,6 @@ static struct frame_walk walk_frame(const unsigned char *p, size_t n)
     return f;
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    unsigned char *p = NULL;
-    long len;
-
-    *n = 0;
-    if (fp == NULL)
-        return NULL;
-    if (fseek(fp, 0, SEEK_END) == 0 && (len = ftell(fp)) > 0 && fseek(fp, 0, SEEK_SET) == 0 &&
-        (p = malloc((size_t)len)) != NULL && fread(p, 1, (size_t)len, fp) == (size_t)len)
-        *n = (size_t)len;
-    fclose(fp);
-    return p;
-}
-
 /* A large entry marked as compressed already, and all after it, go into raw
  * blocks of the same single frame (stored: the bundle is larger than the
  * entry, while the same bytes unmarked compress), none larger than 128 KiB
@@ -357,7 +341,7 @@ TEST(bundle_writer_stores_compressed_entries_in_raw_blocks)
     a = one_entry_bundle(stored, data, N, 1);
     b = one_entry_bundle(packed, data, N, 0);
     CHECK(a > N && b > 0 && b < N / 2);
-    file = slurp(stored, &len);
+    file = (unsigned char *)test_read_file(stored, &len);
     CHECK(file != NULL && (long long)len == a);
     f = walk_frame(file, len);
     CHECK(f.ok);
@@ -365,7 +349,7 @@ TEST(bundle_writer_stores_compressed_entries_in_raw_blocks)
     CHECK(f.raw_largest <= 128 * 1024);
     CHECK_INT(f.raw_across, 0);
     free(file);
-    file = slurp(packed, &len);
+    file = (unsigned char *)test_read_file(packed, &len);
     CHECK(file != NULL);
     f = walk_frame(file, len);
     CHECK(f.ok && f.raw == 0);
@@ -427,7 +411,7 @@ TEST(bundle_writer_stores_after_blocks_were_handed_on)
     CHECK_INT(al_bundle_writer_end(w, &e), 0);
     CHECK_INT(al_bundle_writer_commit_parts(w, &parts, &e), 0);
     al_bundle_parts_release(&parts);
-    file = slurp(path, &len);
+    file = (unsigned char *)test_read_file(path, &len);
     CHECK(file != NULL && len > PREFIX * 3 / 5 + N);   /* more than a MiB before the tail */
     f = walk_frame(file, len);
     CHECK(f.ok);
