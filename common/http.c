@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,7 @@ static void head_release(struct al_http_head *hd)
     free(hd->www_authenticate);
     free(hd->docker_digest);
     free(hd->location);
+    free(hd->content_range);
     memset(hd, 0, sizeof(*hd));
     hd->content_length = -1;
     hd->retry_after = -1;
@@ -355,6 +357,47 @@ static void set_header_once(char **slot, const char *v, size_t n)
 {
     if (*slot == NULL)
         *slot = trimmed_dup(v, n);
+}
+
+/* Decimal digits at *p into *out, refusing none, a sign and overflow. */
+static int parse_count(const char **p, long long *out)
+{
+    long long v = 0;
+    const char *q = *p;
+
+    if (*q < '0' || *q > '9')
+        return -1;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        if (v > (LLONG_MAX - (*q - '0')) / 10)
+            return -1;
+        v = v * 10 + (*q - '0');
+    }
+    *p = q;
+    *out = v;
+    return 0;
+}
+
+int al_http_parse_content_range(const char *v, long long *first, long long *last)
+{
+    long long a, b, total;
+
+    if (v == NULL || strncasecmp(v, "bytes", 5) != 0 || v[5] != ' ')
+        return -1;
+    v += 5;
+    while (*v == ' ')
+        v++;
+    if (parse_count(&v, &a) != 0 || *v++ != '-' || parse_count(&v, &b) != 0 ||
+        *v++ != '/' || a > b)
+        return -1;
+    if (*v == '*')
+        v++;
+    else if (parse_count(&v, &total) != 0 || b >= total)
+        return -1;
+    if (*v != '\0')
+        return -1;
+    *first = a;
+    *last = b;
+    return 0;
 }
 
 static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
@@ -391,6 +434,8 @@ static size_t header_cb(char *p, size_t size, size_t nitems, void *ud)
         set_header_once(&s->head.docker_digest, colon, n - (size_t)(colon - p));
     else if (IS("location"))
         set_header_once(&s->head.location, colon, n - (size_t)(colon - p));
+    else if (IS("content-range"))
+        set_header_once(&s->head.content_range, colon, n - (size_t)(colon - p));
     else if (IS("content-length"))
         s->head.content_length = strtoll(colon, NULL, 10);
     else if (IS("retry-after"))

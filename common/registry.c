@@ -554,7 +554,8 @@ out:
 
 /* Opens blob `digest` for reading from byte `offset` on (a Range request
  * when offset > 0). A registry that ignores the range is read past `offset`
- * here, so the stream always starts at `offset`. */
+ * here; one that answers 206 must say the part starts at `offset`: either
+ * way the stream starts there. */
 static int open_blob_at(const struct al_repo *at, const char *digest, long long offset,
                         struct al_http_stream **out, struct al_err *e)
 {
@@ -564,8 +565,9 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
     struct reg_call c = {.registry = at->registry, .repo = at->repo, .method = "GET",
                          .tail = tail, .actions = reg_read_actions(r),
                          .range_from = offset, .long_body = 1, .upload_size = -1};
+    const struct al_http_head *hd;
+    long long first = -1, last = -1;
     char *source;
-    long st;
     int rc;
 
     *out = NULL;
@@ -573,10 +575,23 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
     rc = reg_open_call(r, &c, &s, e);
     if (rc != 0)
         return rc;
-    st = al_http_stream_head(s)->status;
-    if (st == 200 || (st == 206 && offset > 0)) {
+    hd = al_http_stream_head(s);
+    if (hd->status == 206 && offset > 0 &&
+        (al_http_parse_content_range(hd->content_range, &first, &last) != 0 ||
+         first != offset)) {
+        source = al_registry_source(at);
+        rc = al_err_set(e, AL_EHTTP, "registry '%s' answered the request for blob %s from "
+                        "byte %lld with the range '%.60s': refused; run the export again, and "
+                        "if it recurs, the registry or a proxy before it mangles Range "
+                        "requests", source ? source : at->registry, digest, offset,
+                        hd->content_range ? hd->content_range : "(none)");
+        free(source);
+        al_http_stream_close(s);
+        return rc;
+    }
+    if (hd->status == 200 || (hd->status == 206 && offset > 0)) {
         /* a 200 to a range request is the whole blob: skip what we have */
-        long long left = st == 200 ? offset : 0;
+        long long left = hd->status == 200 ? offset : 0;
         while (rc == 0 && left > 0) {
             size_t got;
             rc = al_http_stream_read(s, skip, left < (long long)sizeof(skip) ? (size_t)left : sizeof(skip), &got, e);
@@ -593,8 +608,7 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
     }
     snprintf(what, sizeof(what), "blob %s", digest);
     source = al_registry_source(at);
-    rc = reg_status_error(al_http_stream_head(s), what, source ? source : at->registry,
-                          r, e);
+    rc = reg_status_error(hd, what, source ? source : at->registry, r, e);
     free(source);
     al_http_stream_close(s);
     return rc;

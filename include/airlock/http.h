@@ -73,9 +73,15 @@ struct al_http_head {
     char *www_authenticate;   /* the first challenge header */
     char *docker_digest;      /* Docker-Content-Digest */
     char *location;
+    char *content_range;      /* Content-Range, as sent */
     long long content_length; /* -1 when absent */
     long retry_after;         /* Retry-After in seconds, -1 when absent */
 };
+
+/* Reads a Content-Range value "bytes FIRST-LAST/TOTAL" (TOTAL may be "*")
+ * into *first and *last: 0, or -1 when `v` is NULL or not of that form
+ * (FIRST > LAST, numbers out of range, anything trailing). */
+int al_http_parse_content_range(const char *v, long long *first, long long *last);
 
 /* Starts a request and returns once the final response's headers have
  * arrived (or the transfer ended). The status is in head->status; any status

@@ -26,6 +26,8 @@
       pass through, so a client can resume. "bigindexxN" answers every
       manifest asked for by tag with an index of N children of about 4 MiB
       each, made up on the fly (a hostile registry's memory attack).
+      "badrange" answers every Range request with 206 and the whole blob
+      (Content-Range "bytes 0-..."), a range other than the one asked for.
       "refuse=TEXT" answers every manifest PUT whose path contains TEXT with
       400 MANIFEST_INVALID (an image the mirror will not take).
       "trickle" / "blobtrickle" send every manifest / blob body a byte every
@@ -397,6 +399,11 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 return
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type", "range")}
+            # "badrange": a Range request answered 206 with the whole blob
+            # (and a Content-Range that says so), as a broken cache might
+            badrange = "badrange" in steps and "Range" in self.headers
+            if badrange:
+                hdrs.pop("Range", None)
             if self.command == "PUT" and "/blobs/uploads/" in self.path and "digest=" in self.path \
                     and take("lose"):
                 digest = self.path.split("digest=")[1].split("&")[0].replace("%3A", ":")
@@ -429,7 +436,13 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             if fault == "wrongbody":
                 data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
             length = len(data) + (100 if fault == "longlen" else -100 if fault == "shortlen" else 0)
-            self.send_response(r.status)
+            if badrange and r.status == 200:
+                log(logpath, {"fault": "badrange", "path": self.path,
+                              "range": self.headers.get("Range")})
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes 0-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(r.status)
             for k, v in r.getheaders():
                 if k.lower() == "location":
                     v = v.replace(f"https://{upstream}/", f"https://127.0.0.1:{port}/")

@@ -47,6 +47,17 @@ check "the bundle passes the independent check" \
 check_eq "nodejs (a 6 MiB layer) arrives intact" "$(seed '.images["ubi8/nodejs-16:1"]')" \
     "$(meta_digest cut registry.redhat.io/ubi8/nodejs-16:1)"
 
+echo "# a resumed download answered with another range than the one asked for"
+start_flaky badrange src "cut,badrange"
+export_via badrng "$badrange_HOST"   # its stderr apart from the proxy's
+check_eq "the export fails (exit 1)" 1 "$RC"
+check "the proxy answered a Range request with the blob from its start" \
+    grep -q '"fault": "badrange"' "$badrange_LOG"
+check_grep "naming the range it got, and what to do" \
+    "answered the request for blob sha256:[0-9a-f]{64} from byte [1-9][0-9]* with the range 'bytes 0-[0-9]+/[0-9]+': refused; run the export again" \
+    "$WORK/badrng.err"
+check "and leaves no bundle" sh -c "test ! -e '$WORK/badrng.tar.zst' && ! ls '$WORK' | grep -q '^badrng.tar.zst.partial'"
+
 echo "# a registry that stays down"
 start_flaky down src "503x1000"
 export_via down "$down_HOST" --retries 2
