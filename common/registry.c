@@ -553,9 +553,10 @@ out:
 }
 
 /* Opens blob `digest` for reading from byte `offset` on (a Range request
- * when offset > 0). A registry that ignores the range is read past `offset`
- * here; one that answers 206 must say the part starts at `offset`: either
- * way the stream starts there. */
+ * when offset > 0), so that the stream starts there: what a registry sends
+ * from before `offset` (all of the blob when it ignores the range, or a
+ * part that starts earlier) is read past here. A part that starts later,
+ * or does not say where it starts, cannot be used. */
 static int open_blob_at(const struct al_repo *at, const char *digest, long long offset,
                         struct al_http_stream **out, struct al_err *e)
 {
@@ -566,7 +567,7 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
                          .tail = tail, .actions = reg_read_actions(r),
                          .range_from = offset, .long_body = 1, .upload_size = -1};
     const struct al_http_head *hd;
-    long long first = -1, last = -1;
+    long long first = 0, last = -1, left;
     char *source;
     int rc;
 
@@ -578,20 +579,23 @@ static int open_blob_at(const struct al_repo *at, const char *digest, long long 
     hd = al_http_stream_head(s);
     if (hd->status == 206 && offset > 0 &&
         (al_http_parse_content_range(hd->content_range, &first, &last) != 0 ||
-         first != offset)) {
+         first > offset)) {
+        char got[100];
+        if (hd->content_range != NULL)
+            snprintf(got, sizeof(got), "the range '%.60s'", hd->content_range);
+        else
+            snprintf(got, sizeof(got), "no Content-Range");
         source = al_registry_source(at);
-        rc = al_err_set(e, AL_EHTTP, "registry '%s' answered the request for blob %s from "
-                        "byte %lld with the range '%.60s': refused; run the export again, and "
-                        "if it recurs, the registry or a proxy before it mangles Range "
-                        "requests", source ? source : at->registry, digest, offset,
-                        hd->content_range ? hd->content_range : "(none)");
+        rc = al_err_set(e, AL_EHTTP, "registry '%s' answered the resumed download of blob %s "
+                        "from byte %lld with %s: refused; run again, and if it recurs, the "
+                        "registry or a proxy before it mangles Range requests",
+                        source ? source : at->registry, digest, offset, got);
         free(source);
         al_http_stream_close(s);
         return rc;
     }
     if (hd->status == 200 || (hd->status == 206 && offset > 0)) {
-        /* a 200 to a range request is the whole blob: skip what we have */
-        long long left = hd->status == 200 ? offset : 0;
+        left = offset - first;   /* a 200 is the whole blob: first is 0 */
         while (rc == 0 && left > 0) {
             size_t got;
             rc = al_http_stream_read(s, skip, left < (long long)sizeof(skip) ? (size_t)left : sizeof(skip), &got, e);

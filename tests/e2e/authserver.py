@@ -27,7 +27,9 @@
       manifest asked for by tag with an index of N children of about 4 MiB
       each, made up on the fly (a hostile registry's memory attack).
       "badrange" answers every Range request with 206 and the whole blob
-      (Content-Range "bytes 0-..."), a range other than the one asked for.
+      (Content-Range "bytes 0-..."), a range other than the one asked for;
+      "laterange" with the part from one byte after the one asked for;
+      "nocontentrange" drops the Content-Range header of every 206.
       "refuse=TEXT" answers every manifest PUT whose path contains TEXT with
       400 MANIFEST_INVALID (an image the mirror will not take).
       "trickle" / "blobtrickle" send every manifest / blob body a byte every
@@ -400,10 +402,15 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             hdrs = {k: v for k, v in self.headers.items()
                     if k.lower() in ("authorization", "accept", "content-type", "range")}
             # "badrange": a Range request answered 206 with the whole blob
-            # (and a Content-Range that says so), as a broken cache might
+            # (and a Content-Range that says so), as a broken cache might;
+            # "laterange": with the part from one byte later than asked
             badrange = "badrange" in steps and "Range" in self.headers
             if badrange:
                 hdrs.pop("Range", None)
+            if "laterange" in steps and self.headers.get("Range", "").startswith("bytes="):
+                start = int(self.headers["Range"][6:].split("-")[0])
+                hdrs["Range"] = f"bytes={start + 1}-"
+                log(logpath, {"fault": "laterange", "path": self.path, "range": hdrs["Range"]})
             if self.command == "PUT" and "/blobs/uploads/" in self.path and "digest=" in self.path \
                     and take("lose"):
                 digest = self.path.split("digest=")[1].split("&")[0].replace("%3A", ":")
@@ -448,6 +455,9 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                     v = v.replace(f"https://{upstream}/", f"https://127.0.0.1:{port}/")
                 if k.lower() == "www-authenticate":
                     v = rewrite_realm(v)
+                if k.lower() == "content-range" and "nocontentrange" in steps:
+                    log(logpath, {"fault": "nocontentrange", "path": self.path})
+                    continue
                 if k.lower() not in ("connection", "transfer-encoding", "keep-alive",
                                      "content-length"):
                     self.send_header(k, v)

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (al_token_parse(s, size, &tok, NULL) == 0)
         al_secret_free(tok);
     if (al_http_parse_content_range(s, &first, &last) == 0 && (first < 0 || first > last))
-        abort();   /* a range the reader would start a resume from */
+        abort();   /* the parser's promise, which open_blob_at counts on */
     al_tag_valid(s);
     al_digest_valid(s);
     free(s);
