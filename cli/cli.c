@@ -36,13 +36,22 @@ static void stamp(void)
     fputs(when, stderr);
 }
 
+/* Every message may quote a value from a registry, a bundle or a cluster
+ * (a media type, a digest, a header, a server's error text): none may move
+ * the terminal's cursor, clear it or start a line that looks like our own,
+ * so each control byte is shown as '?'. */
 void cli_vmsg(const char *fmt, va_list ap)
 {
+    char line[8192];
+    size_t i;
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    for (i = 0; line[i] != '\0'; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     flockfile(stderr);   /* one whole line, whichever thread reports */
     stamp();
-    fprintf(stderr, "%s: ", g_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s\n", g_prog, line);
     funlockfile(stderr);
 }
 

@@ -22,8 +22,9 @@ enum cli_exit {
 /* Sets the program name used as the prefix of every message. */
 void cli_init(const char *progname);
 
-/* "<prog>: <message>" on stderr; when stderr is not a terminal (cron,
- * systemd, a pipe) the line starts with a UTC timestamp. */
+/* "<prog>: <message>" on stderr, one line: control characters (from a
+ * quoted value) show as '?'. When stderr is not a terminal (cron, systemd,
+ * a pipe) the line starts with a UTC timestamp. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 

@@ -360,7 +360,7 @@ static void set_header_once(char **slot, const char *v, size_t n)
 }
 
 /* Decimal digits at *p into *out, refusing none, a sign and overflow. */
-static int parse_count(const char **p, long long *out)
+static int parse_digits(const char **p, long long *out)
 {
     long long v = 0;
     const char *q = *p;
@@ -386,12 +386,12 @@ int al_http_parse_content_range(const char *v, long long *first, long long *last
     v += 5;
     while (*v == ' ')
         v++;
-    if (parse_count(&v, &a) != 0 || *v++ != '-' || parse_count(&v, &b) != 0 ||
+    if (parse_digits(&v, &a) != 0 || *v++ != '-' || parse_digits(&v, &b) != 0 ||
         *v++ != '/' || a > b)
         return -1;
     if (*v == '*')
         v++;
-    else if (parse_count(&v, &total) != 0 || b >= total)
+    else if (parse_digits(&v, &total) != 0 || b >= total)
         return -1;
     if (*v != '\0')
         return -1;

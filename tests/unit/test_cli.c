@@ -1,4 +1,8 @@
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "../../cli/cli.h"
 #include "test.h"
@@ -92,4 +96,33 @@ TEST(cli_human_sizes_and_durations)
     CHECK_STR(cli_human_duration(42, b, sizeof(b)), "42 s");
     CHECK_STR(cli_human_duration(125, b, sizeof(b)), "2 min 05 s");
     CHECK_STR(cli_human_duration(3720, b, sizeof(b)), "1 h 02 min");
+}
+
+/* A value quoted in a message (here as a registry could send it: a clear
+ * screen, a carriage return, a forged second line) cannot act on the
+ * terminal: every control byte shows as '?', UTF-8 stays. */
+TEST(cli_messages_show_control_characters_as_question_marks)
+{
+    char path[300], *text;
+    int fd, saved;
+    size_t len;
+
+    snprintf(path, sizeof(path), "%s/stderr.txt", test_tmpdir());
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    CHECK(saved >= 0 && fd >= 0);
+    if (saved < 0 || fd < 0)
+        return;
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    cli_msg("the registry says '%s'", "a\x1b[2Jb\rc\nairlock: fine\x7f\xc3\xa9");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    text = test_read_file(path, &len);
+    CHECK(strstr(text, "the registry says 'a?[2Jb?c?airlock: fine?\xc3\xa9'\n") != NULL);
+    CHECK(strchr(text, '\n') == text + len - 1);   /* one line */
+    free(text);
+    unlink(path);
 }
