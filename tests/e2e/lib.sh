@@ -135,7 +135,8 @@ start_token_registry() {
 
 # start_redirector NAME UPSTREAM_NAME USER PASSWORD [DELAY [nomount]]: authserver.py
 # redirect in front of registry UPSTREAM_NAME, with a certificate from that
-# registry's CA. Sets NAME_HOST and NAME_LOG.
+# registry's CA. Sets NAME_HOST and NAME_LOG; its own stderr goes to
+# NAME.server.err, apart from NAME.err, which the tests give the client.
 start_redirector() {
     local name=$1 up=$2 port upstream_host
     port=$(free_port)
@@ -143,15 +144,16 @@ start_redirector() {
     make_server_cert "$up" "$name-server"
     python3 "$E2E_DIR/authserver.py" redirect "$port" "$WORK/pki/$name-server.crt" \
         "$WORK/pki/$name-server.key" "${!upstream_host}" "$WORK/pki/$up-ca.crt" "$3:$4" \
-        "$WORK/$name.log" ${5:-} ${6:-} 2>"$WORK/$name.err" &
+        "$WORK/$name.log" ${5:-} ${6:-} 2>"$WORK/$name.server.err" &
     PIDS+=($!)
-    wait_port "$port" || { echo "redirector did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    wait_port "$port" || { echo "redirector did not start:" >&2; cat "$WORK/$name.server.err" >&2; exit 1; }
     printf -v "${name}_HOST" %s "127.0.0.1:$port"
     printf -v "${name}_LOG" %s "$WORK/$name.log"
 }
 
 # start_flaky NAME UPSTREAM_NAME PLAN: authserver.py flaky in front of
-# registry UPSTREAM_NAME (see there). Sets NAME_HOST and NAME_LOG.
+# registry UPSTREAM_NAME (see there). Sets NAME_HOST and NAME_LOG; its own
+# stderr goes to NAME.server.err (see start_redirector).
 start_flaky() {
     local name=$1 up=$2 port upstream_host
     port=$(free_port)
@@ -160,9 +162,9 @@ start_flaky() {
     : >"$WORK/$name.log"
     python3 "$E2E_DIR/authserver.py" flaky "$port" "$WORK/pki/$name-server.crt" \
         "$WORK/pki/$name-server.key" "${!upstream_host}" "$WORK/pki/$up-ca.crt" \
-        "$WORK/$name.log" "$3" 2>"$WORK/$name.err" &
+        "$WORK/$name.log" "$3" 2>"$WORK/$name.server.err" &
     PIDS+=($!)
-    wait_port "$port" || { echo "flaky proxy did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    wait_port "$port" || { echo "flaky proxy did not start:" >&2; cat "$WORK/$name.server.err" >&2; exit 1; }
     printf -v "${name}_HOST" %s "127.0.0.1:$port"
     printf -v "${name}_LOG" %s "$WORK/$name.log"
 }

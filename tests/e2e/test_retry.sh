@@ -49,7 +49,7 @@ check_eq "nodejs (a 6 MiB layer) arrives intact" "$(seed '.images["ubi8/nodejs-1
 
 echo "# a resumed download answered with the blob from its start (206, bytes 0-): read past"
 start_flaky badrange src "cut,badrange"
-export_via badrng "$badrange_HOST"   # its stderr apart from the proxy's
+export_via badrng "$badrange_HOST"
 check_eq "the export exits 0" 0 "$RC"
 check "the proxy answered a Range request with the blob from its start" \
     grep -q '"fault": "badrange"' "$badrange_LOG"
