@@ -86,12 +86,12 @@ int ex_blob_precompressed(const struct ex_blob *b)
             strcmp(b->media_type + n - 4, "zstd") == 0);
 }
 
-/* The first n blobs again, those compressed already last, each group in the
- * order it had. */
-static int precompressed_last(struct ex_plan *p, size_t n, struct al_err *e)
+/* The blobs planned so far again, those compressed already last, each
+ * group in the order it had. */
+static int precompressed_last(struct ex_plan *p, struct al_err *e)
 {
     struct ex_blob *sorted;
-    size_t i, k = 0;
+    size_t i, k = 0, n = p->n;
     int pass;
 
     if (n == 0)
@@ -122,7 +122,7 @@ int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++)
             rc = plan_image_blobs(p, held, &images->v[i], &images->v[i].manifests[j], e);
     if (rc == 0)
-        rc = precompressed_last(p, p->n, e);
+        rc = precompressed_last(p, e);
     for (i = 0; rc == 0 && i < images->n; i++)
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++) {
             const struct ex_manifest *m = &images->v[i].manifests[j];
