@@ -112,6 +112,40 @@ const char *ex_role_name(const struct ex_image *img, char *buf, size_t n)
     return buf;
 }
 
+/* How much losing an image costs, for an image named by more than one input:
+ * the must-gather is what the import hands to the cluster, a release
+ * component is mirrored for the cluster, an --image was asked for by name,
+ * a samples tag may fail alone. */
+static int role_weight(enum ex_role role)
+{
+    switch (role) {
+    case EX_ROLE_SAMPLES:
+        return 0;
+    case EX_ROLE_IMAGE:
+        return 1;
+    case EX_ROLE_COMPONENT:
+        return 2;
+    case EX_ROLE_MUST_GATHER:
+        break;
+    }
+    return 3;
+}
+
+/* An image named again keeps the weightier role of the two. */
+static int merge_role(struct ex_image *img, enum ex_role role, const char *component)
+{
+    char *copy = NULL;
+
+    if (role_weight(role) <= role_weight(img->role))
+        return 0;
+    if (role == EX_ROLE_COMPONENT && component != NULL && (copy = strdup(component)) == NULL)
+        return -1;
+    free(img->component);
+    img->component = copy;
+    img->role = role;
+    return 0;
+}
+
 int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
                   enum ex_role role, const char *component, int strict,
                   struct al_err *e)
@@ -153,6 +187,10 @@ int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,
         img->ref = ref;
     } else {
         al_ref_release(&ref);
+        if (merge_role(img, role, component) != 0) {
+            free(name);
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        }
     }
     free(name);
     rc = tag ? add_tag(img, tag, e) : 0;

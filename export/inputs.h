@@ -53,7 +53,10 @@ void ex_images_release(struct ex_images *l);
 
 /* Adds (or finds) the image for `pull_spec` and records `tag` (may be NULL)
  * for it; a new image takes `role` (and `component`, for
- * EX_ROLE_COMPONENT), one already there keeps its own. An invalid pull spec
+ * EX_ROLE_COMPONENT), one already there the weightier of its own and
+ * `role` (must-gather, then a component, then --image, then samples: a
+ * samples tag that is also the release's must-gather is the must-gather,
+ * and ends the export if it fails). An invalid pull spec
  * becomes a failed entry naming `tag` unless `strict` is set, when it is an
  * error. */
 int ex_images_add(struct ex_images *l, const char *pull_spec, const char *tag,

@@ -85,6 +85,21 @@ check_eq "--imagestreams with --release: exit 0" 0 "$RC"
 check "the bundle passes the independent check" unpack given
 check_eq "only the given imagestreams" "python:3.9-ubi8" "$(samples_tags given)"
 check_eq "and no samples recorded from the release" null "$(meta given .release.samples)"
+# the cluster's openshift/must-gather imagestream names the release's must-gather:
+# the image is still the must-gather (bundle.json, the import's ImageStreamImport)
+MG_SPEC="quay.io/openshift-release-dev/ocp-v4.0-art-dev@$(seed '.must_gather["must-gather"]')"
+cat >"$WORK/is-mg.json" <<JSON
+{"kind": "ImageStream", "metadata": {"name": "must-gather"}, "spec": {"tags": [
+ {"name": "latest", "from": {"kind": "DockerImage", "name": "$MG_SPEC"}}]}}
+JSON
+run_export named --release "$RELEASE:4.12.0-x86_64" --imagestreams "$WORK/is-mg.json" \
+    --authfile "$WORK/via-auth.json" --sign-key "$WORK/export.key"
+check_eq "--imagestreams naming the must-gather: exit 0" 0 "$RC"
+check "the bundle passes the independent check" unpack named
+check_eq "one image, the must-gather, with the imagestream's tag" "must-gather must-gather:latest" \
+    "$(meta named '[.images[] | "\(.role) \(.tags | join(","))"] | join(" ")')"
+check_eq "bundle.json names it as the release's must-gather" "$MG_SPEC" \
+    "$(meta named .release.must_gather.pull_spec)"
 run_export union --release "$RELEASE:4.12.0-x86_64" --imagestreams "$WORK/is.json" \
     --samples-from-release --authfile "$WORK/via-auth.json" --sign-key "$WORK/export.key"
 check_eq "--samples-from-release: exit 0" 0 "$RC"

@@ -199,25 +199,34 @@ TEST(release_image_references_must_gather)
     free(text);
 }
 
-/* An image named twice keeps the role it was first given: a samples image
- * that is also the must-gather stays a samples image (and may fail alone). */
-TEST(images_union_keeps_the_first_role)
+/* An image named twice keeps the weightier role, whichever input came
+ * first: a samples tag that is also the release's must-gather is the
+ * must-gather (bundle.json names it, the import hands it to the cluster, and
+ * losing it ends the export), not a samples image that may fail alone. */
+TEST(images_union_keeps_the_weightier_role)
 {
     struct ex_images l = {0};
     struct al_err e;
     char buf[64];
+    const char *z = "quay.io/x/z@sha256:"
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     al_err_init(&e);
     CHECK_INT(ex_images_add(&l, "quay.io/x/y:1", "y:1", EX_ROLE_SAMPLES, NULL, 0, &e), 0);
     CHECK_INT(ex_images_add(&l, "quay.io/x/y:1", NULL, EX_ROLE_MUST_GATHER, NULL, 1, &e), 0);
-    CHECK_INT(ex_images_add(&l, "quay.io/x/z@sha256:"
-                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                            NULL, EX_ROLE_COMPONENT, "cli", 1, &e), 0);
+    CHECK_INT(ex_images_add(&l, "quay.io/x/y:1", "y:2", EX_ROLE_SAMPLES, NULL, 0, &e), 0);
+    CHECK_INT(ex_images_add(&l, z, "z:1", EX_ROLE_SAMPLES, NULL, 0, &e), 0);
+    CHECK_INT(ex_images_add(&l, z, NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    CHECK_INT(ex_images_add(&l, z, NULL, EX_ROLE_COMPONENT, "cli", 1, &e), 0);
+    CHECK_INT(ex_images_add(&l, z, NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
     CHECK_INT(l.n, 2);
-    CHECK_INT(l.v[0].role, EX_ROLE_SAMPLES);
-    CHECK_STR(ex_role_name(&l.v[0], buf, sizeof(buf)), "samples");
+    CHECK_INT(l.v[0].role, EX_ROLE_MUST_GATHER);
+    CHECK_STR(ex_role_name(&l.v[0], buf, sizeof(buf)), "must-gather");
+    CHECK_INT(l.v[0].n_tags, 2);   /* its tags stay: the import tags them too */
+    CHECK_INT(l.v[1].role, EX_ROLE_COMPONENT);
     CHECK_STR(ex_role_name(&l.v[1], buf, sizeof(buf)), "release:cli");
-    l.v[1].role = EX_ROLE_MUST_GATHER;
+    CHECK_INT(ex_images_add(&l, z, NULL, EX_ROLE_MUST_GATHER, NULL, 1, &e), 0);
     CHECK_STR(ex_role_name(&l.v[1], buf, sizeof(buf)), "must-gather");
+    CHECK(l.v[1].component == NULL);
     ex_images_release(&l);
 }
