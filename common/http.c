@@ -160,7 +160,7 @@ static void load_system_certs(void)
 }
 
 /* containers-certs.d(5): every NAME.crt in <certs.d>/<host[:port]>/ is a CA. */
-static int load_certs_d(struct al_http *h, const char *host,
+static int load_certs_d(const char *certs_d, const char *host,
                         STACK_OF(X509) **out, struct al_err *e)
 {
     char dir[1024], path[2048];
@@ -170,7 +170,7 @@ static int load_certs_d(struct al_http *h, const char *host,
     int rc = 0;
 
     *out = NULL;
-    snprintf(dir, sizeof(dir), "%s/%s", h->certs_d, host);
+    snprintf(dir, sizeof(dir), "%s/%s", certs_d, host);
     d = opendir(dir);
     if (d == NULL)
         return 0;
@@ -214,7 +214,7 @@ static int trust_for_host(struct al_http *h, const char *host,
         free(t);
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
-    rc = load_certs_d(h, host, &t->certs, e);
+    rc = load_certs_d(h->certs_d, host, &t->certs, e);
     if (rc != 0) {
         free(t->host);
         free(t);
@@ -277,6 +277,49 @@ out:
     }
     *out = h;
     return 0;
+}
+
+int al_http_trusted_pem(const char *const *ca_files, size_t n_ca_files, const char *certs_d,
+                        const char *host, char **out, struct al_err *e)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null(), *from_dir = NULL;
+    BIO *mem = NULL;
+    char *data;
+    long len;
+    size_t i;
+    int rc = certs ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
+
+    *out = NULL;
+    for (i = 0; rc == 0 && i < n_ca_files; i++)
+        rc = load_pem_certs(certs, ca_files[i], e);
+    if (rc == 0 && certs_d != NULL && certs_d[0] != '\0' && host != NULL)
+        rc = load_certs_d(certs_d, host, &from_dir, e);
+    while (rc == 0 && from_dir != NULL && sk_X509_num(from_dir) > 0) {
+        X509 *c = sk_X509_shift(from_dir);
+        if (!sk_X509_push(certs, c)) {
+            X509_free(c);
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        }
+    }
+    if (rc == 0 && sk_X509_num(certs) > 0) {
+        mem = BIO_new(BIO_s_mem());
+        for (i = 0; mem != NULL && i < (size_t)sk_X509_num(certs); i++)
+            if (!PEM_write_bio_X509(mem, sk_X509_value(certs, (int)i)))
+                break;
+        len = mem ? BIO_get_mem_data(mem, &data) : 0;
+        if (mem == NULL || i < (size_t)sk_X509_num(certs) || len <= 0 ||
+            (*out = malloc((size_t)len + 1)) == NULL) {
+            ERR_clear_error();
+            rc = al_err_set(e, AL_ENOMEM, "out of memory");
+        } else {
+            memcpy(*out, data, (size_t)len);
+            (*out)[len] = '\0';
+        }
+    }
+    BIO_free(mem);
+    sk_X509_pop_free(from_dir, X509_free);
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
 }
 
 void al_http_free(struct al_http *h)

@@ -184,31 +184,6 @@ static int find_cluster(struct run *r, struct al_err *e)
     return rc;
 }
 
-static int read_ca_files(const struct im_config *cfg, char **out, struct al_err *e)
-{
-    struct al_buf all, one;
-    size_t i;
-    int rc = 0;
-
-    *out = NULL;
-    if (cfg->n_ca_files == 0)
-        return 0;
-    al_buf_init(&all, 4 * 1024 * 1024);
-    for (i = 0; rc == 0 && i < cfg->n_ca_files; i++) {
-        al_buf_init(&one, 1024 * 1024);
-        rc = al_buf_read_file(&one, cfg->ca_files[i], e);
-        if (rc == 0)
-            rc = al_buf_append(&all, one.data, one.len, cfg->ca_files[i], e);
-        if (rc == 0 && one.len > 0 && one.data[one.len - 1] != '\n')
-            rc = al_buf_append(&all, "\n", 1, cfg->ca_files[i], e);
-        al_buf_release(&one);
-    }
-    if (rc == 0)
-        *out = al_buf_detach(&all, NULL);
-    al_buf_release(&all);
-    return rc;
-}
-
 static int add_stream(const char ***v, size_t *n, const char *tag)
 {
     size_t len = strcspn(tag, ":"), i;
@@ -275,8 +250,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
     int rc = samples_registry && skipped_streams(r, &skipped, &n_skipped) == 0
                  ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
-    if (rc == 0)
-        rc = read_ca_files(cfg, &ca, e);
+    if (rc == 0)   /* the CA the push trusted the mirror with, certificates only */
+        rc = al_http_trusted_pem(cfg->ca_files, cfg->n_ca_files, cfg->certs_d,
+                                 r->plan.mirror_host, &ca, e);
     if (rc == 0)
         rc = im_mirrors_from_plan(&mirrors, &r->plan, r->pusher, e);
     co.mirrors = &mirrors;

@@ -51,6 +51,15 @@ int al_http_new(struct al_http **out, const struct al_http_opts *opts,
                 struct al_err *e);
 void al_http_free(struct al_http *h);   /* accepts NULL */
 
+/* The certificates a client made with these ca_files and certs_d trusts
+ * `host` ("host[:port]") with beyond the system's, as PEM: every certificate
+ * of the files and of certs_d/<host>/NAME.crt, and nothing else they hold (a
+ * private key kept beside a certificate stays there). For a cluster that must
+ * trust the same registry. *out is NULL (and 0 returned) when there are none;
+ * free() it. */
+int al_http_trusted_pem(const char *const *ca_files, size_t n_ca_files, const char *certs_d,
+                        const char *host, char **out, struct al_err *e);
+
 struct al_http_req {
     const char *method;          /* "GET", "HEAD", "POST", "PUT", ... */
     const char *url;             /* no userinfo; never printed with a query */

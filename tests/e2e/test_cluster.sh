@@ -92,6 +92,32 @@ run_import dryrun "$fresh_KUBECONFIG" --dry-run
 check_eq "--dry-run on a configured cluster exits 0" 0 "$RC"
 check_eq "--dry-run sends no write" 0 "$(writes "$fresh_LOG")"
 
+echo "# the cluster gets the certificates the push trusted the mirror with, and nothing else"
+CM_CA=/api/v1/namespaces/openshift-config/configmaps/registry-config
+openssl genpkey -algorithm ed25519 -out "$WORK/stray.key" 2>/dev/null
+cat "$WORK/stray.key" "$mirror_CA" >"$WORK/ca-and-key.pem"
+mkdir -p "$WORK/certs.d/127.0.0.1:$mirror_PORT"
+cp "$mirror_CA" "$WORK/certs.d/127.0.0.1:$mirror_PORT/ca.crt"
+for how in keyed certsd; do
+    state "$WORK/$how.json" '{}' '{"managementState": "Removed"}'
+    start_apiserver "$how" "$WORK/$how.json"
+done
+airlock_import "$WORK/b.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" \
+    --authfile "$WORK/mirror-auth.json" --ca-file "$WORK/ca-and-key.pem" --certs-dir "$WORK/none" \
+    --kubeconfig "$keyed_KUBECONFIG" >"$WORK/keyed.out" 2>"$WORK/keyed.err"
+check_eq "a --ca-file holding a private key beside the CA: exit 0" 0 "$?"
+check_eq "registry-config holds the CA certificate" "$(cat "$mirror_CA")" \
+    "$(api_get keyed $CM_CA | jq -r --arg k "$CA_KEY" '.data[$k]')"
+check_eq "and not the key" 0 "$(api_get keyed $CM_CA | grep -c 'PRIVATE KEY')"
+airlock_import "$WORK/b.tar.zst" --verify-key "$WORK/export.pub" --registry "$mirror_HOST" \
+    --authfile "$WORK/mirror-auth.json" --certs-dir "$WORK/certs.d" \
+    --kubeconfig "$certsd_KUBECONFIG" >"$WORK/certsd.out" 2>"$WORK/certsd.err"
+check_eq "the mirror trusted through certs.d alone: exit 0" 0 "$?"
+check_eq "registry-config holds the certs.d CA" "$(cat "$mirror_CA")" \
+    "$(api_get certsd $CM_CA | jq -r --arg k "$CA_KEY" '.data[$k]')"
+check_eq "and the image config trusts it" registry-config \
+    "$(api_get certsd $IMAGE | jq -r .spec.additionalTrustedCA.name)"
+
 echo "# a cluster with its own trusted-CA ConfigMap, skipped list and allowed registries"
 state "$WORK/busy.json" '{"additionalTrustedCA": {"name": "user-ca"},
                          "allowedRegistriesForImport": [{"domainName": "quay.io", "insecure": false}]}' \
