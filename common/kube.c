@@ -15,7 +15,8 @@ struct al_kube {
     struct al_retry retry;  /* 429 (priority and fairness), 5xx, resets */
 };
 
-int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, struct al_err *e)
+int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, long timeout_s,
+                struct al_err *e)
 {
     /* the kubeconfig's CA alone is trusted for the apiserver, as kubectl
      * does; certs.d is for registries */
@@ -27,6 +28,7 @@ int al_kube_new(struct al_kube **out, const struct al_kube_creds *c, struct al_e
                                           "the server, or log in again (oc login)",
                               .client_cert_pem = c->cert_pem,
                               .client_key_pem = c->key_pem,
+                              .stall_timeout_s = timeout_s,
                               .user_agent = "airlock-import/" AIRLOCK_VERSION};
     struct al_kube *k = calloc(1, sizeof(*k));
     int rc;

@@ -173,9 +173,11 @@ static int find_cluster(struct run *r, struct al_err *e)
         al_err_init(e);
         rc = al_kube_in_cluster(&r->creds, cfg->sa_dir, e);
         if (rc == AL_ENOTFOUND) {
-            r->report(r->ud, "no kubeconfig and not in a pod: the images will be pushed "
-                      "but the cluster not configured (--kubeconfig to configure it, "
-                      "--skip-cluster to say so)");
+            /* (a warning, which -q leaves: a run that leaves the cluster
+             * as it was must not pass for one that configured it) */
+            r->warn(r->ud, "warning: no kubeconfig and not in a pod: the images will be "
+                    "pushed but the cluster not configured (--kubeconfig to "
+                    "configure it, --skip-cluster to say so)");
             al_err_init(e);
             return 0;
         }
@@ -280,7 +282,7 @@ static int configure_cluster(struct run *r, struct al_err *e)
                     "(insecure-skip-tls-verify in the kubeconfig): anyone on the network "
                     "path can pose as it and take the credentials; give its CA as "
                     "certificate-authority instead", r->creds.server);
-        rc = al_kube_new(&k, &r->creds, e);
+        rc = al_kube_new(&k, &r->creds, cfg->timeout_s, e);
         if (rc == 0 && cfg->retries >= 0)
             al_kube_set_retries(k, cfg->retries);
         if (rc == 0)

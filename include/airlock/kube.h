@@ -14,8 +14,10 @@
 
 struct al_kube;
 
-/* `creds` is copied as needed; it may be released afterwards. */
-int al_kube_new(struct al_kube **out, const struct al_kube_creds *creds,
+/* `creds` is copied as needed; it may be released afterwards. An answer
+ * not whole within `timeout_s` seconds (--timeout; 0: 60) is broken off
+ * (and tried again, as a transient failure). */
+int al_kube_new(struct al_kube **out, const struct al_kube_creds *creds, long timeout_s,
                 struct al_err *e);
 void al_kube_free(struct al_kube *k);   /* accepts NULL */
 

@@ -15,9 +15,12 @@ With CLIENT_CA, a TLS client certificate signed by it authenticates too.
 
 STATE.json: {"objects": {PATH: OBJECT}, "forbid": [[METHOD, PATH]],
              "conflict_once": [PATH], "import_failure": "message",
-             "unavailable": [STATUS, ...]}   (the first requests answered
+             "unavailable": [STATUS, ...],   (the first requests answered
              with these statuses, as an overloaded or restarting apiserver
              does; 429 with Retry-After: 1)
+             "slow_import": SECONDS}   (an ImageStreamImport is answered
+             this late, as a real apiserver that imports synchronously from a
+             slow registry does)
 LOG: one JSON line per request (method, path, content type).
 """
 import copy
@@ -25,6 +28,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 import http.server
 import socketserver
 import urllib.parse
@@ -36,6 +40,7 @@ objects = state.get("objects", {})
 forbid = {tuple(f) for f in state.get("forbid", [])}
 conflict_once = set(state.get("conflict_once", []))
 unavailable = list(state.get("unavailable", []))
+slow_import = float(state.get("slow_import", 0))
 lock = threading.Lock()
 version = [100]
 
@@ -128,6 +133,8 @@ class H(http.server.BaseHTTPRequestHandler):
         has_cert = bool(self.connection.getpeercert())
         if self.headers.get("Authorization", "") != "Bearer " + token and not has_cert:
             return self.reply(*status(401, "Unauthorized", "Unauthorized"))
+        if slow_import and self.command == "POST" and path.endswith("/imagestreamimports"):
+            time.sleep(slow_import)
         with lock:
             code, body = self.route(path, ctype, raw)
         self.reply(code, body)

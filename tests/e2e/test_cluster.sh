@@ -212,6 +212,15 @@ run_import importfail "$importfail_KUBECONFIG"
 check_eq "exit 5" 5 "$RC"
 check_grep "the import's failure status is reported" "could not import must-gather .*i/o timeout" "$WORK/importfail.err"
 
+echo "# --timeout holds for the Kubernetes API too"
+state "$WORK/slow.json" '{}' '{}' '{}' '{"slow_import": 3}'
+start_apiserver slow "$WORK/slow.json"
+run_import slowcut "$slow_KUBECONFIG" --timeout 1 --retries 0
+check_eq "an ImageStreamImport answered after 3 s, --timeout 1: exit 5" 5 "$RC"
+check_grep "saying it timed out" "imagestreamimports.*no whole answer within --timeout, 1 s" "$WORK/slowcut.err"
+run_import slowwait "$slow_KUBECONFIG" --timeout 10
+check_eq "the same with --timeout 10: exit 0" 0 "$RC"
+
 echo "# credentials"
 sed 's/token: .*/token: wrong/' "$fresh_KUBECONFIG" >"$WORK/wrong-token.kubeconfig"
 run_import wrongtoken "$WORK/wrong-token.kubeconfig"

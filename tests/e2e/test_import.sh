@@ -86,6 +86,14 @@ done < <(dest_names "")
 check_eq "skopeo: every mirror digest equals the source's" 1 "$all_same"
 check_eq "and every image of the bundle was compared" "$(jq '.images | length' "$WORK/bundle.json")" "$compared"
 check "the bundle has images to compare" test "$compared" -gt 0
+echo "# no kubeconfig and not in a pod: the images land, and even -q says the cluster was not configured"
+mkdir -p "$WORK/nohome"
+HOME="$WORK/nohome" KUBECONFIG="" run_import nokube "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
+    --registry "$mirror_HOST" "${MIRROR[@]}" -q
+check_eq "exit 0 (the push was asked for and done)" 0 "$RC"
+check_grep "the warning is not silenced by -q" \
+    "warning: no kubeconfig and not in a pod: the images will be pushed but the cluster not configured" \
+    "$WORK/nokube.err"
 echo "# one upload at a time (--jobs 1) lands the same images"
 run_import serial "$WORK/good.tar.zst" --verify-key "$WORK/export.pub" \
     --registry "$mirror_HOST/serial" "${MIRROR[@]}" --jobs 1
