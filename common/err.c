@@ -10,9 +10,55 @@ void al_err_init(struct al_err *e)
         memset(e, 0, sizeof(*e));
 }
 
+/* The length of the UTF-8 sequence at `p` (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n, i;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    for (i = 1; i < n; i++, lo = 0x80, hi = 0xBF)
+        if (p[i] < lo || p[i] > hi)   /* (also stops at the NUL) */
+            return 0;
+    return n;
+}
+
+void al_utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p != '\0') {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void set_msg(struct al_err *e, const char *fmt, va_list ap)
 {
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    al_utf8_scrub(e->msg);
 }
 
 int al_err_set(struct al_err *e, int code, const char *fmt, ...)
@@ -45,6 +91,7 @@ int al_err_sys(struct al_err *e, int code, int errnum, const char *fmt, ...)
     va_end(ap);
     n = strlen(e->msg);
     snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(errnum));
+    al_utf8_scrub(e->msg);   /* (cut at the end, it may end mid-character) */
     return code;
 }
 
@@ -69,6 +116,7 @@ int al_err_prefix(struct al_err *e, const char *fmt, ...)
         }
         snprintf(e->msg + hn, sizeof(e->msg) - hn, "%s", old);
     }
+    al_utf8_scrub(e->msg);
     return e->code;
 }
 

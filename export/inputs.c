@@ -47,6 +47,7 @@ void ex_image_fail(struct ex_image *img, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    al_utf8_scrub(msg);
     img->failed = 1;
     free(img->reason);
     img->reason = strdup(msg);

@@ -62,6 +62,12 @@ int al_err_sys(struct al_err *e, int code, int errnum, const char *fmt, ...)
 int al_err_prefix(struct al_err *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Replaces each byte of `s` that is not part of valid UTF-8 with '?'.
+ * Messages quote what registries, bundles and files sent, and may be cut
+ * mid-character; the JSON outputs (bundle.json, --json) take only UTF-8, and
+ * would lose such a message. Every al_err message is scrubbed already. */
+void al_utf8_scrub(char *s);
+
 /* How a long operation tells its caller something that is not an error
  * (a per-image failure it went past, a resumed download, progress): the
  * caller decides where it goes, as nothing in common/ prints. */
