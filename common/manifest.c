@@ -131,7 +131,7 @@ int al_manifest_parse(const char *data, size_t len, const char *content_type,
 {
     json_error_t je;
     json_t *root;
-    const char *mt = NULL;
+    const char *mt = NULL, *body_mt;
     char ct[256] = "";
     int rc;
 
@@ -169,6 +169,20 @@ int al_manifest_parse(const char *data, size_t len, const char *content_type,
     if (!known_type(mt)) {
         rc = al_err_set(e, AL_EUNSUPPORTED, "%s: unsupported manifest type '%.100s'",
                         what, mt ? mt : ct);
+        goto out;
+    }
+    /* One document, one reading (CVE-2021-41190): a body that also reads as
+     * the other kind is refused, as containerd does, or tools would disagree
+     * about what the bytes this bundle signs are. */
+    body_mt = json_string_value(json_object_get(root, "mediaType"));
+    if (al_media_type_is_index(mt)
+            ? (json_object_get(root, "config") != NULL || json_object_get(root, "layers") != NULL ||
+               (known_type(body_mt) && !al_media_type_is_index(body_mt)))
+            : (json_object_get(root, "manifests") != NULL ||
+               (known_type(body_mt) && al_media_type_is_index(body_mt)))) {
+        rc = al_err_set(e, AL_EINVAL, "%s: ambiguous manifest: served as '%s' but its body "
+                        "reads as the other kind (an index with config or layers, or an "
+                        "image manifest with manifests): refused", what, mt);
         goto out;
     }
     m->media_type = strdup(mt);

@@ -326,13 +326,18 @@ static int check_manifest(struct reader *r, const struct al_meta_image *img,
     rc = al_manifest_parse(data->data, data->len, mf->media_type, what, &m, e);
     if (rc != 0)
         return rc;
-    if (m.kind == AL_MANIFEST_IMAGE) {
+    /* (it goes to the mirror as the manifest's Content-Type) */
+    if (strcmp(m.media_type, mf->media_type) != 0)
+        rc = al_err_set(e, AL_EINVAL, "%s: bundle.json gives it the media type '%.100s', "
+                        "which is not the manifest's own ('%s'): refused", what,
+                        mf->media_type, m.media_type);
+    if (rc == 0 && m.kind == AL_MANIFEST_IMAGE) {
         if (!image_has_blob(&r->b->meta, img, m.config.digest))
             missing = m.config.digest;
         for (i = 0; missing == NULL && i < m.n_layers; i++)
             if (!image_has_blob(&r->b->meta, img, m.layers[i].digest))
                 missing = m.layers[i].digest;
-    } else {
+    } else if (rc == 0) {
         for (i = 0; missing == NULL && i < m.n_children; i++)
             if (!image_has_manifest(img, m.children[i].digest))
                 missing = m.children[i].digest;

@@ -163,10 +163,13 @@ def main():
         with open(out, "wb") as f:
             f.write(zstd(raw))
         return
-    elif kind in ("ghost-manifest", "ghost-blob"):
+    elif kind in ("ghost-manifest", "ghost-blob", "header-media-type"):
         meta = json.loads(entries[0][1])
         ghost = "sha256:" + "ee" * 32
-        if kind == "ghost-manifest":
+        if kind == "header-media-type":   # would go out as the PUT's Content-Type
+            mf = meta["images"][0]["manifests"][-1]
+            mf["media_type"] = mf["media_type"] + "\r\nX-Injected: 1"
+        elif kind == "ghost-manifest":
             meta["images"][0]["manifests"][0]["digest"] = ghost
             meta["images"][0]["digest"] = ghost
         else:

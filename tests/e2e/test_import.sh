@@ -165,7 +165,7 @@ bad huge-json "'bundle.json' declares 67108865 bytes, more than the" "$WORK/huge
 for kind in bomb-size bomb-unlisted many-entries deep json-last missing-blob; do
     python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
 done
-for kind in ghost-manifest ghost-blob; do   # signed by our key: a signer who lies
+for kind in ghost-manifest ghost-blob header-media-type; do   # signed by our key: a signer who lies
     python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst" "$WORK/export.key"
 done
 bad bomb-size "has 1099511627776 bytes but bundle.json says" "$WORK/bomb-size.tar.zst" --verify-key "$WORK/export.pub"
@@ -181,6 +181,8 @@ bad missing-blob "is out of order" "$WORK/missing-blob.tar.zst" --verify-key "$W
 bad ghost-manifest "names manifest sha256:e{64}, which is not among the bundle's manifests" \
     "$WORK/ghost-manifest.tar.zst" --verify-key "$WORK/export.pub"
 bad ghost-blob "ends after [0-9]+ of its [0-9]+ blobs" "$WORK/ghost-blob.tar.zst" --verify-key "$WORK/export.pub"
+bad header-media-type "bundle.json gives it the media type .*, which is not the manifest's own" \
+    "$WORK/header-media-type.tar.zst" --verify-key "$WORK/export.pub"
 # altered at the same size: only the digest compare can tell (issue 16)
 for kind in manifest-child manifest-index manifest-root blob-same-size; do
     python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "airlock/digest.h"
@@ -63,6 +64,37 @@ TEST(manifest_refuses_schema1_and_junk)
     CHECK(parse("{\"schemaVersion\":2,\"mediaType\":\"" AL_MT_OCI_MANIFEST "\",\"config\":{\"size\":1,\"digest\":\"md5:00\"},\"layers\":[]}", NULL, &m, &e) != 0);
     CHECK(parse("{\"schemaVersion\":2,\"mediaType\":\"" AL_MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":\"x\",\"size\":-1,\"digest\":\"" DA "\"},\"layers\":[]}", NULL, &m, &e) != 0);
     CHECK(parse("[]", NULL, &m, &e) != 0);
+}
+
+/* CVE-2021-41190: bytes that read as an image manifest to one tool and as
+ * an index to another are refused, whichever way they are served; a Docker
+ * and an OCI name for the same kind are not a conflict. */
+TEST(manifest_refuses_ambiguous_documents)
+{
+    struct al_manifest m;
+    struct al_err e;
+    const char *image = "\"config\":{\"mediaType\":\"x\",\"size\":7,\"digest\":\"" DA "\"},"
+                        "\"layers\":[{\"mediaType\":\"y\",\"size\":9,\"digest\":\"" DB "\"}]";
+    const char *index = "\"manifests\":[{\"mediaType\":\"" AL_MT_OCI_MANIFEST "\",\"size\":10,"
+                        "\"digest\":\"" DA "\"}]";
+    char t[1024];
+
+    snprintf(t, sizeof(t), "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s,%s}", AL_MT_OCI_MANIFEST,
+             image, index);
+    CHECK_INT(parse(t, AL_MT_OCI_INDEX, &m, &e), AL_EINVAL);
+    CHECK(strstr(e.msg, "ambiguous manifest") != NULL);
+    CHECK_INT(parse(t, AL_MT_OCI_MANIFEST, &m, &e), AL_EINVAL);
+    CHECK_INT(parse(t, NULL, &m, &e), AL_EINVAL);
+    snprintf(t, sizeof(t), "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s}", AL_MT_OCI_MANIFEST, index);
+    CHECK_INT(parse(t, AL_MT_OCI_INDEX, &m, &e), AL_EINVAL);   /* says image, served as index */
+    snprintf(t, sizeof(t), "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s}", AL_MT_DOCKER_LIST, image);
+    CHECK_INT(parse(t, AL_MT_DOCKER_MANIFEST, &m, &e), AL_EINVAL);
+    snprintf(t, sizeof(t), "{\"schemaVersion\":2,\"mediaType\":\"%s\",%s}", AL_MT_DOCKER_MANIFEST, image);
+    CHECK_INT(parse(t, AL_MT_OCI_MANIFEST, &m, &e), 0);
+    al_manifest_release(&m);
+    snprintf(t, sizeof(t), "{\"schemaVersion\":2,%s}", index);
+    CHECK_INT(parse(t, AL_MT_DOCKER_LIST, &m, &e), 0);
+    al_manifest_release(&m);
 }
 
 TEST(digest_known_vector)
