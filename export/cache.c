@@ -19,6 +19,7 @@ struct ex_cache {
     int sha_fd, tmp_fd;
     long long max;
     struct al_lock *lock;
+    int look_only;   /* see ex_cache_open */
 };
 
 struct ex_cache_tee {
@@ -41,7 +42,9 @@ static int open_sub(struct ex_cache *c, int dfd, const char *sub, int *out,
     int fd, rc;
 
     snprintf(name, sizeof(name), "%s/%s", c->dir, sub);
-    if (mkdirat(dfd, sub, 0700) != 0 && errno != EEXIST)
+    if (c->look_only && faccessat(dfd, sub, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0;   /* (nothing cached yet: *out stays -1) */
+    if (!c->look_only && mkdirat(dfd, sub, 0700) != 0 && errno != EEXIST)
         return al_err_sys(e, AL_EIO, errno, "cannot create '%s'", name);
     fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
@@ -80,7 +83,7 @@ static int open_dirs(struct ex_cache *c, struct al_err *e)
 {
     int dfd, rc;
 
-    if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
+    if (!c->look_only && mkdir(c->dir, 0700) != 0 && errno != EEXIST)
         return al_err_sys(e, AL_EIO, errno, "cannot create the cache '%s'", c->dir);
     dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -88,14 +91,14 @@ static int open_dirs(struct ex_cache *c, struct al_err *e)
     rc = al_file_check_private_dir(dfd, "cache", c->dir, e);
     if (rc == 0)
         rc = open_sub(c, dfd, "sha256", &c->sha_fd, e);
-    if (rc == 0)
+    if (rc == 0 && !c->look_only)
         rc = open_sub(c, dfd, "tmp", &c->tmp_fd, e);
     close(dfd);
     return rc;
 }
 
 int ex_cache_open(struct ex_cache **out, const char *dir, long long max_bytes,
-                  struct al_err *e)
+                  int look_only, struct al_err *e)
 {
     struct ex_cache *c = calloc(1, sizeof(*c));
     int rc;
@@ -107,14 +110,16 @@ int ex_cache_open(struct ex_cache **out, const char *dir, long long max_bytes,
     }
     c->sha_fd = c->tmp_fd = -1;
     c->max = max_bytes;
+    c->look_only = look_only;
     rc = open_dirs(c, e);
-    if (rc == 0)
+    if (rc == 0 && !look_only)
         rc = al_lock_acquire(&c->lock, dir, "using the cache", e);
     if (rc != 0) {
         ex_cache_close(c);
         return rc;
     }
-    clear_tmp(c);
+    if (!look_only)
+        clear_tmp(c);
     *out = c;
     return 0;
 }
@@ -138,6 +143,8 @@ int ex_cache_get(struct ex_cache *c, const char *digest, long long size, int *wr
     int fd;
 
     *wrong_size = 0;
+    if (c->sha_fd < 0)
+        return -1;
     /* (O_NONBLOCK: a FIFO planted here must not hang the export) */
     fd = openat(c->sha_fd, digest + 7, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -148,12 +155,14 @@ int ex_cache_get(struct ex_cache *c, const char *digest, long long size, int *wr
     }
     if (st.st_size != size) {
         close(fd);
-        ex_cache_drop(c, digest);
+        if (!c->look_only)
+            ex_cache_drop(c, digest);
         *wrong_size = 1;
         return -1;
     }
     fcntl(fd, F_SETFL, 0);
-    futimens(fd, NULL);   /* recently used */
+    if (!c->look_only)
+        futimens(fd, NULL);   /* recently used */
     return fd;
 }
 

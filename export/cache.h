@@ -20,9 +20,11 @@ struct ex_cache;
 /* Opens (creating) DIR and locks it (DIR/.lock): a second run on the same
  * cache is AL_EBUSY; a DIR or subdirectory of another user's, writable by
  * others, or a link in place of DIR/sha256 or DIR/tmp is AL_EINVAL naming
- * it. `max_bytes` 0: no limit. */
+ * it. `max_bytes` 0: no limit. With `look_only` (--dry-run) nothing in DIR
+ * is created, locked, dropped or touched: entries are only looked up, and
+ * nothing may be written (no ex_cache_begin, drop or trim). */
 int ex_cache_open(struct ex_cache **out, const char *dir, long long max_bytes,
-                  struct al_err *e);
+                  int look_only, struct al_err *e);
 void ex_cache_close(struct ex_cache *c);   /* accepts NULL */
 
 /* The entry of `digest` opened for reading (close() it): a regular file of

@@ -512,7 +512,7 @@ static int start_run(struct run *r, struct ex_result *res, struct al_err *e)
             return rc;
     }
     if (c->cache_dir != NULL && !(c->dry_run && access(c->cache_dir, F_OK) != 0)) {
-        rc = ex_cache_open(&r->cache, c->cache_dir, c->cache_max, e);
+        rc = ex_cache_open(&r->cache, c->cache_dir, c->cache_max, c->dry_run, e);
         if (rc != 0)
             return rc;
     }

@@ -61,6 +61,30 @@ run_export planc "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --cache
 check_eq "with --cache: the bytes already there (every layer and config)" \
     "$(jq '[.blobs[] | select(.kind != "manifest") | .size] | add' "$WORK/full.json")" \
     "$(jq .cache_bytes "$WORK/planc.out")"
+# --dry-run writes nothing in the cache either: no lock (a nightly run may be
+# using it), no entry dropped or touched, nothing created
+entry=$(ls "$WORK/cache/sha256" | head -1)
+cp -p "$WORK/cache/sha256/$entry" "$WORK/entry.keep"
+printf 'short' >"$WORK/cache/sha256/$entry"
+touch -d '2001-01-01' "$WORK/cache/sha256/$entry" "$(ls -d "$WORK/cache/sha256/"* | tail -1)"
+snapshot() { (cd "$WORK/$1" && find . -printf '%p %s %T@\n' | sort); }
+(flock 9; sleep 30) 9>>"$WORK/cache/.lock" &
+holder=$!
+sleep 0.2
+snapshot cache >"$WORK/cache.before"
+run_export planl "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --cache "$WORK/cache"
+snapshot cache >"$WORK/cache.after"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+check_eq "--dry-run --cache while another run holds the cache: exit 3 as before" 3 "$RC"
+check_eq "and the cache is as it was" "$(cat "$WORK/cache.before")" "$(cat "$WORK/cache.after")"
+run_export planl2 "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --cache "$WORK/cache"
+check_eq "the same with the cache free: exit 3" 3 "$RC"
+check_eq "the entry of the wrong size is kept and no time is touched" "$(cat "$WORK/cache.before")" \
+    "$(snapshot cache)"
+run_export plann "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --cache "$WORK/no-cache-yet"
+check_eq "--dry-run with a --cache that does not exist yet: exit 3" 3 "$RC"
+check "and creates none" test ! -e "$WORK/no-cache-yet"
+cp -p "$WORK/entry.keep" "$WORK/cache/sha256/$entry"
 run_export plans "${INPUTS[@]}" -o "$WORK/plan.tar.zst" --dry-run --json --since "$WORK/full.tar.zst" \
     --split-size 64K
 check_eq "with --since: the bytes left out (every layer and config of the first bundle)" \
