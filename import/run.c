@@ -7,11 +7,14 @@
 #include "cluster.h"
 #include "mirrorset.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct run {
     const struct im_config *cfg;
@@ -31,6 +34,7 @@ struct run {
     struct timespec last_tick;
     struct al_kube_creds creds;
     int have_creds;
+    struct al_sig_key *receipt_key;   /* --receipt-key, loaded before the push */
 };
 
 /* On a terminal, the caller's progress line, at most 4 times a second. */
@@ -301,20 +305,38 @@ static int configure_cluster(struct run *r, struct al_err *e)
     return rc;
 }
 
-static int write_receipt(struct run *r, struct al_err *e)
+/* The receipt's key and directory, checked before the push: a mistyped
+ * key or a read-only stick must not be found after an hour of uploading. */
+static int prepare_receipt(struct run *r, struct al_err *e)
 {
-    struct al_sig_key *key = NULL;
+    char *dir_copy;
+    const char *dir;
     int rc = 0;
 
     if (r->cfg->receipt_key)
-        rc = al_sig_key_load_private(&key, r->cfg->receipt_key, e);
-    if (rc == 0)
-        rc = im_receipt_write(r->cfg->receipt, key, &r->plan, r->pusher,
+        rc = al_sig_key_load_private(&r->receipt_key, r->cfg->receipt_key, e);
+    if (rc != 0 || r->cfg->receipt == NULL)
+        return rc;
+    dir_copy = strdup(r->cfg->receipt);
+    if (dir_copy == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    dir = dirname(dir_copy);
+    if (access(dir, W_OK | X_OK) != 0)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot write the receipt '%s' into '%s' (give "
+                        "--receipt a writable place; nothing was pushed)", r->cfg->receipt,
+                        dir);
+    free(dir_copy);
+    return rc;
+}
+
+static int write_receipt(struct run *r, struct al_err *e)
+{
+    int rc = im_receipt_write(r->cfg->receipt, r->receipt_key, &r->plan, r->pusher,
                               &r->res->bundle.meta, e);
+
     if (rc == 0)
         r->report(r->ud, "wrote the receipt '%s'%s", r->cfg->receipt,
-                  key ? " (signed)" : "");
-    al_sig_key_free(key);
+                  r->receipt_key ? " (signed)" : "");
     return rc;
 }
 
@@ -335,6 +357,8 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
         rc = al_sig_key_load_public(&key, cfg->verify_key, e);
     if (rc == 0)
         rc = find_cluster(&r, e);
+    if (rc == 0 && !cfg->verify_only)
+        rc = prepare_receipt(&r, e);
     if (rc == 0 && !cfg->verify_only) {
         rc = setup_registry(&r, e);
         ro.plan = &r.plan;
@@ -368,6 +392,7 @@ int im_run(const struct im_config *cfg, struct im_result *res, al_report_fn repo
     al_authfile_free(r.auth);
     al_http_free(r.http);
     al_sig_key_free(key);
+    al_sig_key_free(r.receipt_key);
     al_kube_creds_release(&r.creds);
     return rc;
 }

@@ -33,6 +33,15 @@ meta() { zstd -dc "$WORK/$1.tar.zst" | tar -xOf - bundle.json | jq -r "$2"; }
 
 run_export first
 check_eq "the first export exits 0" 0 "$RC"
+# the receipt's key and place are checked before anything is pushed
+run_import nodir first "/nodir" --receipt "$WORK/no/such/dir/receipt.json"
+check_eq "a --receipt where none can be written: exit 1" 1 "$RC"
+check_grep "before the push, saying so" "cannot write the receipt '$WORK/no/such/dir/receipt.json'.*nothing was pushed" \
+    "$WORK/nodir.err"
+check_eq "and nothing was pushed" 0 "$(tag_count nodir/ubi8/nodejs-16 2>/dev/null || echo unreadable)"
+run_import nokey first "/nokey" --receipt "$WORK/r.json" --receipt-key "$WORK/no-such.key"
+check_eq "a --receipt-key that cannot be read: exit 1" 1 "$RC"
+check_eq "nothing was pushed either" 0 "$(tag_count nokey/ubi8/nodejs-16 2>/dev/null || echo unreadable)"
 run_import first first "" --receipt "$WORK/receipt.json" --receipt-key "$WORK/export.key"
 check_eq "and imports, writing a receipt" 0 "$RC"
 check_eq "the receipt lists every layer and config of the bundle" \
