@@ -60,7 +60,10 @@ static int send_patch(struct cl *c, const char *path, const char *what, json_t *
     if (c->o->dry_run) {
         c->report(c->ud, "would patch %s: %s", what, text ? text : "?");
     } else {
-        if (rv != NULL)
+        json_t *md = json_object_get(patch, "metadata");
+        if (rv != NULL && json_is_object(md))
+            json_object_set(md, "resourceVersion", rv);
+        else if (rv != NULL)
             json_object_set_new(patch, "metadata", json_pack("{s:O}", "resourceVersion", rv));
         rc = al_kube_merge_patch(c->k, path, what, patch, &res, e);
         if (rc == 0)
@@ -226,32 +229,121 @@ static int apply_trust(struct cl *c, struct al_err *e)
 
 /* ---- 3: the samples operator ---- */
 
+/* The imagestreams airlock itself put into skippedImagestreams, named in an
+ * annotation of the samples config ("a,b,c"): once such a stream lands, it
+ * is taken out again, while entries of the cluster's own are never touched.
+ * Without it the list only grew, and a stream that failed once stayed
+ * skipped (never installed) after the run that fixed it. */
+#define SKIPPED_BY_AIRLOCK "airlock.openshift.io/skipped-imagestreams"
+
+static json_t *split_names(const char *list)
+{
+    json_t *a = json_array();
+    const char *p = list ? list : "";
+
+    while (a != NULL && *p != '\0') {
+        size_t n = strcspn(p, ",");
+        if (n > 0)
+            json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ',');
+    }
+    return a;
+}
+
+static char *join_names(const json_t *a)
+{
+    size_t i, len = 1;
+    json_t *v;
+    char *out;
+
+    json_array_foreach(a, i, v)
+        len += json_string_length(v) + 1;
+    out = calloc(1, len);
+    json_array_foreach(a, i, v) {
+        if (out == NULL)
+            break;
+        if (i > 0)
+            strcat(out, ",");
+        strcat(out, json_string_value(v));
+    }
+    return out;
+}
+
+/* Removes the string `s` from the array `a`; true when it was there. */
+static int remove_string(json_t *a, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(a); i++)
+        if (json_is_string(json_array_get(a, i)) &&
+            strcmp(json_string_value(json_array_get(a, i)), s) == 0) {
+            json_array_remove(a, i);
+            return 1;
+        }
+    return 0;
+}
+
 static int want_samples(struct cl *c, json_t *obj, json_t **patch, struct al_err *e)
 {
     json_t *spec = json_object_get(obj, "spec");
     json_t *skipped = json_object_get(spec, "skippedImagestreams");
     const char *reg = json_string_value(json_object_get(spec, "samplesRegistry"));
     const char *state = json_string_value(json_object_get(spec, "managementState"));
+    const char *ours_was = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "annotations"), SKIPPED_BY_AIRLOCK));
     json_t *want = json_object(), *grown = json_is_array(skipped) ? json_deep_copy(skipped)
                                                                   : json_array();
+    json_t *ours = split_names(ours_was);
+    int changed = 0;
+    char *ours_now;
     size_t i;
 
-    (void)e;
-    for (i = 0; i < c->o->n_skipped; i++)
-        if (!al_json_has_string(grown, c->o->skipped[i]))
-            json_array_append_new(grown, json_string(c->o->skipped[i]));
-    if (json_array_size(grown) != json_array_size(skipped))
+    if (want == NULL || grown == NULL || ours == NULL) {
+        json_decref(want);
+        json_decref(grown);
+        json_decref(ours);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < c->o->n_landed; i++)
+        if (remove_string(ours, c->o->landed[i]))
+            changed |= remove_string(grown, c->o->landed[i]);
+    for (i = 0; i < c->o->n_skipped; i++) {
+        if (al_json_has_string(grown, c->o->skipped[i]))
+            continue;   /* (the cluster's own entry stays the cluster's) */
+        json_array_append_new(grown, json_string(c->o->skipped[i]));
+        json_array_append_new(ours, json_string(c->o->skipped[i]));
+        changed = 1;
+    }
+    if (changed)
         json_object_set(want, "skippedImagestreams", grown);
     json_decref(grown);
+    ours_now = join_names(ours);
+    json_decref(ours);
+    if (ours_now == NULL) {
+        json_decref(want);
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    }
+    if (strcmp(ours_now, ours_was ? ours_was : "") != 0)
+        json_object_set_new(want, "metadata", json_pack("{s:{s:o}}", "annotations",
+                            SKIPPED_BY_AIRLOCK, ours_now[0] ? json_string(ours_now)
+                                                            : json_null()));
+    free(ours_now);
     if (reg == NULL || strcmp(reg, c->o->samples_registry) != 0)
         json_object_set_new(want, "samplesRegistry", json_string(c->o->samples_registry));
     if (state == NULL || strcmp(state, "Managed") != 0)
         json_object_set_new(want, "managementState", json_string("Managed"));
     *patch = NULL;
-    if (json_object_size(want) > 0)
-        *patch = json_pack("{s:o}", "spec", want);
-    else
-        json_decref(want);
+    if (json_object_size(want) > 0) {
+        json_t *md = json_object_get(want, "metadata");
+        *patch = json_object();
+        if (md != NULL) {
+            json_object_set(*patch, "metadata", md);
+            json_object_del(want, "metadata");
+        }
+        if (json_object_size(want) > 0)
+            json_object_set(*patch, "spec", want);
+    }
+    json_decref(want);
     return 0;
 }
 

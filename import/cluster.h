@@ -16,6 +16,9 @@ struct im_cluster_opts {
     const char *ca_pem;            /* the mirror's CA, or NULL (publicly trusted) */
     const char *const *skipped;    /* imagestreams the samples operator must skip */
     size_t n_skipped;
+    const char *const *landed;     /* imagestreams whose every tag landed: no
+                                      longer skipped if airlock skipped them */
+    size_t n_landed;
     const char *must_gather;       /* mirror reference by digest, or NULL */
     int dry_run;                   /* read, and report what would change */
     const struct im_mirrors *mirrors;  /* the release components' repositories

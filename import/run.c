@@ -231,6 +231,29 @@ static int skipped_streams(struct run *r, const char ***v, size_t *n)
     return 0;
 }
 
+/* Imagestreams every tag of which landed in this run (none of them in
+ * `skipped`). */
+static int landed_streams(struct run *r, const char *const *skipped, size_t n_skipped,
+                          const char ***v, size_t *n)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < r->plan.n_dests; i++) {
+        const struct al_meta_image *img = r->plan.dests[i].img;
+        if (im_pusher_dest_failed(r->pusher, i))
+            continue;
+        for (j = 0; j < img->n_tags; j++) {
+            size_t len = strcspn(img->tags[j], ":");
+            for (k = 0; k < n_skipped; k++)
+                if (strlen(skipped[k]) == len && strncmp(skipped[k], img->tags[j], len) == 0)
+                    break;
+            if (k == n_skipped && add_stream(v, n, img->tags[j]) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static char *must_gather_dest(struct run *r)
 {
     size_t i;
@@ -249,11 +272,12 @@ static int configure_cluster(struct run *r, struct al_err *e)
                                  .dry_run = cfg->dry_run,
                                  .apply_mirror_sets = cfg->apply_mirror_sets};
     struct im_mirrors mirrors = {0};
-    const char **skipped = NULL;
-    size_t n_skipped = 0, i;
+    const char **skipped = NULL, **landed = NULL;
+    size_t n_skipped = 0, n_landed = 0, i;
     char *ca = NULL, *mg = NULL, *samples_registry = strdup(cfg->registry);
     struct al_kube *k = NULL;
-    int rc = samples_registry && skipped_streams(r, &skipped, &n_skipped) == 0
+    int rc = samples_registry && skipped_streams(r, &skipped, &n_skipped) == 0 &&
+                     landed_streams(r, skipped, n_skipped, &landed, &n_landed) == 0
                  ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
     if (rc == 0)   /* the CA the push trusted the mirror with, certificates only */
@@ -271,6 +295,8 @@ static int configure_cluster(struct run *r, struct al_err *e)
         co.ca_pem = ca;
         co.skipped = skipped;
         co.n_skipped = n_skipped;
+        co.landed = landed;
+        co.n_landed = n_landed;
         co.must_gather = mg;
     }
     if (rc == 0 && cfg->manifests_dir) {
@@ -298,6 +324,9 @@ static int configure_cluster(struct run *r, struct al_err *e)
     im_mirrors_release(&mirrors);
     for (i = 0; i < n_skipped; i++)
         free((void *)(uintptr_t)skipped[i]);
+    for (i = 0; i < n_landed; i++)
+        free((void *)(uintptr_t)landed[i]);
+    free(landed);
     free(skipped);
     free(ca);
     free(mg);

@@ -73,6 +73,8 @@ check_eq "samplesRegistry is the mirror" "$mirror_HOST" "$(api_get fresh $SAMPLE
 check_eq "the imagestream the bundle could not carry is skipped" '["ghost"]' \
     "$(api_get fresh $SAMPLES | jq -c .spec.skippedImagestreams)"
 check_eq "the samples operator is Managed" Managed "$(api_get fresh $SAMPLES | jq -r .spec.managementState)"
+check_eq "and the skipped entry airlock added is named as airlock's" ghost \
+    "$(api_get fresh $SAMPLES | jq -r '.metadata.annotations["airlock.openshift.io/skipped-imagestreams"]')"
 check_eq "must-gather is imported from the mirror by digest" "$MG_DEST" \
     "$(api_get fresh $STREAM | jq -r '.spec.tags[] | select(.name == "latest") | .from.name')"
 check_eq "its own importPolicy is kept (Legacy, scheduled)" "Legacy true" \
@@ -211,6 +213,21 @@ start_apiserver importfail "$WORK/importfail.json"
 run_import importfail "$importfail_KUBECONFIG"
 check_eq "exit 5" 5 "$RC"
 check_grep "the import's failure status is reported" "could not import must-gather .*i/o timeout" "$WORK/importfail.err"
+
+echo "# a stream airlock skipped once is taken out of skippedImagestreams when it lands"
+jq --arg p "$SAMPLES" '.objects[$p].spec.skippedImagestreams = ["mine", "nodejs", "ghost"]
+    | .objects[$p].metadata.annotations = {"airlock.openshift.io/skipped-imagestreams": "nodejs,ghost,ruby"}' \
+    "$WORK/fresh.json" >"$WORK/healed.json"
+start_apiserver healed "$WORK/healed.json"
+run_import healed "$healed_KUBECONFIG"
+check_eq "exit 0" 0 "$RC"
+check_eq "nodejs landed: no longer skipped; ghost still failing and the cluster's own entry stay" \
+    '["mine","ghost"]' "$(api_get healed $SAMPLES | jq -c .spec.skippedImagestreams)"
+check_eq "airlock's own entries now: ghost" ghost \
+    "$(api_get healed $SAMPLES | jq -r '.metadata.annotations["airlock.openshift.io/skipped-imagestreams"]')"
+: >"$healed_LOG"
+run_import healed2 "$healed_KUBECONFIG"
+check_eq "a re-run sends no write" 0 "$(writes "$healed_LOG")"
 
 echo "# --timeout holds for the Kubernetes API too"
 state "$WORK/slow.json" '{}' '{}' '{}' '{"slow_import": 3}'
