@@ -1,35 +1,59 @@
 #include "plan.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Adds a blob to the plan unless it is there; the same digest with two
- * sizes means a registry lied about one of them. */
-static int plan_add(struct ex_plan *p, const struct ex_held *held, const char *digest,
-                    long long size, const char *media_type, enum al_blob_kind kind,
-                    const struct ex_image *from, const struct ex_manifest *data,
-                    struct al_err *e)
+/* Where each digest is in the plan while it is built (a jansson object as a
+ * hash table: digest -> index), so that planning stays linear in the blobs
+ * of thousands of images. */
+static int index_plan(const struct ex_plan *p, json_t *at, struct al_err *e)
 {
-    struct ex_blob *grown;
     size_t i;
 
-    for (i = 0; i < p->n; i++) {
-        if (strcmp(p->v[i].digest, digest) != 0)
-            continue;
-        if (p->v[i].size != size)
+    json_object_clear(at);
+    for (i = 0; i < p->n; i++)
+        if (json_object_set_new(at, p->v[i].digest, json_integer((json_int_t)i)) != 0)
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Adds a blob to the plan unless it is there; the same digest with two
+ * sizes means a registry lied about one of them. */
+static int plan_add(struct ex_plan *p, json_t *at, const struct ex_held *held,
+                    const char *digest, long long size, const char *media_type,
+                    enum al_blob_kind kind, const struct ex_image *from,
+                    const struct ex_manifest *data, struct al_err *e)
+{
+    json_t *where = json_object_get(at, digest);
+    struct ex_blob *grown;
+
+    if (where != NULL) {
+        const struct ex_blob *b = &p->v[json_integer_value(where)];
+        if ((b->kind == AL_BLOB_MANIFEST) != (kind == AL_BLOB_MANIFEST))
+            return al_err_set(e, AL_EINVAL, "blob %s is a %s in '%s' but a %s in '%s': "
+                              "refused (check what the registry serves)", digest,
+                              al_blob_kind_name(b->kind), b->from->name,
+                              al_blob_kind_name(kind), from->name);
+        if (b->size != size)
             return al_err_set(e, AL_EDIGEST, "blob %s is %lld bytes in '%s' but %lld "
-                              "in '%s'", digest, p->v[i].size, p->v[i].from->name,
-                              size, from->name);
+                              "in '%s'", digest, b->size, b->from->name, size, from->name);
         return 0;
     }
     if (size < 0)
         return al_err_set(e, AL_EINVAL, "image '%s': blob %s has a negative size",
                           from->name, digest);
-    grown = realloc(p->v, (p->n + 1) * sizeof(*grown));
-    if (grown == NULL)
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 64;
+        grown = realloc(p->v, cap * sizeof(*grown));
+        if (grown == NULL)
+            return al_err_set(e, AL_ENOMEM, "out of memory");
+        p->v = grown;
+        p->cap = cap;
+    }
+    if (json_object_set_new(at, digest, json_integer((json_int_t)p->n)) != 0)
         return al_err_set(e, AL_ENOMEM, "out of memory");
-    p->v = grown;
     memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
     snprintf(p->v[p->n].digest, sizeof(p->v[p->n].digest), "%s", digest);
     p->v[p->n].size = size;
@@ -59,7 +83,7 @@ static int plan_parse(struct ex_plan *p, const struct ex_image *img,
 }
 
 /* Layers and configs of one image manifest. */
-static int plan_image_blobs(struct ex_plan *p, const struct ex_held *held,
+static int plan_image_blobs(struct ex_plan *p, json_t *at, const struct ex_held *held,
                             const struct ex_image *img, const struct ex_manifest *m,
                             struct al_err *e)
 {
@@ -69,10 +93,10 @@ static int plan_image_blobs(struct ex_plan *p, const struct ex_held *held,
 
     if (rc != 0 || parsed->kind != AL_MANIFEST_IMAGE)
         return rc;
-    rc = plan_add(p, held, parsed->config.digest, parsed->config.size,
+    rc = plan_add(p, at, held, parsed->config.digest, parsed->config.size,
                   parsed->config.media_type, AL_BLOB_CONFIG, img, NULL, e);
     for (i = 0; rc == 0 && i < parsed->n_layers; i++)
-        rc = plan_add(p, held, parsed->layers[i].digest, parsed->layers[i].size,
+        rc = plan_add(p, at, held, parsed->layers[i].digest, parsed->layers[i].size,
                       parsed->layers[i].media_type, AL_BLOB_LAYER, img, NULL, e);
     return rc;
 }
@@ -115,20 +139,24 @@ static int precompressed_last(struct ex_plan *p, struct al_err *e)
 int ex_plan_build(struct ex_plan *p, const struct ex_images *images,
                   const struct ex_held *held, struct al_err *e)
 {
+    json_t *at = json_object();
     size_t i, j;
-    int rc = 0;
+    int rc = at ? 0 : al_err_set(e, AL_ENOMEM, "out of memory");
 
     for (i = 0; rc == 0 && i < images->n; i++)
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++)
-            rc = plan_image_blobs(p, held, &images->v[i], &images->v[i].manifests[j], e);
+            rc = plan_image_blobs(p, at, held, &images->v[i], &images->v[i].manifests[j], e);
     if (rc == 0)
         rc = precompressed_last(p, e);
+    if (rc == 0)
+        rc = index_plan(p, at, e);   /* (they moved) */
     for (i = 0; rc == 0 && i < images->n; i++)
         for (j = 0; rc == 0 && j < images->v[i].n_manifests; j++) {
             const struct ex_manifest *m = &images->v[i].manifests[j];
-            rc = plan_add(p, NULL, m->digest, (long long)m->len, m->media_type,
+            rc = plan_add(p, at, NULL, m->digest, (long long)m->len, m->media_type,
                           AL_BLOB_MANIFEST, &images->v[i], m, e);
         }
+    json_decref(at);
     return rc;
 }
 

@@ -24,7 +24,7 @@ struct ex_blob {
 
 struct ex_plan {
     struct ex_blob *v;
-    size_t n;
+    size_t n, cap;
     struct al_manifest *parsed;      /* parsed image manifests (own the media
                                         type strings the blobs borrow) */
     size_t n_parsed;

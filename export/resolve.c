@@ -94,6 +94,13 @@ static int store_manifest(struct resolving *x, struct ex_image *img,
     return 0;
 }
 
+/* The configs and layers one image may name across its platforms: a few
+ * hundred at most in practice (a layer limit of 128, a handful of
+ * platforms); an index of thousands of children of thousands of layers each
+ * would otherwise cost hours of planning and gigabytes before any limit on
+ * bundle.json stopped it. */
+#define IMAGE_BLOBS_MAX 4096
+
 static int arch_wanted(const struct ex_resolve_cfg *cfg, const struct al_desc *d)
 {
     size_t i;
@@ -131,7 +138,7 @@ static int fetch_children(struct resolving *x, struct al_registry *reg,
                           struct ex_image *img, const struct al_manifest *root,
                           size_t *kept, struct al_err *e)
 {
-    size_t i;
+    size_t i, blobs = 0;
     int rc = 0;
 
     *kept = 0;
@@ -152,6 +159,12 @@ static int fetch_children(struct resolving *x, struct al_registry *reg,
             rc = al_err_set(e, AL_EDIGEST, "image '%s': manifest %s is %zu bytes, "
                             "its index says %lld", img->name, digest, body.len,
                             root->children[i].size);
+        blobs += rc == 0 ? child.n_layers + 1 : 0;
+        if (rc == 0 && blobs > IMAGE_BLOBS_MAX)
+            rc = al_err_set(e, AL_ETOOBIG, "image '%s': its platforms name more than %d "
+                            "layers and configs, far more than any real image: refused "
+                            "(check what the registry at '%s' serves)", img->name,
+                            IMAGE_BLOBS_MAX, img->ref.registry);
         if (rc == 0)
             rc = store_manifest(x, img, &body, child.media_type, digest, e);
         al_manifest_release(&child);

@@ -25,7 +25,9 @@
       blob's first download and then drops the connection. Range requests
       pass through, so a client can resume. "bigindexxN" answers every
       manifest asked for by tag with an index of N children of about 4 MiB
-      each, made up on the fly (a hostile registry's memory attack).
+      each, made up on the fly (a hostile registry's memory attack);
+      "manylayersxN" the same with children of 4,000 distinct layers each
+      (a planning-time attack).
       "badrange" answers every Range request with 206 and the whole blob
       (Content-Range "bytes 0-..."), a range other than the one asked for;
       "laterange" with the part from one byte after the one asked for;
@@ -235,6 +237,7 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
     failures = []
     cut = False
     big_n = [0]
+    many_layers = [False]
     big_digests = {}
     # once each, on the first blob download (or upload commit for "lose"):
     # stall (half the body, then silence), longlen / shortlen (a
@@ -251,6 +254,9 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             once.add(step)
         elif step.startswith("bigindexx"):
             big_n[0] = int(step[len("bigindexx"):])
+        elif step.startswith("manylayersx"):
+            big_n[0] = int(step[len("manylayersx"):])
+            many_layers[0] = True
         elif "x" in step:
             code, n = step.split("x")
             failures += [int(code)] * int(n)
@@ -322,6 +328,14 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             pass
 
         def big_child(self, i):
+            if many_layers[0]:
+                return json.dumps({
+                    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": "sha256:" + "0" * 64, "size": 2},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                "digest": "sha256:" + hashlib.sha256(b"%d-%d" % (i, j)).hexdigest(),
+                                "size": 1000} for j in range(4000)]}).encode()
             head = json.dumps({"schemaVersion": 2,
                                "mediaType": "application/vnd.oci.image.manifest.v1+json",
                                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",

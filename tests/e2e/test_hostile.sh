@@ -30,6 +30,19 @@ if [ -z "${ASAN_OPTIONS:-}${TSAN_OPTIONS:-}${WRAP:-}" ]; then   # sanitizers mul
         test "$rss" -lt $((640 * 1024))
 fi
 
+echo "# an index of children of 4,000 distinct layers each (a planning-time attack)"
+start_flaky many src "manylayersx50"
+authfile "$many_HOST" tester s3cret "$WORK/many-auth.json"
+airlock_export --image "registry.redhat.io/ubi8/ruby-31:latest" \
+    --pull-from "registry.redhat.io=$many_HOST" --authfile "$WORK/many-auth.json" \
+    --ca-file "$src_CA" --certs-dir "$WORK/none" --sign-key "$WORK/export.key" \
+    -o "$WORK/many.tar.zst" 2>"$WORK/many.err"
+check_eq "the export fails (exit 1)" 1 "$?"
+check_grep "naming the bound on layers an image may name" \
+    "its platforms name more than 4096 layers and configs" "$WORK/many.err"
+check_eq "it stopped at the second child" 2 \
+    "$(jq -s '[.[] | select(.fault == "bigchild")] | length' "$many_LOG")"
+
 # hostile NAME HOST CA ARGS...: exports ruby through HOST (credentials for
 # HOST in NAME-auth.json unless ARGS name another --authfile), at most 120 s;
 # stderr in NAME.err, exit code in RC, seconds taken in TOOK.

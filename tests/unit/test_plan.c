@@ -156,6 +156,27 @@ TEST(plan_refuses_one_digest_with_two_sizes)
     ex_images_release(&l);
 }
 
+/* A manifest whose digest is also a layer's would be folded into that
+ * layer's entry, and the import would refuse the bundle: refused here. */
+TEST(plan_refuses_a_digest_that_is_a_manifest_and_a_layer)
+{
+    struct ex_images l = {0};
+    struct ex_plan p = {0};
+    struct al_err e;
+
+    al_err_init(&e);
+    CHECK_INT(ex_images_add(&l, "registry.example/a:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    CHECK_INT(ex_images_add(&l, "registry.example/b:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    add_manifest(&l.v[1], '1', 'd', "2", 50);
+    add_manifest(&l.v[0], 'a', 'c', "1f", (long long)l.v[1].manifests[0].len);   /* same size */
+    CHECK_INT(ex_plan_build(&p, &l, NULL, &e), AL_EINVAL);
+    CHECK(strstr(e.msg, dg('1')) != NULL);
+    CHECK(strstr(e.msg, "a layer in 'registry.example/a:1' but a manifest in "
+                        "'registry.example/b:1'") != NULL);
+    ex_plan_release(&p);
+    ex_images_release(&l);
+}
+
 TEST(plan_of_failed_images_is_empty)
 {
     struct ex_images l = {0};
