@@ -63,6 +63,7 @@ struct al_bundle_writer {
     struct al_sha256 *all_sha;      /* the whole bundle; only when split (one
                                        part is the whole bundle otherwise) */
     int digest;             /* hash what is written (see skip_digest) */
+    int read_back;          /* see al_bundle_writer_read_back */
     struct al_pool *out;    /* the writing thread, fed blocks */
     char *block[BUNDLE_BLOCKS];
     size_t block_len[BUNDLE_BLOCKS];
@@ -670,6 +671,43 @@ static void unlink_parts(struct al_bundle_writer *w, size_t renamed)
         unlink(w->partials[i]);
 }
 
+/* Reads `path` back from its medium and checks it is the `size` bytes of
+ * `digest` that were written; `name` is what messages call it. */
+static int read_back(const char *path, const char *name, long long size, const char *digest,
+                     struct al_err *e)
+{
+    struct al_sha256 *sha = al_sha256_new();
+    char *buf = malloc(1 << 20), got[AL_DIGEST_STR_MAX];
+    long long total = 0;
+    ssize_t k = 0;
+    int fd = -1, rc = 0;
+
+    if (sha == NULL || buf == NULL)
+        rc = al_err_set(e, AL_ENOMEM, "out of memory");
+    if (rc == 0 && (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", name);
+    if (rc == 0) {
+        /* read the medium, not the page cache the writer just filled */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        while ((k = read(fd, buf, 1 << 20)) > 0) {
+            al_sha256_update(sha, buf, (size_t)k);
+            total += k;
+        }
+        if (k < 0)
+            rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", name);
+        al_sha256_final(sha, got);
+    }
+    if (rc == 0 && (total != size || strcmp(got, digest) != 0))
+        rc = al_err_set(e, AL_EIO, "'%s' does not read back as written (%lld bytes, %s; "
+                        "written %lld bytes, %s): the medium may be faulty; nothing "
+                        "was renamed", name, total, got, size, digest);
+    if (fd >= 0)
+        close(fd);
+    al_sha256_free(sha);
+    free(buf);
+    return rc;
+}
+
 int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
                                   struct al_bundle_parts *parts, struct al_err *e)
 {
@@ -685,6 +723,9 @@ int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
     if (rc == 0 && close_part(w) != 0)
         rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot flush '%s'",
                         w->partials[w->n_parts - 1]);
+    for (i = 0; rc == 0 && w->read_back && i < w->n_parts; i++)
+        rc = read_back(w->partials[i], w->parts[i].name, w->parts[i].size,
+                       w->parts[i].digest, e);
     for (i = 0; rc == 0 && i < w->n_parts; i++) {
         if (rename(w->partials[i], w->parts[i].name) != 0)
             rc = al_err_sys(e, AL_EIO, errno, "cannot rename '%s' to '%s'",
@@ -749,8 +790,14 @@ void al_bundle_writer_abort(struct al_bundle_writer *w)
 
 void al_bundle_writer_skip_digest(struct al_bundle_writer *w)
 {
-    if (!w->split)
+    if (!w->split && !w->read_back)
         w->digest = 0;
+}
+
+void al_bundle_writer_read_back(struct al_bundle_writer *w)
+{
+    w->read_back = 1;
+    w->digest = 1;
 }
 
 const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
@@ -758,43 +805,6 @@ const char *const *al_bundle_writer_partials(const struct al_bundle_writer *w,
 {
     *n = w->n_parts;
     return w->partials;
-}
-
-int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e)
-{
-    struct al_sha256 *sha = al_sha256_new();
-    char *buf = malloc(1 << 20), got[AL_DIGEST_STR_MAX];
-    size_t i;
-    int rc = 0;
-
-    if (sha == NULL || buf == NULL)
-        rc = al_err_set(e, AL_ENOMEM, "out of memory");
-    for (i = 0; rc == 0 && i < p->n; i++) {
-        long long total = 0;
-        ssize_t k;
-        int fd = open(p->v[i].name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", p->v[i].name);
-            break;
-        }
-        /* read the medium, not the page cache the writer just filled */
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        while ((k = read(fd, buf, 1 << 20)) > 0) {
-            al_sha256_update(sha, buf, (size_t)k);
-            total += k;
-        }
-        if (k < 0)
-            rc = al_err_sys(e, AL_EIO, errno, "cannot read back '%s'", p->v[i].name);
-        close(fd);
-        al_sha256_final(sha, got);
-        if (rc == 0 && (total != p->v[i].size || strcmp(got, p->v[i].digest) != 0))
-            rc = al_err_set(e, AL_EIO, "'%s' does not read back as written (%lld bytes, "
-                            "%s; written %lld bytes, %s): the medium may be faulty",
-                            p->v[i].name, total, got, p->v[i].size, p->v[i].digest);
-    }
-    al_sha256_free(sha);
-    free(buf);
-    return rc;
 }
 
 /* Whether `rest` (a name after "BASE.") is a volume number of at least

@@ -451,7 +451,9 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
                                      c->split_size, c->zstd_threads, e);
     if (rc != 0)
         return rc;
-    if (!c->want_digest && !c->verify_written)
+    if (c->verify_written)
+        al_bundle_writer_read_back(r->w);
+    else if (!c->want_digest)
         al_bundle_writer_skip_digest(r->w);
     g_writer = r->w;
     rc = export_images(r, res, e);
@@ -464,8 +466,6 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
     res->bundle_bytes = res->parts.size;
     if (rc == 0 && c->split_size > 0)
         rc = write_parts_list(r, res, e);
-    if (rc == 0 && c->verify_written)
-        rc = al_bundle_parts_verify(&res->parts, e);
     if (rc != 0) {
         discard_written(res);
         return rc;

@@ -85,13 +85,17 @@ int al_bundle_writer_open_split(struct al_bundle_writer **out, const char *path,
  * left empty. No effect on a split bundle, whose parts list needs them. */
 void al_bundle_writer_skip_digest(struct al_bundle_writer *w);
 
+/* At the commit, every part is read back from its medium (not the page
+ * cache) and checked against the size and SHA-256 written, before any takes
+ * its final name: a faulty medium fails the commit and leaves an earlier
+ * bundle of those names as it was. */
+void al_bundle_writer_read_back(struct al_bundle_writer *w);
+
 /* Commits and describes what was written (parts may be NULL). */
 int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
                                   struct al_bundle_parts *parts, struct al_err *e);
 void al_bundle_parts_release(struct al_bundle_parts *p);
 
-/* Reads every part back from its medium and checks size and SHA-256. */
-int al_bundle_parts_verify(const struct al_bundle_parts *p, struct al_err *e);
 
 /* The partial files so far, for a signal handler to unlink: the array and
  * its strings never move while `w` lives. */

@@ -123,6 +123,24 @@ check "and so is the earlier export when the new one fails" sh -c "
         --certs-dir $WORK/none --sign-key $WORK/export.key -o $WORK/again-d/b.tar.zst --split-size 2M --retries 0 2>/dev/null
     test \$(ls $WORK/again-d | grep -c '^b.tar.zst.[0-9]') = $nvol"
 
+echo "# a medium that does not read back what was written: the earlier export stays"
+${CC:-cc} -shared -fPIC -o "$WORK/readback_flip.so" "$E2E_DIR/readback_flip.c" -ldl
+for how in single split; do
+    extra=()
+    [ "$how" = split ] && extra=(--split-size 1M)
+    run_export "faulty-$how" "${extra[@]}"
+    check_eq "$how: a first export exits 0" 0 "$RC"
+    (cd "$WORK/faulty-$how" && sha256sum b.tar.zst* >"$WORK/faulty-$how.sums")
+    LD_PRELOAD="$WORK/readback_flip.so" ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+        run_export "faulty-$how" "${extra[@]}" --verify-written
+    check_eq "$how: a second one whose read-back differs exits 1" 1 "$RC"
+    check_grep "$how: naming the file and the medium" \
+        "'$WORK/faulty-$how/b.tar.zst(.000)?' does not read back as written .*the medium may be faulty" \
+        "$WORK/faulty-$how.err"
+    check "$how: the first export is left as it was" \
+        sh -c "cd '$WORK/faulty-$how' && sha256sum -c --quiet '$WORK/faulty-$how.sums' && test \$(ls | wc -l) = \$(wc -l <'$WORK/faulty-$how.sums')"
+done
+
 echo "# a file system that will not do O_DIRECT"
 ${CC:-cc} -shared -fPIC -o "$WORK/direct_refuse.so" "$E2E_DIR/direct_refuse.c" -ldl
 for how in fcntl write; do
