@@ -403,10 +403,36 @@ static int import_failure(struct cl *c, json_t *res, struct al_err *e)
     return 0;
 }
 
+/* Whether the cluster holds must-gather from the mirror already: the spec
+ * tag names it, and the status tag's newest image is its digest with no
+ * failed import since (openshift-apiserver sets the spec tag even when the
+ * import fails, so the spec alone would pass a failed run for a good one). */
+static int must_gather_current(struct cl *c, json_t *stream)
+{
+    const char *want = c->o->must_gather, *at = strrchr(want, '@');
+    const char *have = json_string_value(json_object_get(json_object_get(latest_tag(stream),
+                                                                         "from"), "name"));
+    json_t *st = al_json_find(json_object_get(json_object_get(stream, "status"), "tags"),
+                              "tag", "latest");
+    json_t *cond;
+    size_t i;
+
+    if (have == NULL || strcmp(have, want) != 0 || at == NULL)
+        return 0;
+    json_array_foreach(json_object_get(st, "conditions"), i, cond) {
+        const char *type = json_string_value(json_object_get(cond, "type"));
+        const char *status = json_string_value(json_object_get(cond, "status"));
+        if (type && status && strcmp(type, "ImportSuccess") == 0 && strcmp(status, "False") == 0)
+            return 0;
+    }
+    have = json_string_value(json_object_get(json_array_get(json_object_get(st, "items"), 0),
+                                             "image"));
+    return have != NULL && strcmp(have, at + 1) == 0;
+}
+
 static int apply_must_gather(struct cl *c, struct al_err *e)
 {
-    json_t *stream = NULL, *body, *res = NULL, *tag;
-    const char *have;
+    json_t *stream = NULL, *body, *res = NULL;
     int rc = al_kube_get(c->k, MG_STREAM, "imagestream openshift/must-gather", &stream, e);
 
     if (rc == AL_ENOTFOUND) {
@@ -415,10 +441,8 @@ static int apply_must_gather(struct cl *c, struct al_err *e)
     }
     if (rc != 0)
         return rc;
-    tag = latest_tag(stream);
-    have = json_string_value(json_object_get(json_object_get(tag, "from"), "name"));
-    if (have != NULL && strcmp(have, c->o->must_gather) == 0) {
-        c->report(c->ud, "imagestream openshift/must-gather already points at the mirror");
+    if (must_gather_current(c, stream)) {
+        c->report(c->ud, "imagestream openshift/must-gather already holds it from the mirror");
         json_decref(stream);
         return 0;
     }

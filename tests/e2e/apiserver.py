@@ -203,18 +203,32 @@ class H(http.server.BaseHTTPRequestHandler):
         img = body["spec"]["images"][0]
         failure = state.get("import_failure")
         st = {"status": "Failure", "message": failure} if failure else {"status": "Success"}
-        if not failure:
-            isp = f"/apis/image.openshift.io/v1/namespaces/{ns}/imagestreams/{name}"
-            stream = objects.get(isp, {"kind": "ImageStream", "apiVersion": "image.openshift.io/v1",
-                                       "metadata": {"name": name, "namespace": ns},
-                                       "spec": {"tags": []}})
-            tags = [t for t in stream["spec"]["tags"] if t["name"] != img["to"]["name"]]
-            tags.append({"name": img["to"]["name"], "from": img["from"],
-                         "importPolicy": img.get("importPolicy", {}),
-                         "referencePolicy": img.get("referencePolicy", {})})
-            stream["spec"]["tags"] = tags
-            stream["metadata"]["resourceVersion"] = next_rv()
-            objects[isp] = stream
+        # as openshift-apiserver does: the spec tag is set either way; the
+        # status tag gets the image on success, a failed ImportSuccess
+        # condition (and its older items) on failure
+        isp = f"/apis/image.openshift.io/v1/namespaces/{ns}/imagestreams/{name}"
+        stream = objects.get(isp, {"kind": "ImageStream", "apiVersion": "image.openshift.io/v1",
+                                   "metadata": {"name": name, "namespace": ns},
+                                   "spec": {"tags": []}})
+        to = img["to"]["name"]
+        tags = [t for t in stream["spec"]["tags"] if t["name"] != to]
+        tags.append({"name": to, "from": img["from"],
+                     "importPolicy": img.get("importPolicy", {}),
+                     "referencePolicy": img.get("referencePolicy", {})})
+        stream["spec"]["tags"] = tags
+        status_tags = stream.setdefault("status", {}).setdefault("tags", [])
+        old = next((t for t in status_tags if t["tag"] == to), {"tag": to, "items": []})
+        status_tags[:] = [t for t in status_tags if t["tag"] != to]
+        if failure:
+            old["conditions"] = [{"type": "ImportSuccess", "status": "False", "message": failure}]
+        else:
+            ref = img["from"]["name"]
+            old = {"tag": to, "items": [{"dockerImageReference": ref,
+                                         "image": ref.split("@", 1)[1] if "@" in ref else ""}]
+                   + old["items"]}
+        status_tags.append(old)
+        stream["metadata"]["resourceVersion"] = next_rv()
+        objects[isp] = stream
         body["status"] = {"images": [{"status": st}]}
         return 201, body
 

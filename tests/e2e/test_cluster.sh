@@ -213,6 +213,11 @@ start_apiserver importfail "$WORK/importfail.json"
 run_import importfail "$importfail_KUBECONFIG"
 check_eq "exit 5" 5 "$RC"
 check_grep "the import's failure status is reported" "could not import must-gather .*i/o timeout" "$WORK/importfail.err"
+: >"$importfail_LOG"
+run_import importfail2 "$importfail_KUBECONFIG"
+check_eq "a re-run does not take the spec tag the failed import left for success: exit 5 again" 5 "$RC"
+check_eq "it imported again" 1 \
+    "$(jq -s '[.[] | select(.method == "POST" and (.path | endswith("/imagestreamimports")))] | length' "$importfail_LOG")"
 
 echo "# a stream airlock skipped once is taken out of skippedImagestreams when it lands"
 jq --arg p "$SAMPLES" '.objects[$p].spec.skippedImagestreams = ["mine", "nodejs", "ghost"]
