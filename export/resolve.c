@@ -222,6 +222,18 @@ static int filtered_index(const struct ex_resolve_cfg *cfg, const struct al_buf 
 /* Stores the root of an index after its children, as --arch leaves it: the
  * original when every platform is kept, nothing (the one child stands alone)
  * when one is, else a filtered index with a digest of its own. */
+/* An image named by digest whose index --arch cut down is mirrored under
+ * another digest, which whatever pulls by the first (a release payload's
+ * components, --image repo@sha256:...) will not find. */
+static void pinned_note(struct resolving *x, const struct ex_image *img, const char *now)
+{
+    if (img->ref.digest != NULL && x->cfg->report != NULL)
+        x->cfg->report(x->cfg->ud, "image '%s' is named by the digest of a multi-arch index; "
+                       "with --arch the mirror gets %s instead, and pulls by %s will not "
+                       "find it there (leave out --arch to carry the index whole)",
+                       img->name, now, img->ref.digest);
+}
+
 static int store_index(struct resolving *x, struct ex_image *img,
                        const struct al_buf *body,
                        const struct al_manifest *root, const char *digest,
@@ -236,14 +248,18 @@ static int store_index(struct resolving *x, struct ex_image *img,
     if (kept == 0)   /* a samples image is skipped; a release image ends the export */
         return al_err_set(e, AL_EUNSUPPORTED, "image '%s': none of its platforms is "
                           "among those given with --arch", img->name);
-    if (kept == 1)
+    if (kept == 1) {
+        pinned_note(x, img, img->manifests[img->n_manifests - 1].digest);
         return 0;
+    }
     al_buf_init(&filtered, AL_MANIFEST_MAX);
     rc = filtered_index(x->cfg, body, img->name, &filtered, e);
     if (rc == 0) {
         al_sha256_digest(filtered.data, filtered.len, fdigest);
         rc = store_manifest(x, img, &filtered, root->media_type, fdigest, e);
     }
+    if (rc == 0)
+        pinned_note(x, img, fdigest);
     al_buf_release(&filtered);
     return rc;
 }

@@ -115,6 +115,14 @@ check_eq "one platform kept: ruby's amd64 manifest becomes the image" \
     "$(meta amd '.images[] | select(.name | contains("ruby")) | .digest')"
 check_eq "no arm64 layers carried" 0 \
     "$(meta amd '[.images[] | .manifests[] | select(.digest == "'"$(seed '.images["ubi8/ruby-31:latest@arm64"]')"'")] | length')"
+RUBY_INDEX=$(seed '.images["ubi8/ruby-31:latest"]')
+run_export pinned --image "registry.redhat.io/ubi8/ruby-31@$RUBY_INDEX" --arch amd64 "${COMMON[@]}" \
+    --sign-key "$WORK/export.key"
+check_eq "an image named by an index's digest, --arch amd64: exit 0" 0 "$RC"
+check_grep "saying the mirror gets another digest, and what to do" \
+    "is named by the digest of a multi-arch index; with --arch the mirror gets $(seed '.images["ubi8/ruby-31:latest@amd64"]') instead, and pulls by $RUBY_INDEX will not find it there \(leave out --arch" \
+    "$WORK/pinned.err"
+check "an image named by tag gets no such note" sh -c "! grep -q 'named by the digest' '$WORK/amd.err'"
 run_export two --samples-configmap "$WORK/cm.json" --arch amd64,linux/arm64/v8 "${COMMON[@]}" --sign-key "$WORK/export.key"
 check_eq "--arch amd64,linux/arm64/v8 exits 0" 0 "$RC"
 check "--arch two bundle passes the check" unpack two
