@@ -64,6 +64,7 @@ struct al_bundle_writer {
                                        part is the whole bundle otherwise) */
     int digest;             /* hash what is written (see skip_digest) */
     int read_back;          /* see al_bundle_writer_read_back */
+    int finished;           /* al_bundle_writer_finish succeeded */
     struct al_pool *out;    /* the writing thread, fed blocks */
     char *block[BUNDLE_BLOCKS];
     size_t block_len[BUNDLE_BLOCKS];
@@ -708,14 +709,12 @@ static int read_back(const char *path, const char *name, long long size, const c
     return rc;
 }
 
-int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
-                                  struct al_bundle_parts *parts, struct al_err *e)
+int al_bundle_writer_finish(struct al_bundle_writer *w, struct al_err *e)
 {
-    size_t i, renamed = 0;
     int rc = 0;
 
-    if (parts)
-        memset(parts, 0, sizeof(*parts));
+    if (w->finished)
+        return 0;
     if (archive_write_close(w->a) != ARCHIVE_OK)
         rc = archive_fail(w, "finishing the archive", e);
     if (rc == 0 && finish_stream(w) != 0)
@@ -723,6 +722,19 @@ int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
     if (rc == 0 && close_part(w) != 0)
         rc = al_err_sys(e, AL_EIO, w->write_errno, "cannot flush '%s'",
                         w->partials[w->n_parts - 1]);
+    w->finished = rc == 0;
+    return rc;
+}
+
+int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
+                                  struct al_bundle_parts *parts, struct al_err *e)
+{
+    size_t i, renamed = 0;
+    int rc;
+
+    if (parts)
+        memset(parts, 0, sizeof(*parts));
+    rc = al_bundle_writer_finish(w, e);
     for (i = 0; rc == 0 && w->read_back && i < w->n_parts; i++)
         rc = read_back(w->partials[i], w->parts[i].name, w->parts[i].size,
                        w->parts[i].digest, e);

@@ -3,6 +3,7 @@
 #include "airlock/pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct worker {
@@ -75,6 +76,7 @@ int al_pool_start(struct al_pool **out, const struct al_pool_cfg *cfg, struct al
 {
     struct al_pool *p = calloc(1, sizeof(*p));
     size_t i, n = cfg->n_workers ? cfg->n_workers : 1;
+    sigset_t stop, was;
     int rc = 0;
 
     *out = NULL;
@@ -91,12 +93,21 @@ int al_pool_start(struct al_pool **out, const struct al_pool_cfg *cfg, struct al
         p->w[i].p = p;
         p->w[i].index = i;
     }
+    /* Workers start with the signals a program stops on blocked, so that
+     * its handler runs in the thread that called (it unlinks partial files
+     * whose names that thread may free; never from under another thread). */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &was);
     for (i = 0; rc == 0 && i < n; i++) {
         if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0)
             rc = al_err_set(e, AL_ENOMEM, "cannot start a thread");
         else
             p->w[i].started = 1;
     }
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
     if (rc != 0) {
         al_pool_free(p);
         return rc;

@@ -52,13 +52,53 @@ struct run {
 };
 
 static struct al_bundle_writer *volatile g_writer;
+/* the partial names while the commit reads them back and renames them (the
+ * writer is freed by the commit, so its own list cannot be used then) */
+static char **volatile g_committing;
+static volatile size_t g_n_committing;
 
 const char *const *ex_partial_paths(size_t *n)
 {
     struct al_bundle_writer *w = g_writer;
+    char **committing = g_committing;
 
     *n = 0;
-    return w ? al_bundle_writer_partials(w, n) : NULL;
+    if (w != NULL)
+        return al_bundle_writer_partials(w, n);
+    if (committing != NULL) {
+        *n = g_n_committing;
+        return (const char *const *)committing;
+    }
+    return NULL;
+}
+
+/* Copies the writer's partial names for ex_partial_paths during the commit;
+ * NULL when out of memory (a signal then leaves them to the next run). */
+static char **hold_partials(struct al_bundle_writer *w, size_t *n)
+{
+    const char *const *names = al_bundle_writer_partials(w, n);
+    char **copy = calloc(*n + 1, sizeof(*copy));
+    size_t i;
+
+    for (i = 0; copy != NULL && i < *n; i++)
+        if ((copy[i] = strdup(names[i])) == NULL) {
+            while (i > 0)
+                free(copy[--i]);
+            free(copy);
+            copy = NULL;
+        }
+    return copy;
+}
+
+static void release_partials(char **names, size_t n)
+{
+    size_t i;
+
+    g_committing = NULL;
+    g_n_committing = 0;
+    for (i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 /* bundle.json, its signature, and the OCI layout files. */
@@ -443,6 +483,8 @@ static void discard_written(struct ex_result *res)
 static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
 {
     const struct ex_config *c = r->cfg;
+    char **held;
+    size_t n_held;
     int rc, stale;
 
     /* (the output's lock is held: these are a killed earlier run's) */
@@ -457,12 +499,19 @@ static int write_bundle(struct run *r, struct ex_result *res, struct al_err *e)
         al_bundle_writer_skip_digest(r->w);
     g_writer = r->w;
     rc = export_images(r, res, e);
-    g_writer = NULL;   /* commit frees it; a signal now leaves finished files */
+    if (rc == 0)
+        rc = al_bundle_writer_finish(r->w, e);   /* (it may open the last part) */
     if (rc != 0) {
+        g_writer = NULL;
         al_bundle_writer_abort(r->w);
         return rc;
     }
+    held = hold_partials(r->w, &n_held);
+    g_n_committing = n_held;
+    g_committing = held;
+    g_writer = NULL;   /* commit frees it; a signal now unlinks the copies' names */
     rc = al_bundle_writer_commit_parts(r->w, &res->parts, e);
+    release_partials(held, n_held);
     res->bundle_bytes = res->parts.size;
     if (rc == 0 && c->split_size > 0)
         rc = write_parts_list(r, res, e);

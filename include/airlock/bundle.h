@@ -91,6 +91,11 @@ void al_bundle_writer_skip_digest(struct al_bundle_writer *w);
  * bundle of those names as it was. */
 void al_bundle_writer_read_back(struct al_bundle_writer *w);
 
+/* Ends the archive and flushes the last part, renaming nothing: the
+ * partial names (al_bundle_writer_partials) are then all there will be.
+ * Optional before commit, which does it otherwise; on failure, abort. */
+int al_bundle_writer_finish(struct al_bundle_writer *w, struct al_err *e);
+
 /* Commits and describes what was written (parts may be NULL). */
 int al_bundle_writer_commit_parts(struct al_bundle_writer *w,
                                   struct al_bundle_parts *parts, struct al_err *e);

@@ -1,12 +1,15 @@
 /* LD_PRELOAD shim for test_volumes.sh: a medium that does not keep what was
  * written. When a program drops a file's pages from the cache to read it
  * back from the medium (posix_fadvise DONTNEED, as --verify-written does),
- * one byte of that file is flipped on disk first. */
+ * one byte of that file is flipped on disk first. With READBACK_PAUSE=FILE
+ * nothing is flipped: FILE is created and the call sleeps 30 s, so that a
+ * test can signal the program while it commits. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int posix_fadvise(int fd, off_t offset, off_t len, int advice)
@@ -20,7 +23,12 @@ int posix_fadvise(int fd, off_t offset, off_t len, int advice)
 
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
     n = readlink(link, path, sizeof(path) - 1);
-    if (advice == POSIX_FADV_DONTNEED && n > 0) {
+    if (advice == POSIX_FADV_DONTNEED && getenv("READBACK_PAUSE") != NULL) {
+        w = open(getenv("READBACK_PAUSE"), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (w >= 0)
+            close(w);
+        sleep(30);
+    } else if (advice == POSIX_FADV_DONTNEED && n > 0) {
         path[n] = '\0';
         w = open(path, O_RDWR | O_CLOEXEC);
         if (w >= 0 && pread(w, &c, 1, 100) == 1) {

@@ -141,6 +141,24 @@ for how in single split; do
         sh -c "cd '$WORK/faulty-$how' && sha256sum -c --quiet '$WORK/faulty-$how.sums' && test \$(ls | wc -l) = \$(wc -l <'$WORK/faulty-$how.sums')"
 done
 
+echo "# SIGTERM while the commit reads the volumes back: no partial file is left"
+mkdir -p "$WORK/termed"
+(
+    export READBACK_PAUSE="$WORK/paused" LD_PRELOAD="$WORK/readback_flip.so" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+    exec ${WRAP:-} "$BUILD/airlock-export" --image registry.redhat.io/ubi8/nodejs-16:1 \
+        --pull-from "registry.redhat.io=$src_HOST" --authfile "$WORK/src-auth.json" --ca-file "$src_CA" \
+        --certs-dir "$WORK/none" --sign-key "$WORK/export.key" -o "$WORK/termed/b.tar.zst" \
+        --split-size 1M --verify-written 2>"$WORK/termed.err"
+) &
+pid=$!
+for _ in $(seq 200); do [ -e "$WORK/paused" ] && break; sleep 0.1; done
+check "the export reached the read-back" test -e "$WORK/paused"
+kill -TERM "$pid"
+wait "$pid"
+check_eq "SIGTERM then: exit 143" 143 "$?"
+check_eq "and nothing is left: no volume, no partial file, no list" "" "$(ls "$WORK/termed")"
+
 echo "# a file system that will not do O_DIRECT"
 ${CC:-cc} -shared -fPIC -o "$WORK/direct_refuse.so" "$E2E_DIR/direct_refuse.c" -ldl
 for how in fcntl write; do
