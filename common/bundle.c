@@ -699,9 +699,10 @@ static int read_back(const char *path, const char *name, long long size, const c
         al_sha256_final(sha, got);
     }
     if (rc == 0 && (total != size || strcmp(got, digest) != 0))
-        rc = al_err_set(e, AL_EIO, "'%s' does not read back as written (%lld bytes, %s; "
-                        "written %lld bytes, %s): the medium may be faulty; nothing "
-                        "was renamed", name, total, got, size, digest);
+        rc = al_err_set(e, AL_EIO, "the new '%s' (written as '%s') does not read back as "
+                        "written (%lld bytes, %s; written %lld bytes, %s): the medium may be "
+                        "faulty; it was removed, and an earlier '%s' is as it was", name,
+                        path, total, got, size, digest, name);
     if (fd >= 0)
         close(fd);
     al_sha256_free(sha);

@@ -219,9 +219,6 @@ static int filtered_index(const struct ex_resolve_cfg *cfg, const struct al_buf 
     return rc;
 }
 
-/* Stores the root of an index after its children, as --arch leaves it: the
- * original when every platform is kept, nothing (the one child stands alone)
- * when one is, else a filtered index with a digest of its own. */
 /* An image named by digest whose index --arch cut down is mirrored under
  * another digest, which whatever pulls by the first (a release payload's
  * components, --image repo@sha256:...) will not find. */
@@ -234,6 +231,9 @@ static void pinned_note(struct resolving *x, const struct ex_image *img, const c
                        img->name, now, img->ref.digest);
 }
 
+/* Stores the root of an index after its children, as --arch leaves it: the
+ * original when every platform is kept, nothing (the one child stands alone)
+ * when one is, else a filtered index with a digest of its own. */
 static int store_index(struct resolving *x, struct ex_image *img,
                        const struct al_buf *body,
                        const struct al_manifest *root, const char *digest,

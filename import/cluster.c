@@ -243,8 +243,10 @@ static json_t *split_names(const char *list)
 
     while (a != NULL && *p != '\0') {
         size_t n = strcspn(p, ",");
-        if (n > 0)
-            json_array_append_new(a, json_stringn(p, n));
+        json_t *name = json_stringn(p, n);
+        if (n > 0 && name != NULL && !al_json_has_string(a, json_string_value(name)))
+            json_array_append(a, name);
+        json_decref(name);
         p += n + (p[n] == ',');
     }
     return a;
@@ -252,7 +254,7 @@ static json_t *split_names(const char *list)
 
 static char *join_names(const json_t *a)
 {
-    size_t i, len = 1;
+    size_t i, len = 1, at = 0;
     json_t *v;
     char *out;
 
@@ -263,8 +265,9 @@ static char *join_names(const json_t *a)
         if (out == NULL)
             break;
         if (i > 0)
-            strcat(out, ",");
-        strcat(out, json_string_value(v));
+            out[at++] = ',';
+        memcpy(out + at, json_string_value(v), json_string_length(v));
+        at += json_string_length(v);
     }
     return out;
 }
@@ -311,7 +314,8 @@ static int want_samples(struct cl *c, json_t *obj, json_t **patch, struct al_err
         if (al_json_has_string(grown, c->o->skipped[i]))
             continue;   /* (the cluster's own entry stays the cluster's) */
         json_array_append_new(grown, json_string(c->o->skipped[i]));
-        json_array_append_new(ours, json_string(c->o->skipped[i]));
+        if (!al_json_has_string(ours, c->o->skipped[i]))
+            json_array_append_new(ours, json_string(c->o->skipped[i]));
         changed = 1;
     }
     if (changed)

@@ -55,8 +55,9 @@ void al_http_free(struct al_http *h);   /* accepts NULL */
  * `host` ("host[:port]") with beyond the system's, as PEM: every certificate
  * of the files and of certs_d/<host>/NAME.crt, and nothing else they hold (a
  * private key kept beside a certificate stays there). For a cluster that must
- * trust the same registry. *out is NULL (and 0 returned) when there are none;
- * free() it. */
+ * trust the same registry. Unlike al_http_opts, a NULL certs_d means none
+ * (give the directory the client was given). *out is NULL (and 0 returned)
+ * when there are none; free() it. */
 int al_http_trusted_pem(const char *const *ca_files, size_t n_ca_files, const char *certs_d,
                         const char *host, char **out, struct al_err *e);
 

@@ -135,7 +135,7 @@ for how in single split; do
         run_export "faulty-$how" "${extra[@]}" --verify-written
     check_eq "$how: a second one whose read-back differs exits 1" 1 "$RC"
     check_grep "$how: naming the file and the medium" \
-        "'$WORK/faulty-$how/b.tar.zst(.000)?' does not read back as written .*the medium may be faulty" \
+        "the new '$WORK/faulty-$how/b.tar.zst(.000)?' \(written as '[^']*partial[^']*'\) does not read back as written .*the medium may be faulty; it was removed, and an earlier" \
         "$WORK/faulty-$how.err"
     check "$how: the first export is left as it was" \
         sh -c "cd '$WORK/faulty-$how' && sha256sum -c --quiet '$WORK/faulty-$how.sums' && test \$(ls | wc -l) = \$(wc -l <'$WORK/faulty-$how.sums')"

@@ -31,6 +31,10 @@ TEST(err_messages_are_valid_utf8)
     CHECK(s != NULL);
     json_decref(s);
 
+    /* overlong forms are not UTF-8; a 4-byte character is */
+    al_err_set(&e, AL_EINVAL, "%s", "\xc0\x80 \xc1\xbf \xe0\x80\x80 \xf0\x80\x80\x80 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
+    CHECK_STR(e.msg, "?? ?? ??? ???? \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
+
     al_err_set(&e, AL_EINVAL, "inner \xe2\x82\xac");
     al_err_prefix(&e, "outer \xc3");
     CHECK_STR(e.msg, "outer ?: inner \xe2\x82\xac");
