@@ -138,6 +138,16 @@ TEST(plan_marks_what_an_earlier_bundle_carried)
     ex_images_release(&l);
 }
 
+/* registry.example/a:1 and b:1, --image both, no manifests yet */
+static void two_named_images(struct ex_images *l)
+{
+    struct al_err e;
+
+    al_err_init(&e);
+    CHECK_INT(ex_images_add(l, "registry.example/a:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    CHECK_INT(ex_images_add(l, "registry.example/b:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+}
+
 TEST(plan_refuses_one_digest_with_two_sizes)
 {
     struct ex_images l = {0};
@@ -145,8 +155,7 @@ TEST(plan_refuses_one_digest_with_two_sizes)
     struct al_err e;
 
     al_err_init(&e);
-    CHECK_INT(ex_images_add(&l, "registry.example/a:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
-    CHECK_INT(ex_images_add(&l, "registry.example/b:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    two_named_images(&l);
     add_manifest(&l.v[0], 'a', 'c', "1", 50);
     add_manifest(&l.v[1], 'b', 'c', "1", 51);
     CHECK_INT(ex_plan_build(&p, &l, NULL, &e), AL_EDIGEST);
@@ -165,8 +174,7 @@ TEST(plan_refuses_a_digest_that_is_a_manifest_and_a_layer)
     struct al_err e;
 
     al_err_init(&e);
-    CHECK_INT(ex_images_add(&l, "registry.example/a:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
-    CHECK_INT(ex_images_add(&l, "registry.example/b:1", NULL, EX_ROLE_IMAGE, NULL, 1, &e), 0);
+    two_named_images(&l);
     add_manifest(&l.v[1], '1', 'd', "2", 50);
     add_manifest(&l.v[0], 'a', 'c', "1f", (long long)l.v[1].manifests[0].len);   /* same size */
     CHECK_INT(ex_plan_build(&p, &l, NULL, &e), AL_EINVAL);
