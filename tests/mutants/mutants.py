@@ -63,7 +63,7 @@ MUTANTS = [
     # the review of 2026-12-01 (docs/PERFORMANCE.md, the issue 15 note)
     ("image-role-weightier", ["unit", "test_release_samples.sh"],
      "    if (role_weight(role) <= role_weight(img->role))\n        return 0;",
-     "    if (1)\n        return 0;"),
+     "    if (role_weight(role) <= role_weight(img->role) || 1)\n        return 0;"),
     ("cluster-ca-from-certs-d", ["test_cluster.sh"],
      "    if (rc == 0 && certs_d != NULL && certs_d[0] != '\\0' && host != NULL)",
      "    if (0)"),
