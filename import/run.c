@@ -190,16 +190,26 @@ static int find_cluster(struct run *r, struct al_err *e)
     return rc;
 }
 
-static int add_stream(const char ***v, size_t *n, const char *tag)
+/* Whether the imagestream of `tag` ("<imagestream>:<tag>") is among v[0..n). */
+static int has_stream(const char *const *v, size_t n, const char *tag)
 {
     size_t len = strcspn(tag, ":"), i;
+
+    for (i = 0; i < n; i++)
+        if (strlen(v[i]) == len && strncmp(v[i], tag, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds the imagestream of `tag` to *v unless it is there. */
+static int add_stream(const char ***v, size_t *n, const char *tag)
+{
     char *name;
     const char **grown;
 
-    for (i = 0; i < *n; i++)
-        if (strlen((*v)[i]) == len && strncmp((*v)[i], tag, len) == 0)
-            return 0;
-    name = strndup(tag, len);
+    if (has_stream(*v, *n, tag))
+        return 0;
+    name = strndup(tag, strcspn(tag, ":"));
     grown = realloc(*v, (*n + 1) * sizeof(char *));
     if (name == NULL || grown == NULL) {
         free(name);
@@ -236,20 +246,16 @@ static int skipped_streams(struct run *r, const char ***v, size_t *n)
 static int landed_streams(struct run *r, const char *const *skipped, size_t n_skipped,
                           const char ***v, size_t *n)
 {
-    size_t i, j, k;
+    size_t i, j;
 
     for (i = 0; i < r->plan.n_dests; i++) {
         const struct al_meta_image *img = r->plan.dests[i].img;
         if (im_pusher_dest_failed(r->pusher, i))
             continue;
-        for (j = 0; j < img->n_tags; j++) {
-            size_t len = strcspn(img->tags[j], ":");
-            for (k = 0; k < n_skipped; k++)
-                if (strlen(skipped[k]) == len && strncmp(skipped[k], img->tags[j], len) == 0)
-                    break;
-            if (k == n_skipped && add_stream(v, n, img->tags[j]) != 0)
+        for (j = 0; j < img->n_tags; j++)
+            if (!has_stream(skipped, n_skipped, img->tags[j]) &&
+                add_stream(v, n, img->tags[j]) != 0)
                 return -1;
-        }
     }
     return 0;
 }

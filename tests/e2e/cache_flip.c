@@ -5,36 +5,10 @@
  * copies it) copies bytes it never checked. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
-static void flip(int fd)
-{
-    char link[64], path[PATH_MAX];
-    unsigned char c;
-    ssize_t n;
-    int w;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, path, sizeof(path) - 1);
-    if (n <= 0)
-        return;
-    path[n] = '\0';
-    if (strstr(path, "/sha256/") == NULL)
-        return;
-    w = open(path, O_RDWR | O_CLOEXEC);
-    if (w < 0)
-        return;
-    if (pread(w, &c, 1, 100) == 1) {
-        c ^= 0xff;
-        if (pwrite(w, &c, 1, 100) != 1)
-            c = 0;
-    }
-    close(w);
-}
+#include "flip_byte.h"
 
 ssize_t read(int fd, void *buf, size_t count)
 {
@@ -45,7 +19,7 @@ ssize_t read(int fd, void *buf, size_t count)
         real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
     n = real(fd, buf, count);
     if (n == 0 && count > 0)
-        flip(fd);
+        flip_byte(fd, "/sha256/", 100);
     return n;
 }
 
@@ -58,6 +32,6 @@ size_t fread(void *buf, size_t size, size_t nmemb, FILE *f)
         real = (size_t (*)(void *, size_t, size_t, FILE *))dlsym(RTLD_NEXT, "fread");
     n = real(buf, size, nmemb, f);
     if (n == 0 && feof(f))
-        flip(fileno(f));
+        flip_byte(fileno(f), "/sha256/", 100);
     return n;
 }
