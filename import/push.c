@@ -75,6 +75,7 @@ struct im_pusher {
     char *root_new;              /* per destination: its root manifest was
                                     pushed as new (so its tag is too) */
     int mounts;                  /* MOUNTS_*, under lock */
+    pthread_cond_t mounts_known; /* signalled when a test of mounts ends */
     int dry_run;                 /* read the mirror, change nothing */
     al_report_fn dry_report;     /* what a dry run would do to tags */
     void *dry_ud;
@@ -93,6 +94,7 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
     if (p == NULL)
         return al_err_set(e, AL_ENOMEM, "out of memory");
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->mounts_known, NULL);
     p->plan = plan;
     p->img_failed = calloc(plan->n_dests + 1, 1);
     p->root_new = calloc(plan->n_dests + 1, 1);
@@ -146,6 +148,7 @@ void im_pusher_free(struct im_pusher *p)
     free(p->up_ctx);
     free(p->main.present);
     pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->mounts_known);
     for (i = 0; p->absent != NULL && i < p->plan->n_blobs; i++)
         free(p->absent[i]);
     free(p->absent);
@@ -218,12 +221,28 @@ static int get_mounts(struct im_pusher *p)
     return v;
 }
 
+/* Like get_mounts, but a test in flight is waited out (one request): the
+ * threads that would ask with HEAD meanwhile make it two requests a blob
+ * where one would do, and as many more as they get through in that time. */
+static int get_mounts_tested(struct im_pusher *p)
+{
+    int v;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->mounts == MOUNTS_TESTING)
+        pthread_cond_wait(&p->mounts_known, &p->lock);
+    v = p->mounts;
+    pthread_mutex_unlock(&p->lock);
+    return v;
+}
+
 /* A refusal is final; WORK only ends a test. */
 static void set_mounts(struct im_pusher *p, int v)
 {
     pthread_mutex_lock(&p->lock);
     if (v == MOUNTS_REFUSED || p->mounts == MOUNTS_TESTING)
         p->mounts = v;
+    pthread_cond_broadcast(&p->mounts_known);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -494,7 +513,7 @@ static int probe_first(struct uploader *u, struct al_blob_upload **up, int *pres
                                u->p->plan->blob_repos[u->blob][0]};
 
     *up = NULL;
-    if (get_mounts(u->p) == MOUNTS_WORK)
+    if (get_mounts_tested(u->p) == MOUNTS_WORK)
         return al_registry_upload_open_unless_present(&at, b->digest, b->size, up,
                                                       present, e);
     return al_registry_blob_exists(&at, b->digest, present, e);

@@ -44,6 +44,9 @@
       the realm at the plain-http listener directly. "deny=REPO" answers 401
       (a Basic challenge) to every request for repository REPO, as registries
       do for one a login is not entitled to.
+      "slowselfmount" answers every blob upload POST that asks to mount a
+      blob from its own repository (airlock's test of whether the mirror
+      mounts) two seconds late.
 """
 import base64
 import hashlib
@@ -435,6 +438,13 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if "slowselfmount" in steps and self.command == "POST" and \
+                    "/blobs/uploads/" in self.path:
+                repo = self.path[len("/v2/"):].split("/blobs/uploads/")[0]
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                if query.get("from") == [repo] and "mount" in query:
+                    log(logpath, {"fault": "slowselfmount", "path": self.path})
+                    time.sleep(2)
             c = http.client.HTTPSConnection(host, int(uport), context=ctx)
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()

@@ -106,6 +106,9 @@ MUTANTS = [
     ("messages-are-utf8", ["unit"],
      "    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);\n    al_utf8_scrub(e->msg);",
      "    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);"),
+    ("import-probe-waits-mount-test", ["test_requests.sh"],
+     "    while (p->mounts == MOUNTS_TESTING)\n        pthread_cond_wait(",
+     "    while (0)\n        pthread_cond_wait("),
 ]
 
 
