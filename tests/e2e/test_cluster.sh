@@ -235,13 +235,15 @@ run_import healed2 "$healed_KUBECONFIG"
 check_eq "a re-run sends no write" 0 "$(writes "$healed_LOG")"
 
 echo "# --timeout holds for the Kubernetes API too"
-state "$WORK/slow.json" '{}' '{}' '{}' '{"slow_import": 3}'
+# --timeout caps every other request of the run as well (the mirror's, the
+# cluster's reads): 3 s leaves a slow machine room for those
+state "$WORK/slow.json" '{}' '{}' '{}' '{"slow_import": 6}'
 start_apiserver slow "$WORK/slow.json"
-run_import slowcut "$slow_KUBECONFIG" --timeout 1 --retries 0
-check_eq "an ImageStreamImport answered after 3 s, --timeout 1: exit 5" 5 "$RC"
-check_grep "saying it timed out" "imagestreamimports.*no whole answer within --timeout, 1 s" "$WORK/slowcut.err"
-run_import slowwait "$slow_KUBECONFIG" --timeout 10
-check_eq "the same with --timeout 10: exit 0" 0 "$RC"
+run_import slowcut "$slow_KUBECONFIG" --timeout 3 --retries 0
+check_eq "an ImageStreamImport answered after 6 s, --timeout 3: exit 5" 5 "$RC"
+check_grep "saying it timed out" "imagestreamimports.*no whole answer within --timeout, 3 s" "$WORK/slowcut.err"
+run_import slowwait "$slow_KUBECONFIG" --timeout 20
+check_eq "the same with --timeout 20: exit 0" 0 "$RC"
 
 echo "# credentials"
 sed 's/token: .*/token: wrong/' "$fresh_KUBECONFIG" >"$WORK/wrong-token.kubeconfig"

@@ -152,8 +152,7 @@ mkdir -p "$WORK/termed"
         --split-size 1M --verify-written 2>"$WORK/termed.err"
 ) &
 pid=$!
-for _ in $(seq 200); do [ -e "$WORK/paused" ] && break; sleep 0.1; done
-check "the export reached the read-back" test -e "$WORK/paused"
+check "the export reached the read-back" wait_for 120 test -e "$WORK/paused"
 kill -TERM "$pid"
 wait "$pid"
 check_eq "SIGTERM then: exit 143" 143 "$?"
