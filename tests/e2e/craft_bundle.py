@@ -10,6 +10,10 @@ KIND: tamper-json   bundle.json changed, the old signature kept
       unlisted      an extra regular blob entry at the end
       tar-trailer   non-zero bytes after the end of the tar, inside zstd
       two-frames    a second zstd frame after the first
+      two-frames-aligned  the same, the first frame (raw blocks, made here)
+                    ending exactly where one of the importer's reads ends
+                    (a multiple of ZSTD_DStreamInSize(), 131,075 bytes): the
+                    second frame is only in the next read
       duplicate     the first blob entry twice in a row
       short-blob    the first blob one byte shorter than bundle.json says
       huge-json     a bundle.json entry declaring 65 MiB and 1 byte
@@ -66,6 +70,30 @@ def write(entries, extra_tail=b""):
 def zstd(data):
     return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True,
                           check=True).stdout
+
+
+READ_SIZE = 131075   # ZSTD_DStreamInSize(): the importer's read size
+
+
+def zstd_raw_aligned(tar):
+    """One zstd frame of raw blocks carrying `tar` and up to READ_SIZE zero
+    bytes after it (end-of-archive padding, which a reader must accept),
+    its length a multiple of READ_SIZE."""
+    header = b"\x28\xb5\x2f\xfd" + b"\x00" + b"\x38"   # no size, a 128 KiB window
+    blocks = len(tar) // 131072 + 1
+    while True:
+        pad = -(len(header) + 3 * blocks + len(tar)) % READ_SIZE
+        if len(tar) + pad <= blocks * 131072:
+            break
+        blocks += 1
+    body = tar + b"\0" * pad
+    out = bytearray(header)
+    step = -(-len(body) // blocks)
+    for i in range(blocks):
+        chunk = body[i * step:(i + 1) * step]
+        out += ((len(chunk) << 3) | (i == blocks - 1)).to_bytes(3, "little") + chunk
+    assert len(out) % READ_SIZE == 0 and len(out) == len(header) + 3 * blocks + len(body)
+    return bytes(out)
 
 
 def regular(name, data):
@@ -208,8 +236,9 @@ def main():
         entries = entries[2:] + entries[:2]
     elif kind == "missing-blob":
         del entries[4]
-    data = zstd(write(entries, tail))
-    if kind == "two-frames":
+    data = zstd_raw_aligned(write(entries, tail)) if kind == "two-frames-aligned" \
+        else zstd(write(entries, tail))
+    if kind in ("two-frames", "two-frames-aligned"):
         data += zstd(b"another frame")
     with open(out, "wb") as f:
         f.write(data)

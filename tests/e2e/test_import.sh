@@ -150,7 +150,7 @@ printf '\xff' | dd of="$WORK/flipped.tar.zst" bs=1 seek=$((size / 2)) conv=notru
 bad flipped "corrupt" "$WORK/flipped.tar.zst" --verify-key "$WORK/export.pub"
 head -c $((size * 3 / 4)) "$WORK/good.tar.zst" >"$WORK/truncated.tar.zst"
 bad truncated "truncated" "$WORK/truncated.tar.zst" --verify-key "$WORK/export.pub"
-for kind in tamper-json dotdot symlink unlisted tar-trailer two-frames duplicate short-blob huge-json; do
+for kind in tamper-json dotdot symlink unlisted tar-trailer two-frames two-frames-aligned duplicate short-blob huge-json; do
     python3 "$E2E_DIR/craft_bundle.py" "$kind" "$WORK/good.tar.zst" "$WORK/$kind.tar.zst"
 done
 bad tamper-json "bad signature" "$WORK/tamper-json.tar.zst" --verify-key "$WORK/export.pub"
@@ -159,6 +159,7 @@ bad symlink "entry 'blobs/sha256/link' is a symbolic link" "$WORK/symlink.tar.zs
 bad unlisted "is not listed in bundle.json" "$WORK/unlisted.tar.zst" --verify-key "$WORK/export.pub"
 bad tar-trailer "data after the end of the archive" "$WORK/tar-trailer.tar.zst" --verify-key "$WORK/export.pub"
 bad two-frames "data after the end of its zstd stream" "$WORK/two-frames.tar.zst" --verify-key "$WORK/export.pub"
+bad two-frames-aligned "data after the end of its zstd stream" "$WORK/two-frames-aligned.tar.zst" --verify-key "$WORK/export.pub"
 bad duplicate "appears twice" "$WORK/duplicate.tar.zst" --verify-key "$WORK/export.pub"
 bad short-blob "bytes but bundle.json says" "$WORK/short-blob.tar.zst" --verify-key "$WORK/export.pub"
 bad huge-json "'bundle.json' declares 67108865 bytes, more than the" "$WORK/huge-json.tar.zst" --verify-key "$WORK/export.pub"

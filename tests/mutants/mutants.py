@@ -109,6 +109,21 @@ MUTANTS = [
     ("import-probe-waits-mount-test", ["test_requests.sh"],
      "    while (p->mounts == MOUNTS_TESTING)\n        pthread_cond_wait(",
      "    while (0)\n        pthread_cond_wait("),
+    ("tar-name-safe", ["test_import.sh"],
+     "    if (raw == NULL || !name_safe(raw))",
+     "    if (raw == NULL || (!name_safe(raw) && 0))"),
+    ("tar-entry-regular", ["test_import.sh"],
+     "    if (type != AE_IFREG)\n        return al_err_set(",
+     "    if (0)\n        return al_err_set("),
+    ("tar-trailer-zero", ["test_import.sh"],
+     "    if (!all_zero(r->out + r->last_len - (size_t)unread, (size_t)unread))",
+     "    if (0)"),
+    ("zstd-one-frame", ["test_import.sh"],
+     "    if (!r->input_eof)\n        return src_fail(r, AL_EINVAL, \"has data after the end of its zstd stream\");",
+     "    if (0)\n        return src_fail(r, AL_EINVAL, \"has data after the end of its zstd stream\");"),
+    ("increment-alone-refused", ["test_since.sh"],
+     "    if (rc == 0 && missing > 0)\n        rc = al_err_set(e, AL_ENOTFOUND, \"this bundle is an increment",
+     "    if (0)\n        rc = al_err_set(e, AL_ENOTFOUND, \"this bundle is an increment"),
 ]
 
 
