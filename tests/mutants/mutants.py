@@ -56,7 +56,7 @@ MUTANTS = [
      "    policy = 0 ? json_incref(policy)"),
     ("relied-blob-mounted-into-new-repo", ["test_since.sh"],
      "        rc = mount_or_copy(u, from, repos[i], e);\n    }\n    return rc;",
-     "        rc = 0;\n    }\n    return rc;"),
+     "        rc = ((void)from, 0);\n    }\n    return rc;"),
     ("receipt-repositories-kept", ["test_since.sh"],
      "            if (held_add_repo(x, rb->repos[j]) != 0)",
      "            if (0 && held_add_repo(x, rb->repos[j]) != 0)"),
@@ -124,6 +124,9 @@ MUTANTS = [
     ("increment-alone-refused", ["test_since.sh"],
      "    if (rc == 0 && missing > 0)\n        rc = al_err_set(e, AL_ENOTFOUND, \"this bundle is an increment",
      "    if (0)\n        rc = al_err_set(e, AL_ENOTFOUND, \"this bundle is an increment"),
+    ("retry-on-429", ["test_retry.sh"],
+     "    return st == 429 || st == 500 ||",
+     "    return st == 500 ||"),
 ]
 
 
