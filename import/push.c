@@ -211,20 +211,10 @@ static int grow_present(struct uploader *u, size_t n, struct al_err *e)
 static int copy_within(struct uploader *u, const char *from, const char *to,
                        struct al_err *e);
 
+/* What the mirror's test of mounts found; a test in flight is waited out
+ * (one request, once a run): threads asking with HEAD meanwhile would make
+ * two requests a blob where one does, as many as they got through. */
 static int get_mounts(struct im_pusher *p)
-{
-    int v;
-
-    pthread_mutex_lock(&p->lock);
-    v = p->mounts;
-    pthread_mutex_unlock(&p->lock);
-    return v;
-}
-
-/* Like get_mounts, but a test in flight is waited out (one request): the
- * threads that would ask with HEAD meanwhile make it two requests a blob
- * where one would do, and as many more as they get through in that time. */
-static int get_mounts_tested(struct im_pusher *p)
 {
     int v;
 
@@ -513,7 +503,7 @@ static int probe_first(struct uploader *u, struct al_blob_upload **up, int *pres
                                u->p->plan->blob_repos[u->blob][0]};
 
     *up = NULL;
-    if (get_mounts_tested(u->p) == MOUNTS_WORK)
+    if (get_mounts(u->p) == MOUNTS_WORK)
         return al_registry_upload_open_unless_present(&at, b->digest, b->size, up,
                                                       present, e);
     return al_registry_blob_exists(&at, b->digest, present, e);

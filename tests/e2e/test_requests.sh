@@ -88,6 +88,8 @@ airlock_import "$WORK/small.tar.zst" --registry "$late_HOST/late" --verify-key "
     --skip-cluster -v >"$WORK/late.out" 2>"$WORK/late.err"
 check_eq "the import exits 0" 0 "$?"
 check_grep "its test of mounts was answered late" '"fault": "slowselfmount"' "$late_LOG"
+check_grep "and lands every image" "images: $IMAGES landed" "$WORK/late.out"
+check_eq "each blob's bytes sent once (the requests were counted)" "$LAYERS" "$(count late PUT '/blobs/uploads/.*')"
 echo "# requests: $(count late) ($(kinds late))"
 check "at most one HEAD an upload thread (4)" test "$(count late HEAD)" -le 4
 
