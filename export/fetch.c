@@ -1,6 +1,8 @@
 /* Workers claim items strictly in order (the pool's ranges do) and keep one
  * until the consumer is done with it, so the item the consumer waits for is
- * always claimed or next to be claimed: no ordering can deadlock. */
+ * always claimed or next to be claimed: no ordering can deadlock. Placed
+ * items come last, so every item the consumer takes is claimed before any
+ * of them, and a worker is done with one as soon as it is fetched. */
 #include "fetch.h"
 
 #include <pthread.h>
@@ -26,6 +28,8 @@ struct ex_fetcher {
     void **ctx;        /* the slots, as the pool's contexts */
     size_t n;
     struct al_pool *pool;
+    size_t placed_ended;   /* placed items fetched or failed */
+    struct al_err placed_err;   /* the first failure of one */
 };
 
 static int fetch_item(void *ud, void *ctx, size_t worker, size_t item, struct al_err *e)
@@ -34,15 +38,26 @@ static int fetch_item(void *ud, void *ctx, size_t worker, size_t item, struct al
     struct slot *s = ctx;
     struct al_err why;
 
-    (void)worker;
     (void)e;   /* a failed blob travels to the consumer through the pipe */
+    if (item >= f->cfg.n_items - f->cfg.n_placed) {
+        al_err_init(&why);
+        if (f->cfg.fetch(f->cfg.ud, item, worker, s->reg, NULL, &why) != 0 && why.code == 0)
+            al_err_set(&why, AL_EIO, "blob %zu of the plan could not be fetched", item);
+        pthread_mutex_lock(&f->lock);
+        if (why.code != 0 && f->placed_err.code == 0)
+            f->placed_err = why;
+        f->placed_ended++;
+        pthread_cond_broadcast(&f->changed);
+        pthread_mutex_unlock(&f->lock);
+        return 0;
+    }
     pthread_mutex_lock(&f->lock);
     s->item = item;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
 
     al_err_init(&why);
-    if (f->cfg.fetch(f->cfg.ud, item, s->reg, s->pipe, &why) != 0 && why.code == 0)
+    if (f->cfg.fetch(f->cfg.ud, item, worker, s->reg, s->pipe, &why) != 0 && why.code == 0)
         al_err_set(&why, AL_EIO, "blob %zu of the plan could not be fetched", item);
     al_pipe_close(s->pipe, &why);
 
@@ -118,7 +133,10 @@ int ex_fetch_start(struct ex_fetcher **out, const struct ex_fetch_cfg *cfg,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     f->cfg = *cfg;
+    if (f->cfg.n_placed > cfg->n_items)
+        f->cfg.n_placed = cfg->n_items;
     f->n = jobs;
+    al_err_init(&f->placed_err);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->changed, NULL);
     rc = make_slots(f, e);
@@ -150,6 +168,21 @@ struct al_pipe *ex_fetch_take(struct ex_fetcher *f, size_t item)
     }
     pthread_mutex_unlock(&f->lock);
     return p;
+}
+
+int ex_fetch_wait_placed(struct ex_fetcher *f, struct al_err *e)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&f->lock);
+    while (f->placed_ended < f->cfg.n_placed && f->placed_err.code == 0)
+        pthread_cond_wait(&f->changed, &f->lock);
+    if (f->placed_err.code != 0) {
+        *e = f->placed_err;
+        rc = e->code;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
 }
 
 void ex_fetch_done(struct ex_fetcher *f, size_t item)

@@ -15,9 +15,10 @@
 
 struct ex_fetcher;
 
-/* Runs in a worker: copies item `item` into `out` (which the fetcher closes
- * afterwards with the returned error). */
-typedef int (*ex_fetch_fn)(void *ud, size_t item, struct al_registry *reg,
+/* Runs in worker `worker`: copies item `item` into `out` (which the
+ * fetcher closes afterwards with the returned error); out is NULL for a
+ * placed item, which goes wherever the function puts it. */
+typedef int (*ex_fetch_fn)(void *ud, size_t item, size_t worker, struct al_registry *reg,
                            struct al_pipe *out, struct al_err *e);
 
 struct ex_fetch_cfg {
@@ -26,6 +27,9 @@ struct ex_fetch_cfg {
     const struct al_http_opts *http;  /* each worker opens its own client */
     const struct al_registry *reg;    /* cloned for each worker */
     size_t n_items;                   /* items 0 .. n_items-1, in order */
+    size_t n_placed;                  /* the last n_placed of them are placed:
+                                         not handed to the consumer, who
+                                         waits for them all at once */
     ex_fetch_fn fetch;
     void *ud;
 };
@@ -37,6 +41,10 @@ int ex_fetch_start(struct ex_fetcher **out, const struct ex_fetch_cfg *cfg,
  * the pipe to read it from; read it to its end, then ex_fetch_done(). */
 struct al_pipe *ex_fetch_take(struct ex_fetcher *f, size_t item);
 void ex_fetch_done(struct ex_fetcher *f, size_t item);
+
+/* Waits until every placed item has been fetched, or one failed (its
+ * error, the first of them). */
+int ex_fetch_wait_placed(struct ex_fetcher *f, struct al_err *e);
 
 /* Cancels whatever is in flight, joins the workers and frees `f`. */
 void ex_fetch_stop(struct ex_fetcher *f);   /* accepts NULL */

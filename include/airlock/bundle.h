@@ -47,6 +47,47 @@ int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *na
                                       long long size, int precompressed,
                                       struct al_err *e);
 
+/* Placing: the entries that come next, written by several threads at once,
+ * each straight to its place in the file, in any order. Their sizes fix
+ * where each lies (the stored tail: tar headers and raw blocks of fixed
+ * sizes), so no entry waits for the one before it.
+ *  - can_place: whether `v` can be placed now: a single-file bundle whose
+ *    digest is skipped, no stored tail begun yet, names under 100 bytes and
+ *    sizes under 8 GiB (a plain ustar header). Otherwise write them in turn.
+ *  - place: lays the entries out after everything written so far, with
+ *    `lanes` lanes (one for each thread that will write).
+ *  - lane k: one thread's way in, used by one thread at a time: begin an
+ *    entry (by its index in `v`), reserve space and commit what was put in
+ *    it (like al_pipe), end it (fails unless it had its declared size).
+ *    Reserve offers space beyond a whole entry so that a reader can tell
+ *    its end; committing bytes there fails.
+ *  - place_end: after every entry ended, waits until all is written; the
+ *    writer then goes on after them (add, begin..., commit).
+ *  - place_cancel (any thread): every lane call fails from now on.
+ * On any failure, abort the writer. */
+#define AL_BUNDLE_STORED_MIN (1024 * 1024)
+#define AL_BUNDLE_PLACED_NAME_MAX 100
+
+struct al_bundle_placed {
+    const char *name;
+    long long size;
+};
+
+struct al_bundle_lane;
+
+int al_bundle_writer_can_place(const struct al_bundle_writer *w,
+                               const struct al_bundle_placed *v, size_t n);
+int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_placed *v,
+                           size_t n, size_t lanes, struct al_err *e);
+struct al_bundle_lane *al_bundle_writer_lane(struct al_bundle_writer *w, size_t k);
+int al_bundle_lane_begin(struct al_bundle_lane *l, size_t entry, struct al_err *e);
+int al_bundle_lane_reserve(struct al_bundle_lane *l, void **space, size_t *room,
+                           struct al_err *e);
+int al_bundle_lane_commit(struct al_bundle_lane *l, size_t n, struct al_err *e);
+int al_bundle_lane_end(struct al_bundle_lane *l, struct al_err *e);
+int al_bundle_writer_place_end(struct al_bundle_writer *w, struct al_err *e);
+void al_bundle_writer_place_cancel(struct al_bundle_writer *w);
+
 /* Finishes the archive, flushes it to stable storage and renames the
  * partial file(s) to their names. Frees `w` whether or not it succeeds (on
  * failure every partial file is removed). */

@@ -1,8 +1,9 @@
 /* LD_PRELOAD shim for test_volumes.sh: a file system that will not do
  * O_DIRECT, as many cannot (network and FUSE file systems, tmpfs on older
- * kernels). DIRECT_REFUSE=fcntl refuses to turn O_DIRECT on, =write accepts
- * it (whatever the real file system says) and then refuses every write
- * through it, each with EINVAL as Linux does. Each refusal appends a line to
+ * kernels). DIRECT_REFUSE=fcntl refuses to turn O_DIRECT on (fcntl) or to
+ * open with it, =write accepts it (whatever the real file system says) and
+ * then refuses every write and pwrite through it, each with EINVAL as Linux
+ * does. Each refusal appends a line to
  * the file DIRECT_REFUSE_LOG, so that a test can tell the refusal happened
  * (a writer that no longer asks for O_DIRECT would pass it without ever
  * meeting one). */
@@ -81,6 +82,59 @@ static int call_fcntl(const char *name, int fd, int cmd, va_list ap)
     }
 WRAP_FCNTL(fcntl)
 WRAP_FCNTL(fcntl64)
+
+/* open: with O_DIRECT, refused (=fcntl) or marked (=write) */
+static int call_open(const char *name, const char *path, int flags, mode_t mode)
+{
+    static int (*real[2])(const char *, int, ...);
+    int (**f)(const char *, int, ...) = &real[strcmp(name, "open64") == 0];
+    int fd;
+
+    if (*f == NULL)
+        *f = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+    if ((flags & O_DIRECT) && refusing("fcntl")) {
+        note("open\n");
+        errno = EINVAL;
+        return -1;
+    }
+    if (!(flags & O_DIRECT) || !refusing("write"))
+        return (*f)(path, flags, mode);
+    fd = (*f)(path, flags & ~O_DIRECT, mode);
+    if (fd >= 0 && fd < MAX_FDS)
+        direct_fd[fd] = 1;
+    return fd;
+}
+
+#define WRAP_OPEN(name)                                   \
+    int name(const char *path, int flags, ...)            \
+    {                                                     \
+        mode_t mode = 0;                                  \
+        if (flags & (O_CREAT | O_TMPFILE)) {              \
+            va_list ap;                                   \
+            va_start(ap, flags);                          \
+            mode = va_arg(ap, mode_t);                    \
+            va_end(ap);                                   \
+        }                                                 \
+        return call_open(#name, path, flags, mode);       \
+    }
+WRAP_OPEN(open)
+WRAP_OPEN(open64)
+
+#define WRAP_PWRITE(name)                                                      \
+    ssize_t name(int fd, const void *buf, size_t count, off_t at)              \
+    {                                                                          \
+        static ssize_t (*real)(int, const void *, size_t, off_t);              \
+        if (real == NULL)                                                      \
+            real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, #name); \
+        if (refusing("write") && fd >= 0 && fd < MAX_FDS && direct_fd[fd]) {   \
+            note("pwrite\n");                                                 \
+            errno = EINVAL;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        return real(fd, buf, count, at);                                       \
+    }
+WRAP_PWRITE(pwrite)
+WRAP_PWRITE(pwrite64)
 
 ssize_t write(int fd, const void *buf, size_t count)
 {

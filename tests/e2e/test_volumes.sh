@@ -174,6 +174,18 @@ for how in fcntl write; do
         "$WORK/nodirect-$how.tar.zst" "$WORK/export.pub" "$WORK/nodirect-$how.d"
 done
 
+echo "# ... and one bundle, its large layers placed by the download threads"
+for how in fcntl write; do
+    : >"$WORK/refused-$how"
+    DIRECT_REFUSE=$how DIRECT_REFUSE_LOG="$WORK/refused-$how" LD_PRELOAD="$WORK/direct_refuse.so" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" run_export "placed-$how"
+    check_eq "refused at $how: the export exits 0" 0 "$RC"
+    check_grep "and it was refused where the layers are placed" "$([ "$how" = fcntl ] && echo open || echo pwrite)" \
+        "$WORK/refused-$how"
+    check "which passes the independent check" python3 "$E2E_DIR/verify_bundle.py" \
+        "$WORK/placed-$how/b.tar.zst" "$WORK/export.pub" "$WORK/placed-$how.d"
+done
+
 echo "# sizes"
 run_export badsize --split-size 12Q
 check_eq "a bad size is a usage error" 2 "$RC"

@@ -127,6 +127,18 @@ MUTANTS = [
     ("retry-on-429", ["test_retry.sh"],
      "    return st == 429 || st == 500 ||",
      "    return st == 500 ||"),
+    ("placed-block-header-size", ["unit"],
+     "(size_t)(left < pl->rb ? left : pl->rb)",
+     "(size_t)(left < pl->rb ? pl->rb : pl->rb)"),
+    ("placed-edge-page-written", ["unit"],
+     "        if (err == 0 && mid_hi < j->hi)",
+     "        if (0 && mid_hi < j->hi)"),
+    ("placed-entry-size-checked", ["unit"],
+     "    if (l->t != l->data_end)\n        return al_err_set(e, AL_EDIGEST, \"'%s' has %lld bytes",
+     "    if (0)\n        return al_err_set(e, AL_EDIGEST, \"'%s' has %lld bytes"),
+    ("placed-direct-refused-falls-back", ["test_volumes.sh"],
+     "        if ((err == EINVAL && direct) || (err == 0 && !direct))",
+     "        if (err == 0 && !direct)"),
 ]
 
 

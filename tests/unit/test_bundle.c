@@ -1,6 +1,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <glob.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,4 +482,233 @@ TEST(bundle_raw_block_max_reads_the_frame_header)
     h[0] ^= 1;
     CHECK_INT(al_bundle_raw_block_max(h, 6), 0);
     CHECK_INT(al_bundle_raw_block_max(out, 5), 0);
+}
+
+/* ---- placing (al_bundle_writer_place) ---- */
+
+/* Entries of every awkward size: within one page, a raw block exactly, a
+ * byte either side of one, empty, and some MiBs (whole pages between). */
+static const long long placed_sizes[] = {
+    3 * 1024 * 1024 + 12345, 1, 0, 128 * 1024, 128 * 1024 - 1, 128 * 1024 + 1,
+    700 * 1024, 4096, 511, 2 * 1024 * 1024, 513,
+};
+#define N_PLACED (sizeof(placed_sizes) / sizeof(placed_sizes[0]))
+
+static char placed_byte(size_t entry, long long at)
+{
+    return (char)((entry * 131 + (size_t)at * 7 + (size_t)(at >> 9)) & 0xff);
+}
+
+struct placing {
+    struct al_bundle_writer *w;
+    size_t lane, lanes;
+    int rc;
+};
+
+/* A download thread: its share of the entries, last first, in pieces of
+ * odd sizes. */
+static void *place_some(void *arg)
+{
+    struct placing *p = arg;
+    struct al_bundle_lane *l = al_bundle_writer_lane(p->w, p->lane);
+    struct al_err e;
+    size_t i;
+
+    al_err_init(&e);
+    for (i = N_PLACED; p->rc == 0 && i-- > 0;) {
+        long long at = 0;
+        if (i % p->lanes != p->lane)
+            continue;
+        p->rc = al_bundle_lane_begin(l, i, &e);
+        while (p->rc == 0 && at < placed_sizes[i]) {
+            void *space;
+            size_t room, k, j;
+            p->rc = al_bundle_lane_reserve(l, &space, &room, &e);
+            k = room < 1000 ? room : 1000 + (size_t)at % 777;
+            if (k > room)
+                k = room;
+            for (j = 0; p->rc == 0 && j < k; j++)
+                ((char *)space)[j] = placed_byte(i, at + (long long)j);
+            if (p->rc == 0)
+                p->rc = al_bundle_lane_commit(l, k, &e);
+            at += (long long)k;
+        }
+        if (p->rc == 0)
+            p->rc = al_bundle_lane_end(l, &e);
+    }
+    return NULL;
+}
+
+static void placed_name(char *out, size_t n, size_t i)
+{
+    snprintf(out, n, "blobs/sha256/%064zu", i);
+}
+
+/* One bundle: a compressed prefix, the entries (placed by three threads or
+ * written in turn) and a manifest after them. */
+static int placed_bundle(const char *path, int place)
+{
+    static char names[N_PLACED][AL_BUNDLE_PLACED_NAME_MAX];
+    struct al_bundle_placed v[N_PLACED];
+    struct al_bundle_writer *w = NULL;
+    struct placing p[3];
+    pthread_t th[3];
+    struct al_err e;
+    size_t i;
+    int rc;
+
+    al_err_init(&e);
+    if (al_bundle_writer_open(&w, path, 1700000000, 3, &e) != 0)
+        return -1;
+    al_bundle_writer_skip_digest(w);
+    rc = al_bundle_writer_add(w, "bundle.json", "{\"a\": 1}", 8, &e);
+    if (rc == 0)
+        rc = al_bundle_writer_add(w, "blobs/sha256/config", "{\"config\": {}}", 14, &e);
+    for (i = 0; i < N_PLACED; i++) {
+        placed_name(names[i], sizeof(names[i]), i);
+        v[i] = (struct al_bundle_placed){names[i], placed_sizes[i]};
+    }
+    if (rc == 0 && place) {
+        if (!al_bundle_writer_can_place(w, v, N_PLACED) ||
+            al_bundle_writer_place(w, v, N_PLACED, 3, &e) != 0) {
+            al_bundle_writer_abort(w);
+            return -1;
+        }
+        for (i = 0; i < 3; i++) {
+            p[i] = (struct placing){w, i, 3, 0};
+            pthread_create(&th[i], NULL, place_some, &p[i]);
+        }
+        for (i = 0; i < 3; i++) {
+            pthread_join(th[i], NULL);
+            rc |= p[i].rc;
+        }
+        if (rc == 0)
+            rc = al_bundle_writer_place_end(w, &e);
+    }
+    for (i = 0; rc == 0 && !place && i < N_PLACED; i++) {
+        long long at;
+        rc = al_bundle_writer_begin_compressed(w, names[i], placed_sizes[i], 1, &e);
+        for (at = 0; rc == 0 && at < placed_sizes[i]; at++) {
+            char c = placed_byte(i, at);
+            rc = al_bundle_writer_write(w, &c, 1, &e);
+        }
+        if (rc == 0)
+            rc = al_bundle_writer_end(w, &e);
+    }
+    if (rc == 0)
+        rc = al_bundle_writer_add(w, "blobs/sha256/manifest", "{\"m\": 2}", 8, &e);
+    if (rc != 0) {
+        al_bundle_writer_abort(w);
+        return -1;
+    }
+    return al_bundle_writer_commit(w, &e);
+}
+
+/* The frame's content, whole (and 0 unless the file is one frame, whole). */
+static char *decompress_file(const char *path, size_t *out_len)
+{
+    size_t len, cap = 16 * 1024 * 1024, got = 0;
+    char *in = test_read_file(path, &len), *out = malloc(cap);
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    ZSTD_inBuffer ib = {in, len, 0};
+    size_t r = 1;
+
+    while (in != NULL && out != NULL && ib.pos < ib.size && r != 0) {
+        ZSTD_outBuffer ob = {out, cap, got};
+        r = ZSTD_decompressStream(d, &ob, &ib);
+        got = ob.pos;
+        if (ZSTD_isError(r))
+            break;
+        if (got == cap)
+            out = realloc(out, cap *= 2);
+    }
+    ZSTD_freeDCtx(d);
+    if (in == NULL || out == NULL || r != 0 || ib.pos != ib.size) {
+        free(in);
+        free(out);
+        return NULL;
+    }
+    free(in);
+    *out_len = got;
+    return out;
+}
+
+/* Placed by three threads in any order, the entries make the same tar as
+ * written one after another, in one frame of raw blocks after the prefix,
+ * which the reader reads. */
+TEST(bundle_writer_places_entries_as_it_writes_them)
+{
+    char placed[300], written[300], *a, *b;
+    unsigned char *file;
+    size_t alen = 0, blen = 0, len;
+    struct frame_walk f;
+
+    snprintf(placed, sizeof(placed), "%s/placed.tar.zst", test_tmpdir());
+    snprintf(written, sizeof(written), "%s/written.tar.zst", test_tmpdir());
+    CHECK_INT(placed_bundle(placed, 1), 0);
+    CHECK_INT(placed_bundle(written, 0), 0);
+    a = decompress_file(placed, &alen);
+    b = decompress_file(written, &blen);
+    CHECK(a != NULL && b != NULL);
+    CHECK(alen == blen && alen > 6 * 1024 * 1024 && memcmp(a, b, alen) == 0);
+    file = (unsigned char *)test_read_file(placed, &len);
+    CHECK(file != NULL);
+    f = walk_frame(file, len);
+    CHECK(f.ok);
+    CHECK(f.raw >= 6 * 1024 * 1024 / (128 * 1024));
+    CHECK(f.raw_largest <= 128 * 1024);
+    free(file);
+    free(a);
+    free(b);
+    unlink(placed);
+    unlink(written);
+}
+
+/* A lane refuses an entry's bytes beyond its size and an entry cut short;
+ * nothing is placed into a bundle whose digest is wanted, or a split one,
+ * or under a name a plain ustar header cannot hold. */
+TEST(bundle_writer_place_refuses_what_does_not_fit)
+{
+    struct al_bundle_placed v[2] = {{"blobs/sha256/a", 5000}, {"blobs/sha256/b", 10}};
+    struct al_bundle_placed long_name = {
+        "blobs/sha256/0123456789012345678901234567890123456789012345678901234567890123456789"
+        "0123456789abcdefgh", 10};   /* 101 bytes */
+    struct al_bundle_writer *w = NULL;
+    struct al_bundle_lane *l;
+    char path[300];
+    struct al_err e;
+    void *space;
+    size_t room;
+
+    snprintf(path, sizeof(path), "%s/refuse.tar.zst", test_tmpdir());
+    al_err_init(&e);
+    CHECK_INT(al_bundle_writer_open(&w, path, 0, 3, &e), 0);
+    CHECK(!al_bundle_writer_can_place(w, v, 2));   /* its digest is wanted */
+    al_bundle_writer_skip_digest(w);
+    CHECK(al_bundle_writer_can_place(w, v, 2));
+    CHECK(!al_bundle_writer_can_place(w, &long_name, 1));
+    CHECK_INT(al_bundle_writer_add(w, "bundle.json", "{}", 2, &e), 0);
+    CHECK_INT(al_bundle_writer_place(w, v, 2, 1, &e), 0);
+    l = al_bundle_writer_lane(w, 0);
+    CHECK(l != NULL && al_bundle_writer_lane(w, 1) == NULL);
+    CHECK_INT(al_bundle_lane_begin(l, 1, &e), 0);
+    CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
+    CHECK_INT(room, 10);
+    memset(space, 'x', 10);
+    CHECK_INT(al_bundle_lane_commit(l, 10, &e), 0);
+    CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
+    CHECK(room > 0);
+    CHECK_INT(al_bundle_lane_commit(l, 1, &e), AL_EDIGEST);
+    CHECK_STR(e.msg, "'blobs/sha256/b' is larger than its declared 10 bytes");
+    CHECK_INT(al_bundle_lane_end(l, &e), 0);
+    CHECK_INT(al_bundle_lane_begin(l, 0, &e), 0);
+    CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
+    memset(space, 'y', 100);
+    CHECK_INT(al_bundle_lane_commit(l, 100, &e), 0);
+    CHECK_INT(al_bundle_lane_end(l, &e), AL_EDIGEST);
+    CHECK_STR(e.msg, "'blobs/sha256/a' has 100 bytes, 5000 were declared");
+    al_bundle_writer_place_cancel(w);
+    CHECK_INT(al_bundle_lane_begin(l, 0, &e), AL_EINTR);
+    al_bundle_writer_abort(w);
+    CHECK(!partial_exists(path));
 }
