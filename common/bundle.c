@@ -601,6 +601,8 @@ static int write_header(struct al_bundle_writer *w, const char *name,
 int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *name,
                                       long long size, int precompressed, struct al_err *e)
 {
+    if (w->place != NULL)
+        return al_err_set(e, AL_EINVAL, "'%s': entries are being placed", name);
     snprintf(w->entry, sizeof(w->entry), "%s", name);
     w->entry_size = size;
     w->entry_written = 0;
@@ -666,6 +668,7 @@ int al_bundle_writer_add(struct al_bundle_writer *w, const char *name,
 #define PLACE_BUF (1024 * 1024)
 #define TAR_BLOCK 512
 #define USTAR_SIZE_MAX 077777777777LL   /* 11 octal digits */
+#define PLAIN_NAME "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-"
 
 struct placed_entry {
     char name[AL_BUNDLE_PLACED_NAME_MAX];
@@ -689,6 +692,7 @@ struct al_bundle_lane {
     long long own_lo;    /* the entry's first file byte */
     long long t;         /* the region's tar offset of the next byte */
     long long data_end;  /* tar offset after the entry's data */
+    size_t room;         /* what the last reserve offered */
     size_t entry;
     char spill[4096];    /* offered once the entry is whole: anything read
                             into it is more than the entry declared */
@@ -703,6 +707,9 @@ struct place {
     size_t n_lanes;
     int fd_cached, fd_direct;   /* fd_direct -1: none */
     atomic_int direct_refused;  /* a write through fd_direct was refused */
+    long long grain;            /* what is written whole with O_DIRECT: a page
+                                   of the page cache, or the file system's
+                                   block where that is larger */
     atomic_int cancelled;
 };
 
@@ -755,13 +762,16 @@ int al_bundle_writer_can_place(const struct al_bundle_writer *w,
 {
     size_t i;
 
-    if (n == 0 || w->digest || w->split || w->stored || w->out == NULL ||
+    if (n == 0 || w->digest || w->split || w->stored || w->out == NULL || w->place != NULL ||
         (w->header_seen && w->raw_max == 0) ||
         w->mtime < 0 || (long long)w->mtime > USTAR_SIZE_MAX)
         return 0;
-    for (i = 0; i < n; i++)
-        if (strlen(v[i].name) >= 100 || v[i].size < 0 || v[i].size > USTAR_SIZE_MAX)
-            return 0;
+    for (i = 0; i < n; i++) {
+        size_t len = strlen(v[i].name);
+        if (len == 0 || len >= AL_BUNDLE_PLACED_NAME_MAX || v[i].size < 0 ||
+            v[i].size > USTAR_SIZE_MAX || strspn(v[i].name, PLAIN_NAME) != len)
+            return 0;   /* (libarchive would add a pax record, or refuse) */
+    }
     return 1;
 }
 
@@ -783,40 +793,40 @@ static int pwrite_all(int fd, const char *p, size_t n, long long at)
 /* In a lane's writing thread: a buffer's bytes [lo, hi) to the file. Whole
  * pages go straight to the medium; a partial page at either end is shared
  * with a neighbouring entry (or the writer's own bytes) and goes through
- * the page cache, where both halves meet. */
+ * the page cache, where both halves meet. A page is never written both
+ * ways: a direct write would not see the cached half, nor drop it. */
 static int lane_write(void *ud, void *ctx, size_t worker, size_t item, struct al_err *e)
 {
     struct al_bundle_lane *l = ud;
+    struct place *pl = l->pl;
     const struct lane_job *j = &l->job[item];
     const char *b = l->buf[item];
-    long long mid_lo = (j->lo + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-    long long mid_hi = j->hi / DIRECT_ALIGN * DIRECT_ALIGN;
+    long long mid_lo = (j->lo + pl->grain - 1) / pl->grain * pl->grain;
+    long long mid_hi = j->hi / pl->grain * pl->grain;
     int err = 0;
 
     (void)ctx;
     (void)worker;
-    if (mid_lo >= mid_hi) {
-        err = pwrite_all(l->pl->fd_cached, b + (j->lo - j->window), (size_t)(j->hi - j->lo), j->lo);
-    } else {
-        if (j->lo < mid_lo)
-            err = pwrite_all(l->pl->fd_cached, b + (j->lo - j->window),
-                             (size_t)(mid_lo - j->lo), j->lo);
-        int direct = l->pl->fd_direct >= 0 && !atomic_load(&l->pl->direct_refused);
-        if (err == 0 && direct)
-            err = pwrite_all(l->pl->fd_direct, b + (mid_lo - j->window),
+    if (mid_lo >= mid_hi)
+        err = pwrite_all(pl->fd_cached, b + (j->lo - j->window), (size_t)(j->hi - j->lo), j->lo);
+    if (mid_lo < mid_hi && j->lo < mid_lo)
+        err = pwrite_all(pl->fd_cached, b + (j->lo - j->window), (size_t)(mid_lo - j->lo), j->lo);
+    if (mid_lo < mid_hi && err == 0) {
+        int direct = pl->fd_direct >= 0 && !atomic_load(&pl->direct_refused);
+        if (direct)
+            err = pwrite_all(pl->fd_direct, b + (mid_lo - j->window),
                              (size_t)(mid_hi - mid_lo), mid_lo);
-        if (err == EINVAL && direct)   /* refused after all: not again */
-            atomic_store(&l->pl->direct_refused, 1);
-        if ((err == EINVAL && direct) || (err == 0 && !direct))
-            err = pwrite_all(l->pl->fd_cached, b + (mid_lo - j->window),
+        if (direct && err == EINVAL)   /* refused after all: not again */
+            atomic_store(&pl->direct_refused, 1);
+        if (!direct || err == EINVAL)
+            err = pwrite_all(pl->fd_cached, b + (mid_lo - j->window),
                              (size_t)(mid_hi - mid_lo), mid_lo);
-        if (err == 0 && mid_hi < j->hi)
-            err = pwrite_all(l->pl->fd_cached, b + (mid_hi - j->window),
-                             (size_t)(j->hi - mid_hi), mid_hi);
     }
+    if (mid_lo < mid_hi && err == 0 && mid_hi < j->hi)
+        err = pwrite_all(pl->fd_cached, b + (mid_hi - j->window), (size_t)(j->hi - mid_hi),
+                         mid_hi);
     if (err != 0)
-        return al_err_sys(e, AL_EIO, err, "cannot write '%s'",
-                          l->pl->w->partials[l->pl->w->n_parts - 1]);
+        return al_err_sys(e, AL_EIO, err, "cannot write '%s'", pl->w->partials[pl->w->n_parts - 1]);
     return 0;
 }
 
@@ -924,7 +934,7 @@ int al_bundle_lane_begin(struct al_bundle_lane *l, size_t entry, struct al_err *
     l->t = pe->at;
     l->data_end = pe->at + TAR_BLOCK + pe->size;
     l->pos = l->own_lo = place_file_at(l->pl, l->t);
-    l->window = l->pos / DIRECT_ALIGN * DIRECT_ALIGN;
+    l->window = l->pos / l->pl->grain * l->pl->grain;
     ustar_header(h, pe->name, pe->size, l->pl->w->mtime);
     return lane_emit(l, h, TAR_BLOCK, e);
 }
@@ -940,7 +950,7 @@ int al_bundle_lane_reserve(struct al_bundle_lane *l, void **space, size_t *room,
         return rc;
     if (l->t == l->data_end) {
         *space = l->spill;
-        *room = sizeof(l->spill);
+        *room = l->room = sizeof(l->spill);
         return 0;
     }
     if ((rc = lane_block_header(l, e)) != 0)
@@ -957,7 +967,7 @@ int al_bundle_lane_reserve(struct al_bundle_lane *l, void **space, size_t *room,
     if (k > (long long)(PLACE_BUF - at))
         k = (long long)(PLACE_BUF - at);
     *space = l->buf[l->cur] + at;
-    *room = (size_t)k;
+    *room = l->room = (size_t)k;
     return 0;
 }
 
@@ -967,6 +977,10 @@ int al_bundle_lane_commit(struct al_bundle_lane *l, size_t n, struct al_err *e)
 
     if (n == 0)
         return 0;
+    if (n > l->room)
+        return al_err_set(e, AL_EINVAL, "'%s': %zu bytes committed, %zu reserved", pe->name,
+                          n, l->room);
+    l->room = 0;
     if (l->t == l->data_end)
         return al_err_set(e, AL_EDIGEST, "'%s' is larger than its declared %lld bytes",
                           pe->name, pe->size);
@@ -1020,10 +1034,30 @@ void al_bundle_writer_place_cancel(struct al_bundle_writer *w)
  * through the page cache. */
 static int reopen_direct(int fd)
 {
+    struct stat a, b;
     char name[64];
+    int d;
 
     snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
-    return open(name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    d = open(name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (d >= 0 && (fstat(fd, &a) != 0 || fstat(d, &b) != 0 || a.st_dev != b.st_dev ||
+                   a.st_ino != b.st_ino)) {   /* (no procfs there: something else) */
+        close(d);
+        d = -1;
+    }
+    return d;
+}
+
+/* See place.grain; 0 when no write can go straight to the medium safely. */
+static long long direct_grain(int fd)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    long long grain = page > DIRECT_ALIGN ? page : DIRECT_ALIGN;
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && st.st_blksize > grain)
+        grain = st.st_blksize;
+    return grain <= PLACE_BUF && PLACE_BUF % grain == 0 ? grain : 0;
 }
 
 int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_placed *v,
@@ -1065,7 +1099,11 @@ int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_pl
     pl->f0 = w->parts[0].size;
     pl->rb = (long long)w->raw_max;
     pl->fd_cached = w->fd;
-    pl->fd_direct = reopen_direct(w->fd);
+    pl->grain = direct_grain(w->fd);
+    if (pl->grain > 0)
+        pl->fd_direct = reopen_direct(w->fd);
+    else
+        pl->grain = DIRECT_ALIGN;   /* (windows still aligned; all cached) */
     for (i = 0; i < pl->n_lanes; i++) {
         struct al_bundle_lane *l = &pl->lanes[i];
         struct al_pool_cfg pc = {.n_workers = 1, .n_items = AL_POOL_FED,
@@ -1180,6 +1218,8 @@ int al_bundle_writer_finish(struct al_bundle_writer *w, struct al_err *e)
 
     if (w->finished)
         return 0;
+    if (w->place != NULL)
+        return al_err_set(e, AL_EINVAL, "'%s': entries are being placed", w->path);
     if (archive_write_close(w->a) != ARCHIVE_OK)
         rc = archive_fail(w, "finishing the archive", e);
     if (rc == 0 && finish_stream(w) != 0)

@@ -77,12 +77,14 @@ static int sink_reserve(struct sink *s, void **space, size_t *room, struct al_er
 
 static int sink_commit(struct fetch_list *l, struct sink *s, size_t n, struct al_err *e)
 {
+    int rc;
+
     if (s->pipe) {
         al_pipe_commit(s->pipe, n);
         return 0;
     }
-    if (al_bundle_lane_commit(s->lane, n, e) != 0)
-        return -1;
+    if ((rc = al_bundle_lane_commit(s->lane, n, e)) != 0)
+        return rc;
     pthread_mutex_lock(&l->lock);
     tick(l, n);
     pthread_mutex_unlock(&l->lock);
@@ -333,8 +335,9 @@ static void set_layout(struct fetch_list *l, int layout)
 static int write_placed(struct fetch_list *l, struct ex_fetcher *f,
                         const struct al_bundle_placed *placed, struct al_err *e)
 {
-    size_t jobs = l->cfg->jobs > 0 ? l->cfg->jobs : 1;
-    int rc = al_bundle_writer_place(l->w, placed, l->n - l->placed_from, jobs, e);
+    size_t jobs = l->cfg->jobs > 0 ? l->cfg->jobs : 1;   /* a lane a download thread */
+    int rc = al_bundle_writer_place(l->w, placed, l->n - l->placed_from,
+                                    jobs < l->n ? jobs : l->n, e);
 
     set_layout(l, rc == 0 ? 1 : -1);
     if (rc == 0)

@@ -52,10 +52,13 @@ int al_bundle_writer_begin_compressed(struct al_bundle_writer *w, const char *na
  * where each lies (the stored tail: tar headers and raw blocks of fixed
  * sizes), so no entry waits for the one before it.
  *  - can_place: whether `v` can be placed now: a single-file bundle whose
- *    digest is skipped, no stored tail begun yet, names under 100 bytes and
- *    sizes under 8 GiB (a plain ustar header). Otherwise write them in turn.
+ *    digest is skipped, no stored tail begun yet, nothing placed yet, plain
+ *    names (letters, digits, "/._-") under 100 bytes and sizes under 8 GiB
+ *    (a plain ustar header). Otherwise write them in turn.
  *  - place: lays the entries out after everything written so far, with
- *    `lanes` lanes (one for each thread that will write).
+ *    `lanes` lanes (one for each thread that will write); it fails if the
+ *    zstd frame cannot take a stored tail, which this writer's own settings
+ *    never make. Until place_end, nothing else may be written.
  *  - lane k: one thread's way in, used by one thread at a time: begin an
  *    entry (by its index in `v`), reserve space and commit what was put in
  *    it (like al_pipe), end it (fails unless it had its declared size).

@@ -3,7 +3,8 @@
  * kernels). DIRECT_REFUSE=fcntl refuses to turn O_DIRECT on (fcntl) or to
  * open with it, =write accepts it (whatever the real file system says) and
  * then refuses every write and pwrite through it, each with EINVAL as Linux
- * does. Each refusal appends a line to
+ * does. DIRECT_REFUSE=full: a medium with no room left, every pwrite fails
+ * with ENOSPC (the bundle writer's own thread uses write). Each refusal appends a line to
  * the file DIRECT_REFUSE_LOG, so that a test can tell the refusal happened
  * (a writer that no longer asks for O_DIRECT would pass it without ever
  * meeting one). */
@@ -129,6 +130,11 @@ WRAP_OPEN(open64)
         if (refusing("write") && fd >= 0 && fd < MAX_FDS && direct_fd[fd]) {   \
             note("pwrite\n");                                                 \
             errno = EINVAL;                                                    \
+            return -1;                                                         \
+        }                                                                      \
+        if (refusing("full")) {                                                \
+            note("full\n");                                                   \
+            errno = ENOSPC;                                                    \
             return -1;                                                         \
         }                                                                      \
         return real(fd, buf, count, at);                                       \

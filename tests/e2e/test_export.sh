@@ -226,10 +226,22 @@ layer=$(jq -r '.layers[1].digest' "$WORK/full.d/blobs/sha256/${victim#sha256:}")
 hex=${layer#sha256:}
 data="$src_DIR/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"
 size=$(stat -c %s "$data")
+cp "$data" "$WORK/victim.data"
 head -c "$size" /dev/zero >"$data"
 run_export corrupt --samples-configmap "$WORK/cm.json" "${COMMON[@]}" --sign-key "$WORK/export.key"
 check_eq "a corrupted blob exits 1" 1 "$RC"
 check "a corrupted blob leaves no file" no_output corrupt
 check_grep "the error names the blob and the digest problem" "$layer.*(digest|expected)" "$WORK/corrupt.err"
+cp "$WORK/victim.data" "$data"
+
+echo "# ... and a large gzip layer, which a download thread writes into the bundle itself"
+big=$(cd "$WORK/full.d/blobs/sha256" && ls -S | head -1)
+data="$src_DIR/data/docker/registry/v2/blobs/sha256/${big:0:2}/$big/data"
+check "it is a layer of over a MiB" test "$(stat -c %s "$data")" -gt 1048576
+printf 'X' | dd of="$data" bs=1 seek=1048000 conv=notrunc status=none
+run_export corruptbig --samples-configmap "$WORK/cm.json" "${COMMON[@]}" --sign-key "$WORK/export.key" -j 3
+check_eq "a corrupted placed blob exits 1" 1 "$RC"
+check "and leaves no file" no_output corruptbig
+check_grep "the error names the blob and the digest problem" "sha256:$big.*digest" "$WORK/corruptbig.err"
 
 e2e_finish

@@ -186,6 +186,15 @@ for how in fcntl write; do
         "$WORK/placed-$how/b.tar.zst" "$WORK/export.pub" "$WORK/placed-$how.d"
 done
 
+echo "# ... and a medium that fills up while the layers are placed"
+: >"$WORK/refused-full"
+DIRECT_REFUSE=full DIRECT_REFUSE_LOG="$WORK/refused-full" LD_PRELOAD="$WORK/direct_refuse.so" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" run_export placed-full
+check_eq "the export exits 1" 1 "$RC"
+check_grep "naming the partial file and why" "cannot write '.*b.tar.zst.partial.*': No space left on device" \
+    "$WORK/placed-full.err"
+check_eq "and nothing is left" "" "$(ls "$WORK/placed-full")"
+
 echo "# sizes"
 run_export badsize --split-size 12Q
 check_eq "a bad size is a usage error" 2 "$RC"

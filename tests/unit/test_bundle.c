@@ -486,13 +486,21 @@ TEST(bundle_raw_block_max_reads_the_frame_header)
 
 /* ---- placing (al_bundle_writer_place) ---- */
 
-/* Entries of every awkward size: within one page, a raw block exactly, a
- * byte either side of one, empty, and some MiBs (whole pages between). */
-static const long long placed_sizes[] = {
-    3 * 1024 * 1024 + 12345, 1, 0, 128 * 1024, 128 * 1024 - 1, 128 * 1024 + 1,
-    700 * 1024, 4096, 511, 2 * 1024 * 1024, 513,
+/* Entries of awkward sizes: within one page, a raw block, a byte either
+ * side of one, empty, and some MiBs (whole pages between). */
+#define RB (128 * 1024)   /* the raw blocks of a level 3 frame */
+static const long long odd_sizes[] = {
+    3 * 1024 * 1024 + 12345, 1, 0, RB, RB - 1, RB + 1, 700 * 1024, 4096, 511, 2 * 1024 * 1024, 513,
 };
-#define N_PLACED (sizeof(placed_sizes) / sizeof(placed_sizes[0]))
+/* ... and sizes that put the raw blocks' grid (tar offsets k RB of the
+ * region) on an entry's start (2 RB, 5 RB), its data's start (4 RB) and
+ * end (5 RB), and the region's end (8 RB). */
+static const long long grid_sizes[] = {
+    2 * RB - 512, 0, 2 * RB - 1600, RB, 1, 3 * RB - 1536 - 7,
+};
+#define N_PLACED_MAX 16
+static const long long *placed_sizes = odd_sizes;
+static size_t N_PLACED = sizeof(odd_sizes) / sizeof(odd_sizes[0]);
 
 static char placed_byte(size_t entry, long long at)
 {
@@ -548,8 +556,8 @@ static void placed_name(char *out, size_t n, size_t i)
  * written in turn) and a manifest after them. */
 static int placed_bundle(const char *path, int place)
 {
-    static char names[N_PLACED][AL_BUNDLE_PLACED_NAME_MAX];
-    struct al_bundle_placed v[N_PLACED];
+    static char names[N_PLACED_MAX][AL_BUNDLE_PLACED_NAME_MAX];
+    struct al_bundle_placed v[N_PLACED_MAX];
     struct al_bundle_writer *w = NULL;
     struct placing p[3];
     pthread_t th[3];
@@ -636,13 +644,15 @@ static char *decompress_file(const char *path, size_t *out_len)
 /* Placed by three threads in any order, the entries make the same tar as
  * written one after another, in one frame of raw blocks after the prefix,
  * which the reader reads. */
-TEST(bundle_writer_places_entries_as_it_writes_them)
+static void check_placed_as_written(const long long *sizes, size_t n, size_t min_tar)
 {
     char placed[300], written[300], *a, *b;
     unsigned char *file;
     size_t alen = 0, blen = 0, len;
     struct frame_walk f;
 
+    placed_sizes = sizes;
+    N_PLACED = n;
     snprintf(placed, sizeof(placed), "%s/placed.tar.zst", test_tmpdir());
     snprintf(written, sizeof(written), "%s/written.tar.zst", test_tmpdir());
     CHECK_INT(placed_bundle(placed, 1), 0);
@@ -650,18 +660,25 @@ TEST(bundle_writer_places_entries_as_it_writes_them)
     a = decompress_file(placed, &alen);
     b = decompress_file(written, &blen);
     CHECK(a != NULL && b != NULL);
-    CHECK(alen == blen && alen > 6 * 1024 * 1024 && memcmp(a, b, alen) == 0);
+    CHECK(alen == blen && alen > min_tar && memcmp(a, b, alen) == 0);
     file = (unsigned char *)test_read_file(placed, &len);
     CHECK(file != NULL);
     f = walk_frame(file, len);
     CHECK(f.ok);
-    CHECK(f.raw >= 6 * 1024 * 1024 / (128 * 1024));
-    CHECK(f.raw_largest <= 128 * 1024);
+    CHECK(f.raw >= min_tar / RB);
+    CHECK_INT(f.raw_largest, RB);
     free(file);
     free(a);
     free(b);
     unlink(placed);
     unlink(written);
+}
+
+TEST(bundle_writer_places_entries_as_it_writes_them)
+{
+    check_placed_as_written(odd_sizes, sizeof(odd_sizes) / sizeof(odd_sizes[0]),
+                            6 * 1024 * 1024);
+    check_placed_as_written(grid_sizes, sizeof(grid_sizes) / sizeof(grid_sizes[0]), 8 * RB);
 }
 
 /* A lane refuses an entry's bytes beyond its size and an entry cut short;
@@ -673,6 +690,7 @@ TEST(bundle_writer_place_refuses_what_does_not_fit)
     struct al_bundle_placed long_name = {
         "blobs/sha256/0123456789012345678901234567890123456789012345678901234567890123456789"
         "0123456789abcdefgh", 10};   /* 101 bytes */
+    struct al_bundle_placed odd_name = {"blobs/sha256/caf\xc3\xa9", 10};
     struct al_bundle_writer *w = NULL;
     struct al_bundle_lane *l;
     char path[300];
@@ -687,13 +705,18 @@ TEST(bundle_writer_place_refuses_what_does_not_fit)
     al_bundle_writer_skip_digest(w);
     CHECK(al_bundle_writer_can_place(w, v, 2));
     CHECK(!al_bundle_writer_can_place(w, &long_name, 1));
+    CHECK(!al_bundle_writer_can_place(w, &odd_name, 1));
     CHECK_INT(al_bundle_writer_add(w, "bundle.json", "{}", 2, &e), 0);
     CHECK_INT(al_bundle_writer_place(w, v, 2, 1, &e), 0);
+    CHECK(!al_bundle_writer_can_place(w, v, 2));   /* placed already */
+    CHECK_INT(al_bundle_writer_add(w, "index.json", "{}", 2, &e), AL_EINVAL);
+    CHECK_STR(e.msg, "'index.json': entries are being placed");
     l = al_bundle_writer_lane(w, 0);
     CHECK(l != NULL && al_bundle_writer_lane(w, 1) == NULL);
     CHECK_INT(al_bundle_lane_begin(l, 1, &e), 0);
     CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
     CHECK_INT(room, 10);
+    CHECK_INT(al_bundle_lane_commit(l, 11, &e), AL_EINVAL);
     memset(space, 'x', 10);
     CHECK_INT(al_bundle_lane_commit(l, 10, &e), 0);
     CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
