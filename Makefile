@@ -146,7 +146,8 @@ asan:
 # ThreadSanitizer over the unit tests and the suites that run the download
 # and upload threads hardest (TSAN_SUITES; all of them with TSAN_SUITES=);
 # a race ends the program with 86 and the harness fails on the report.
-TSAN_SUITES ?= test_import.sh test_faults.sh test_retry.sh test_kill.sh test_since.sh test_requests.sh
+TSAN_SUITES ?= test_import.sh test_faults.sh test_retry.sh test_kill.sh test_since.sh test_requests.sh \
+               test_export.sh test_volumes.sh
 tsan:
 	TSAN_OPTIONS="halt_on_error=1:exitcode=86$${TSAN_OPTIONS:+:$$TSAN_OPTIONS}" E2E_TIMEOUT=$${E2E_TIMEOUT:-1200} \
 	    $(MAKE) BUILD=build-tsan SANITIZE=thread CFLAGS="-O1 -g" all unit
