@@ -281,9 +281,24 @@ static int write_fetched(struct fetch_list *l, const struct ex_blob *b, struct a
  * fetched largest first, so that the largest does not run alone at the end,
  * and *placed describes them in bundle order. l->placed_from is l->n if
  * none are placed. */
+struct sized {
+    long long size;
+    size_t k;
+};
+
+static int larger_first(const void *a, const void *b)
+{
+    const struct sized *x = a, *y = b;
+
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    return x->k < y->k ? -1 : x->k > y->k;   /* (then in bundle order) */
+}
+
 static int plan_placing(struct fetch_list *l, struct al_bundle_placed **placed,
                         char (**names)[128], struct al_err *e)
 {
+    struct sized *by_size;
     size_t i, k, from = l->n, count;
 
     *placed = NULL;
@@ -309,14 +324,16 @@ static int plan_placing(struct fetch_list *l, struct al_bundle_placed **placed,
     }
     if (!al_bundle_writer_can_place(l->w, *placed, count))
         return 0;
+    by_size = calloc(count, sizeof(*by_size));
+    if (by_size == NULL)
+        return al_err_set(e, AL_ENOMEM, "out of memory");
+    for (i = 0; i < count; i++)
+        by_size[i] = (struct sized){(*placed)[i].size, from + i};
+    qsort(by_size, count, sizeof(*by_size), larger_first);
+    for (i = 0; i < count; i++)
+        l->claim[from + i] = by_size[i].k;
+    free(by_size);
     l->placed_from = from;
-    for (i = from + 1; i < l->n; i++) {   /* largest first (insertion: few blobs) */
-        size_t c = l->claim[i];
-        long long size = l->plan->v[l->plan_index[c]].size;
-        for (k = i; k > from && l->plan->v[l->plan_index[l->claim[k - 1]]].size < size; k--)
-            l->claim[k] = l->claim[k - 1];
-        l->claim[k] = c;
-    }
     return 0;
 }
 
