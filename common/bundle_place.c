@@ -194,7 +194,6 @@ static int lane_write(void *ud, void *ctx, size_t worker, size_t item, struct al
 static int lane_hand(struct al_bundle_lane *l, struct al_err *e)
 {
     size_t worker;
-
     int rc;
 
     if (l->pos == l->window)
@@ -426,6 +425,7 @@ int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_pl
     struct al_bundle_place *pl;
     long long t = 0;
     size_t i;
+    int rc;
 
     if (!al_bundle_writer_can_place(w, v, n))
         return al_err_set(e, AL_EINVAL, "these entries cannot be placed");
@@ -472,8 +472,7 @@ int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_pl
         l->buf[1] = aligned_alloc(DIRECT_ALIGN, PLACE_BUF);
         if (l->buf[0] == NULL || l->buf[1] == NULL)
             return al_err_set(e, AL_ENOMEM, "out of memory");
-        int rc = al_pool_start(&l->io, &pc, e);
-        if (rc != 0)
+        if ((rc = al_pool_start(&l->io, &pc, e)) != 0)
             return rc;
     }
     return 0;

@@ -185,6 +185,8 @@ static int open_lane(struct fetch_list *l, size_t worker, size_t k, struct sink 
     if (layout < 0)
         return al_err_set(e, AL_EINTR, "the export stopped before this blob");
     out->lane = al_bundle_writer_lane(l->w, worker);
+    if (out->lane == NULL)
+        return al_err_set(e, AL_EINVAL, "download thread %zu has no lane in the bundle", worker);
     return al_bundle_lane_begin(out->lane, k - l->placed_from, e);
 }
 
@@ -352,9 +354,8 @@ static void set_layout(struct fetch_list *l, int layout)
 static int write_placed(struct fetch_list *l, struct ex_fetcher *f,
                         const struct al_bundle_placed *placed, struct al_err *e)
 {
-    size_t jobs = l->cfg->jobs > 0 ? l->cfg->jobs : 1;   /* a lane a download thread */
     int rc = al_bundle_writer_place(l->w, placed, l->n - l->placed_from,
-                                    jobs < l->n ? jobs : l->n, e);
+                                    ex_fetch_workers(f), e);   /* a lane a thread */
 
     set_layout(l, rc == 0 ? 1 : -1);
     if (rc == 0)

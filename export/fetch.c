@@ -170,6 +170,11 @@ struct al_pipe *ex_fetch_take(struct ex_fetcher *f, size_t item)
     return p;
 }
 
+size_t ex_fetch_workers(const struct ex_fetcher *f)
+{
+    return f->n;
+}
+
 int ex_fetch_wait_placed(struct ex_fetcher *f, struct al_err *e)
 {
     int rc = 0;

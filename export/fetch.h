@@ -42,6 +42,10 @@ int ex_fetch_start(struct ex_fetcher **out, const struct ex_fetch_cfg *cfg,
 struct al_pipe *ex_fetch_take(struct ex_fetcher *f, size_t item);
 void ex_fetch_done(struct ex_fetcher *f, size_t item);
 
+/* How many workers fetch (jobs, or fewer when there are fewer items):
+ * worker indices given to the fetch function are below it. */
+size_t ex_fetch_workers(const struct ex_fetcher *f);
+
 /* Waits until every placed item has been fetched, or one failed (its
  * error, the first of them). */
 int ex_fetch_wait_placed(struct ex_fetcher *f, struct al_err *e);

@@ -627,8 +627,13 @@ static char *decompress_file(const char *path, size_t *out_len)
         got = ob.pos;
         if (ZSTD_isError(r))
             break;
-        if (got == cap)
-            out = realloc(out, cap *= 2);
+        if (got == cap) {
+            char *more = realloc(out, cap * 2);
+            if (more == NULL)
+                break;
+            out = more;
+            cap *= 2;
+        }
     }
     ZSTD_freeDCtx(d);
     if (in == NULL || out == NULL || r != 0 || ib.pos != ib.size) {
