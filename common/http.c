@@ -664,14 +664,16 @@ static int stream_setup(struct al_http_stream *s, const struct al_http_req *req,
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    /* Blobs go over HTTP/1.1, both ways. Over HTTP/2 a body travels in 16
+    /* Every request goes over HTTP/1.1. Over HTTP/2 a body travels in 16
      * KiB frames, an upload's under the server's flow-control window (1 MiB a
      * stream for Go's registries, so at most 25 MB/s at 40 ms); both ends pay
      * for the framing: uploads cost twice the CPU, and downloads made the
-     * export 14% slower on loopback (make bench). Short requests may use
-     * HTTP/2. */
-    if (s->long_body)
-        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+     * export 14% slower on loopback (make bench). Short requests gain
+     * nothing from it either: each thread has its own client, so there is
+     * nothing to multiplex, and a Go registry spends about 3% more CPU a
+     * request on HTTP/2 (the small images' import, docs/PERFORMANCE.md). One
+     * protocol also means one connection a thread, not two. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (s->uploading) {
         curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, (long)CURL_BUFFER_SIZE);
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);

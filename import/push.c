@@ -41,6 +41,12 @@ enum { MOUNTS_UNKNOWN, MOUNTS_TESTING, MOUNTS_WORK, MOUNTS_REFUSED };
 
 struct im_pusher;
 
+/* A mount of blob `blob` from repository `from` into `to` (indexes into the
+ * plan's blob_repos[blob]). */
+struct mount_job {
+    size_t blob, from, to;
+};
+
 /* One thread's side of pushing: its registry client, counts and the blob
  * it is on. The main thread has one too (relied-on blobs, manifests). */
 struct uploader {
@@ -74,6 +80,15 @@ struct im_pusher {
                                     there yet) */
     char *root_new;              /* per destination: its root manifest was
                                     pushed as new (so its tag is too) */
+    /* Mounts waiting for a thread, under lock. The thread that puts a blob
+     * in the mirror queues its mounts into the blob's other repositories;
+     * every upload thread takes them between blobs, and after the stream
+     * all threads share what is left. One thread mounting a base layer into
+     * hundreds of repositories, a request after another, was the import's
+     * longest chain while the other threads sat idle at its end. */
+    struct mount_job *mq;
+    size_t mq_head, mq_len, mq_cap;
+    int stream_ended;            /* the mounts left wait for run_left_mounts */
     int mounts;                  /* MOUNTS_*, under lock */
     pthread_cond_t mounts_known; /* signalled when a test of mounts ends */
     int dry_run;                 /* read the mirror, change nothing */
@@ -147,6 +162,7 @@ void im_pusher_free(struct im_pusher *p)
     free(p->up);
     free(p->up_ctx);
     free(p->main.present);
+    free(p->mq);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->mounts_known);
     for (i = 0; p->absent != NULL && i < p->plan->n_blobs; i++)
@@ -415,24 +431,58 @@ static int copy_within(struct uploader *u, const char *from, const char *to,
     return rc;
 }
 
-/* Mounts the blob from the first repository that has it into the rest. */
+/* Queues the blob's mounts from the first repository that has it into the
+ * rest (see im_pusher.mq). */
 static int mount_missing(struct uploader *u, struct al_err *e)
 {
-    char **repos = u->p->plan->blob_repos[u->blob];
-    size_t i, n = u->p->plan->n_blob_repos[u->blob], from = n;
+    struct im_pusher *p = u->p;
+    size_t i, n = p->plan->n_blob_repos[u->blob], from = n;
     int rc = 0;
 
     for (i = 0; i < n && from == n; i++)
         if (u->present[i])
             from = i;
+    pthread_mutex_lock(&p->lock);
     for (i = 0; rc == 0 && from < n && i < n; i++) {
         if (u->present[i])
             continue;
-        rc = mount_or_copy(u, repos[from], repos[i], e);
-        if (rc == 0)
-            u->present[i] = 1;
+        if (p->mq_len == p->mq_cap) {
+            size_t cap = p->mq_cap ? 2 * p->mq_cap : 64;
+            struct mount_job *grown = realloc(p->mq, cap * sizeof(*grown));
+            if (grown == NULL) {
+                rc = al_err_set(e, AL_ENOMEM, "out of memory");
+                break;
+            }
+            p->mq = grown;
+            p->mq_cap = cap;
+        }
+        p->mq[p->mq_len++] = (struct mount_job){u->blob, from, i};
     }
+    pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+/* The next queued mount while the stream lasts and nothing has failed. */
+static int take_mount(struct im_pusher *p, struct mount_job *job)
+{
+    int got;
+
+    if (p->pool != NULL && al_pool_failure(p->pool, NULL) != 0)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    got = !p->stream_ended && p->mq_head < p->mq_len;
+    if (got)
+        *job = p->mq[p->mq_head++];
+    pthread_mutex_unlock(&p->lock);
+    return got;
+}
+
+static int run_mount(struct uploader *u, const struct mount_job *job, struct al_err *e)
+{
+    char **repos = u->p->plan->blob_repos[job->blob];
+
+    u->blob = job->blob;
+    return mount_or_copy(u, repos[job->from], repos[job->to], e);
 }
 
 /* Reads the rest of the blob from the pipe into nowhere; 1 when it ended
@@ -657,12 +707,15 @@ static int upload_blob(struct uploader *u, struct al_err *e)
 static int upload_item(void *ud, void *ctx, size_t worker, size_t blob, struct al_err *e)
 {
     struct uploader *u = ctx;
+    struct mount_job job;
     int rc;
 
     (void)ud;
     (void)worker;
     u->blob = blob;
     rc = upload_blob(u, e);
+    while (rc == 0 && take_mount(u->p, &job))
+        rc = run_mount(u, &job, e);
     if (rc != 0)   /* the reader may be blocked writing to us */
         al_pipe_cancel(u->pipe);
     return rc;
@@ -769,10 +822,47 @@ void im_pusher_sink(struct im_pusher *p, struct im_sink *out)
     out->ud = p;
 }
 
-/* Waits until every upload thread is done with its blob. */
+/* Waits until every upload thread is done with its blob, and with the
+ * mount it is on. */
 static int wait_uploaders(struct im_pusher *p, struct al_err *e)
 {
+    pthread_mutex_lock(&p->lock);
+    p->stream_ended = 1;
+    pthread_mutex_unlock(&p->lock);
     return p->pool ? al_pool_wait(p->pool, e) : 0;
+}
+
+/* Items 0 .. n_items-1 on every upload thread's client (idle by now), or on
+ * the main thread's when there are none. */
+static int on_every_client(struct im_pusher *p, size_t n_items, al_pool_fn fn, void *ud,
+                           struct al_err *e)
+{
+    void *main_only[1] = {&p->main};
+    struct al_pool_cfg pc = {.n_workers = p->n_up, .ctx = p->up_ctx,
+                             .n_items = n_items, .fn = fn, .ud = ud};
+
+    if (p->n_up == 0) {
+        pc.n_workers = 1;
+        pc.ctx = main_only;
+    }
+    return al_pool_run(&pc, e);
+}
+
+static int left_mount_item(void *ud, void *ctx, size_t worker, size_t i, struct al_err *e)
+{
+    struct im_pusher *p = ud;
+
+    (void)worker;
+    return run_mount(ctx, &p->mq[p->mq_head + i], e);
+}
+
+/* After the stream: the mounts no thread took yet, shared by all of them
+ * (nothing is queued any more, so the queue needs no lock). */
+static int run_left_mounts(struct im_pusher *p, struct al_err *e)
+{
+    size_t n = p->mq_len - p->mq_head;
+
+    return n > 0 ? on_every_client(p, n, left_mount_item, p, e) : 0;
 }
 
 /* Errors after which pushing the next image is pointless. */
@@ -972,15 +1062,8 @@ static int each_image(struct im_pusher *p, const struct im_bundle *b, phase_step
                       al_report_fn report, void *ud, struct al_err *e)
 {
     struct phase ph = {.p = p, .b = b, .step = step, .report = report, .ud = ud};
-    void *main_only[1] = {&p->main};
-    struct al_pool_cfg pc = {.n_workers = p->n_up, .ctx = p->up_ctx,
-                             .n_items = p->plan->n_dests, .fn = phase_item, .ud = &ph};
 
-    if (p->n_up == 0) {   /* no upload threads: the main client does it */
-        pc.n_workers = 1;
-        pc.ctx = main_only;
-    }
-    return al_pool_run(&pc, e);
+    return on_every_client(p, p->plan->n_dests, phase_item, &ph, e);
 }
 
 int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
@@ -989,6 +1072,8 @@ int im_pusher_finish(struct im_pusher *p, const struct im_bundle *b,
     size_t i;
     int rc = wait_uploaders(p, e);
 
+    if (rc == 0)
+        rc = run_left_mounts(p, e);
     sum_counts(p);
     if (rc == 0)
         rc = each_image(p, b, push_image_manifests, report, ud, e);

@@ -46,7 +46,8 @@
       do for one a login is not entitled to.
       "slowselfmount" answers every blob upload POST that asks to mount a
       blob from its own repository (airlock's test of whether the mirror
-      mounts) two seconds late.
+      mounts) two seconds late. "slowmount" holds every cross-repository
+      mount half a second and logs how many were held at once ("held").
 """
 import base64
 import hashlib
@@ -264,6 +265,7 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
             code, n = step.split("x")
             failures += [int(code)] * int(n)
     cut_done = set()
+    held = [0]   # slowmount: mounts being held now
     lock = threading.Lock()
     steps = set(plan.split(","))
     realm = [None]   # the token service's own realm, when the proxy replaces it
@@ -445,6 +447,17 @@ def flaky_main(port, cert, key, upstream, ca, logpath, plan):
                 if query.get("from") == [repo] and "mount" in query:
                     log(logpath, {"fault": "slowselfmount", "path": self.path})
                     time.sleep(2)
+            if "slowmount" in steps and self.command == "POST" and "/blobs/uploads/" in self.path:
+                repo = self.path[len("/v2/"):].split("/blobs/uploads/")[0]
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                if "mount" in query and query.get("from") not in (None, [repo]):
+                    with lock:
+                        held[0] += 1
+                        now = held[0]
+                    log(logpath, {"fault": "slowmount", "path": self.path, "held": now})
+                    time.sleep(0.5)
+                    with lock:
+                        held[0] -= 1
             c = http.client.HTTPSConnection(host, int(uport), context=ctx)
             c.request(self.command, self.path, body=body, headers=hdrs)
             r = c.getresponse()

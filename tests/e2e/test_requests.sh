@@ -10,7 +10,7 @@ e2e_init
 
 IMAGES=8
 ACCESS_LOG=1 start_registry src tester s3cret
-start_mirror
+ACCESS_LOG=1 start_mirror
 make_keys export
 E2E_DIR=$E2E_DIR python3 - "$src_HOST" "$src_CA" "$IMAGES" "$WORK/images.txt" <<'PY' || { echo "seeding failed" >&2; exit 1; }
 import os, sys
@@ -37,7 +37,8 @@ protocol() {
 }
 check_eq "the export fetched the blobs over HTTP/1.1 (HTTP/2 frames cost both ends CPU)" \
     HTTP/1.1 "$(protocol /blobs/)"
-check_eq "and the manifests over HTTP/2" HTTP/2.0 "$(protocol /manifests/)"
+check_eq "and the manifests too (a Go registry spends more a request on HTTP/2)" \
+    HTTP/1.1 "$(protocol /manifests/)"
 
 MIRROR=(--verify-key "$WORK/export.pub" --authfile "$WORK/mirror-auth.json"
     --ca-file "$mirror_CA" --certs-dir "$WORK/none" --skip-cluster -v)
@@ -73,6 +74,8 @@ check_grep "the counts say so" "^blobs: $LAYERS pushed .*, 0 mounted, 0 already 
 check_eq "each manifest sent once, by its tag" "$IMAGES 0" \
     "$(count first PUT '/manifests/latest') $(count first PUT '/manifests/sha256:.*')"
 check_grep "every manifest and tag pushed" "^manifests: $IMAGES pushed, 0 already there; tags: $IMAGES pushed, 0 already there" "$WORK/first.out"
+check_eq "every request over HTTP/1.1" HTTP/1.1 \
+    "$(grep -oE '"[A-Z]+ /v2/[^ ]* HTTP/[0-9.]+"' "$WORK/registry-mirror/log" | tr -d '"' | awk '{print $3}' | sort -u | xargs)"
 check "skopeo reads the last image back" skopeo inspect --raw --creds admin:m1rr0r --cert-dir "$WORK/mirror-certs" \
     "docker://$mirror_HOST/small/app-$((IMAGES - 1)):latest"
 
@@ -92,6 +95,20 @@ check_grep "and lands every image" "images: $IMAGES landed" "$WORK/late.out"
 check_eq "each blob's bytes sent once (the requests were counted)" "$LAYERS" "$(count late PUT '/blobs/uploads/.*')"
 echo "# requests: $(count late) ($(kinds late))"
 check "at most one HEAD an upload thread (4)" test "$(count late HEAD)" -le 4
+
+echo "# the shared layer's mounts go on every upload thread, not one after another"
+# The thread that uploads a blob queues its mounts into the other
+# repositories; any thread between blobs takes them. One thread mounting a
+# base layer into hundreds of repositories was the import's longest chain.
+start_flaky slowm mirror slowmount
+authfile "$slowm_HOST" admin m1rr0r "$WORK/slowm-auth.json"
+airlock_import "$WORK/small.tar.zst" --registry "$slowm_HOST/slowm" --verify-key "$WORK/export.pub" \
+    --authfile "$WORK/slowm-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+    --skip-cluster -v >"$WORK/slowm.out" 2>"$WORK/slowm.err"
+check_eq "the import exits 0" 0 "$?"
+check_grep "and lands every image" "images: $IMAGES landed" "$WORK/slowm.out"
+check_eq "each of the shared layer's mounts was held" $((IMAGES - 1)) "$(grep -c '"fault": "slowmount"' "$slowm_LOG")"
+check "and more than one was held at once" test "$(grep -oE '"held": [0-9]+' "$slowm_LOG" | awk '{print $2}' | sort -n | tail -1)" -ge 2
 
 echo "# a re-import uploads nothing"
 airlock_import "$WORK/small.tar.zst" --registry "$mirror_HOST" "${MIRROR[@]}" >"$WORK/again.out" 2>"$WORK/again.err"
