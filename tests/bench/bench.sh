@@ -14,7 +14,9 @@
 #                thread) over the bundle's tar
 #   small images BENCH_SMALL ("400 3200") images of three small blobs (one
 #                shared), exported and imported; requests per image from the
-#                registries' access logs
+#                registries' access logs; at the smallest N, the import
+#                against BENCH_BASELINE's (d7fa2b6, the code before issue 15,
+#                built from git; "" skips), alternating, best of BENCH_ROUNDS
 #
 # Environment: BENCH_SCALE=0.25 for a quicker, smaller corpus (1.0: about
 # 1 GiB); BENCH_SKOPEO=0, BENCH_NET=0 skip the skopeo workflow and the
@@ -35,6 +37,7 @@ SCALE=${BENCH_SCALE:-1.0}
 JOBS=${BENCH_JOBS:-4}
 ROUNDS=${BENCH_ROUNDS:-2}
 SMALL=${BENCH_SMALL-400 3200}
+BASELINE=${BENCH_BASELINE-d7fa2b6}
 read -r -a XARGS_EXPORT <<<"${BENCH_EXPORT_ARGS:-}"
 read -r -a XARGS_IMPORT <<<"${BENCH_IMPORT_ARGS:-}"
 T=/usr/bin/time
@@ -70,6 +73,8 @@ sum_t() { cat "$@" | awk '{s += $1; if ($2 > m) m = $2} END {printf "%.2f %d\n",
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 # verdict VALUE TARGET: PASS when VALUE <= TARGET
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "PASS" : "MISS"}'; }
+# verdict_min VALUE TARGET: PASS when VALUE >= TARGET
+verdict_min() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "PASS" : "MISS"}'; }
 # settle: what earlier steps wrote goes to disk now, not during the next
 # measurement (the kernel writes dirty pages back after 30 s, and on two cores
 # that writeback would be charged to whatever runs then)
@@ -304,6 +309,26 @@ fi
 rm -f "$WORK/a.tar.zst" "$WORK/n.tar.zst"
 
 # ---- many small images ----
+# The baseline's airlock-import, built from git (BENCH_BASELINE): the target
+# for many small images is a ratio to the code before it, which only a run
+# of both on the same machine in the same hour measures.
+base_import= base_why=
+if [ -n "$SMALL" ] && [ -n "$BASELINE" ]; then
+    top=$(cd "$BENCH_DIR/../.." && pwd)
+    if ! git -C "$top" cat-file -e "$BASELINE^{commit}" 2>/dev/null; then
+        base_why="no commit $BASELINE in $top (not a git checkout, or a shallow one)"
+    else
+        echo "bench: building the baseline's airlock-import ($BASELINE)..." >&2
+        mkdir -p "$WORK/baseline"
+        if git -C "$top" archive "$BASELINE" | tar -x -C "$WORK/baseline" &&
+            make -C "$WORK/baseline" -j2 BUILD=build build/airlock-import >"$WORK/baseline.log" 2>&1; then
+            base_import=$WORK/baseline/build/airlock-import
+        else
+            base_why="building $BASELINE failed (see the log with KEEP=1: $WORK/baseline.log)"
+        fi
+    fi
+fi
+
 # Each N gets its own source (written into its storage before it starts)
 # and its own empty mirror.
 small_rows=()
@@ -338,6 +363,24 @@ for n in $SMALL; do
         --skip-cluster -q "${XARGS_IMPORT[@]}"
     log_since "smir$n" "$m" >"$WORK/small$n.import.req"
     minus "$(reg_cpu "smir$n")" "$c0" >"$WORK/small$n.import.regcpu"
+    if [ -n "$base_import" ] && [ "$n" = "${SMALL%% *}" ]; then
+        # the same bundle, each import into an empty mirror of its own, the
+        # two programs alternating
+        echo "bench: $n small images, the import against the baseline's..." >&2
+        for r in $(seq "$ROUNDS"); do
+            for who in base new; do
+                bench_registry "sb$who$r"
+                bhost=sb$who${r}_HOST bca=sb$who${r}_CA
+                bin=$BUILD/airlock-import
+                [ "$who" = base ] && bin=$base_import
+                settle
+                timed "sb-$who-$r" "$bin" "$WORK/small$n.tar.zst" --verify-key "$WORK/k.pub" \
+                    --registry "${!bhost}/airlock" --authfile "$WORK/sb$who$r-auth.json" \
+                    --ca-file "${!bca}" --skip-cluster -q "${XARGS_IMPORT[@]}"
+                kill "${PIDS[-1]}"
+            done
+        done
+    fi
     rm -f "$WORK/small$n.tar.zst"
     small_rows+=("$n")
 done
@@ -359,6 +402,16 @@ if [ ${#small_rows[@]} -gt 0 ]; then
         done
     done
     say '  (CPU: user + system of airlock; reg. CPU: of the registry it talked to; RSS target <= 64 MiB)\n' 
+    if [ -n "$base_import" ]; then
+        bw=$(cat "$WORK"/sb-base-*.t | awk '{print $1}' | sort -g | head -1)
+        nw=$(cat "$WORK"/sb-new-*.t | awk '{print $1}' | sort -g | head -1)
+        r=$(awk -v a="$bw" -v b="$nw" 'BEGIN {printf "%.2f", a / b}')
+        say 'import of %s images against %s (the code before issue 15), alternating, best of %s:\n' \
+            "${small_rows[0]}" "$BASELINE" "$ROUNDS"
+        say '  %ss against %ss: %sx as fast (target >= 2.0) %s\n' "$nw" "$bw" "$r" "$(verdict_min "$r" 2.0)"
+    elif [ -n "$BASELINE" ]; then
+        say 'import against %s: not measured: %s\n' "$BASELINE" "$base_why"
+    fi
     first=${small_rows[0]} last=${small_rows[${#small_rows[@]} - 1]}
     if [ "$first" != "$last" ]; then
         for p in export import; do
