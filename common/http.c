@@ -843,8 +843,10 @@ static int stream_start(struct al_http *h, const struct al_http_req *req,
         return al_err_set(e, AL_ENOMEM, "out of memory");
     }
     rc = stream_setup(s, req, e);
-    /* curl would otherwise wait for "100 Continue" before every upload */
-    if (rc == 0 && s->uploading) {
+    /* curl would otherwise wait for "100 Continue" before a body: that of
+     * every upload, and a manifest of over 1 MiB (up to a second where the
+     * server never sends it) */
+    if (rc == 0) {
         struct curl_slist *l = curl_slist_append(s->headers, "Expect:");
         if (l == NULL)
             rc = al_err_set(e, AL_ENOMEM, "out of memory");

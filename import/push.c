@@ -17,6 +17,7 @@
 #include "import.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +82,18 @@ struct im_pusher {
     char *root_new;              /* per destination: its root manifest was
                                     pushed as new (so its tag is too) */
     /* Mounts waiting for a thread, under lock. The thread that puts a blob
-     * in the mirror queues its mounts into the blob's other repositories;
-     * every upload thread takes them between blobs, and after the stream
-     * all threads share what is left. One thread mounting a base layer into
-     * hundreds of repositories, a request after another, was the import's
-     * longest chain while the other threads sat idle at its end. */
+     * in the mirror queues its mounts into the blob's other repositories.
+     * A thread done with its blob takes one, and more while the reader
+     * needs no thread for the next blob; after the stream all threads share
+     * what is left. One thread mounting a base layer into hundreds of
+     * repositories, a request after another, was the import's longest
+     * chain while the other threads sat idle at its end. (Threads idle in
+     * the pool wait for the reader, not for mounts.) */
     struct mount_job *mq;
     size_t mq_head, mq_len, mq_cap;
+    int reader_waits;            /* for an idle upload thread (sink_begin) */
     int stream_ended;            /* the mounts left wait for run_left_mounts */
+    int stopping;                /* stop_uploaders: no more mounts */
     int mounts;                  /* MOUNTS_*, under lock */
     pthread_cond_t mounts_known; /* signalled when a test of mounts ends */
     int dry_run;                 /* read the mirror, change nothing */
@@ -139,6 +144,9 @@ static void stop_uploaders(struct im_pusher *p)
 
     if (p->pool == NULL)
         return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;   /* a failed run does not go on mounting */
+    pthread_mutex_unlock(&p->lock);
     al_pool_cancel(p->pool);
     for (i = 0; i < p->n_up; i++)
         if (p->up[i].pipe != NULL)
@@ -448,7 +456,9 @@ static int mount_missing(struct uploader *u, struct al_err *e)
             continue;
         if (p->mq_len == p->mq_cap) {
             size_t cap = p->mq_cap ? 2 * p->mq_cap : 64;
-            struct mount_job *grown = realloc(p->mq, cap * sizeof(*grown));
+            struct mount_job *grown = cap <= SIZE_MAX / sizeof(*grown)
+                                          ? realloc(p->mq, cap * sizeof(*grown))
+                                          : NULL;
             if (grown == NULL) {
                 rc = al_err_set(e, AL_ENOMEM, "out of memory");
                 break;
@@ -462,17 +472,22 @@ static int mount_missing(struct uploader *u, struct al_err *e)
     return rc;
 }
 
-/* The next queued mount while the stream lasts and nothing has failed. */
-static int take_mount(struct im_pusher *p, struct mount_job *job)
+/* The next queued mount while the stream lasts and nothing has failed or
+ * stopped; after the `first` of an item's, only while the reader is not
+ * waiting for a thread (the stream would stall on mounts). */
+static int take_mount(struct im_pusher *p, int first, struct mount_job *job)
 {
     int got;
 
     if (p->pool != NULL && al_pool_failure(p->pool, NULL) != 0)
         return 0;
     pthread_mutex_lock(&p->lock);
-    got = !p->stream_ended && p->mq_head < p->mq_len;
+    got = !p->stream_ended && !p->stopping && (first || !p->reader_waits) &&
+          p->mq_head < p->mq_len;
     if (got)
         *job = p->mq[p->mq_head++];
+    if (p->mq_head == p->mq_len)
+        p->mq_head = p->mq_len = 0;
     pthread_mutex_unlock(&p->lock);
     return got;
 }
@@ -708,13 +723,13 @@ static int upload_item(void *ud, void *ctx, size_t worker, size_t blob, struct a
 {
     struct uploader *u = ctx;
     struct mount_job job;
-    int rc;
+    int rc, first;
 
     (void)ud;
     (void)worker;
     u->blob = blob;
     rc = upload_blob(u, e);
-    while (rc == 0 && take_mount(u->p, &job))
+    for (first = 1; rc == 0 && take_mount(u->p, first, &job); first = 0)
         rc = run_mount(u, &job, e);
     if (rc != 0)   /* the reader may be blocked writing to us */
         al_pipe_cancel(u->pipe);
@@ -771,9 +786,16 @@ static int sink_begin(void *ud, size_t blob, struct al_err *e)
 {
     struct im_pusher *p = ud;
     size_t w = 0;
-    int rc = p->pool ? al_pool_idle(p->pool, &w, e)
-                     : al_err_set(e, AL_EINTR, "the upload threads are not running");
+    int rc;
 
+    pthread_mutex_lock(&p->lock);
+    p->reader_waits = 1;
+    pthread_mutex_unlock(&p->lock);
+    rc = p->pool ? al_pool_idle(p->pool, &w, e)
+                 : al_err_set(e, AL_EINTR, "the upload threads are not running");
+    pthread_mutex_lock(&p->lock);
+    p->reader_waits = 0;
+    pthread_mutex_unlock(&p->lock);
     p->cur = NULL;   /* on failure: data and end then go nowhere */
     if (rc != 0)
         return rc;
