@@ -136,6 +136,14 @@ int im_pusher_new(struct im_pusher **out, struct al_registry *reg,
     return 0;
 }
 
+/* One of the pusher's flags that the upload threads read (under lock). */
+static void set_flag(struct im_pusher *p, int *flag, int v)
+{
+    pthread_mutex_lock(&p->lock);
+    *flag = v;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Stops the upload threads: what they were on is abandoned (an upload
  * never committed leaves nothing behind in the mirror). */
 static void stop_uploaders(struct im_pusher *p)
@@ -144,9 +152,7 @@ static void stop_uploaders(struct im_pusher *p)
 
     if (p->pool == NULL)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stopping = 1;   /* a failed run does not go on mounting */
-    pthread_mutex_unlock(&p->lock);
+    set_flag(p, &p->stopping, 1);   /* a failed run does not go on mounting */
     al_pool_cancel(p->pool);
     for (i = 0; i < p->n_up; i++)
         if (p->up[i].pipe != NULL)
@@ -788,14 +794,10 @@ static int sink_begin(void *ud, size_t blob, struct al_err *e)
     size_t w = 0;
     int rc;
 
-    pthread_mutex_lock(&p->lock);
-    p->reader_waits = 1;
-    pthread_mutex_unlock(&p->lock);
+    set_flag(p, &p->reader_waits, 1);
     rc = p->pool ? al_pool_idle(p->pool, &w, e)
                  : al_err_set(e, AL_EINTR, "the upload threads are not running");
-    pthread_mutex_lock(&p->lock);
-    p->reader_waits = 0;
-    pthread_mutex_unlock(&p->lock);
+    set_flag(p, &p->reader_waits, 0);
     p->cur = NULL;   /* on failure: data and end then go nowhere */
     if (rc != 0)
         return rc;
@@ -848,9 +850,7 @@ void im_pusher_sink(struct im_pusher *p, struct im_sink *out)
  * mount it is on. */
 static int wait_uploaders(struct im_pusher *p, struct al_err *e)
 {
-    pthread_mutex_lock(&p->lock);
-    p->stream_ended = 1;
-    pthread_mutex_unlock(&p->lock);
+    set_flag(p, &p->stream_ended, 1);
     return p->pool ? al_pool_wait(p->pool, e) : 0;
 }
 

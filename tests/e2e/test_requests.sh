@@ -79,34 +79,36 @@ check_eq "every request over HTTP/1.1" HTTP/1.1 \
 check "skopeo reads the last image back" skopeo inspect --raw --creds admin:m1rr0r --cert-dir "$WORK/mirror-certs" \
     "docker://$mirror_HOST/small/app-$((IMAGES - 1)):latest"
 
+# import_through NAME FAULTS: the bundle into the mirror (under NAME/) through
+# a proxy NAME (authserver.py flaky FAULTS) with -v; checks that the import
+# exits 0 and lands every image. NAME.out, NAME.err; the proxy logs to NAME_LOG.
+import_through() {
+    local host=${1}_HOST
+    start_flaky "$1" mirror "$2"
+    authfile "${!host}" admin m1rr0r "$WORK/$1-auth.json"
+    airlock_import "$WORK/small.tar.zst" --registry "${!host}/$1" --verify-key "$WORK/export.pub" \
+        --authfile "$WORK/$1-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
+        --skip-cluster -v >"$WORK/$1.out" 2>"$WORK/$1.err"
+    check_eq "the import exits 0" 0 "$?"
+    check_grep "and lands every image" "images: $IMAGES landed" "$WORK/$1.out"
+}
+
 echo "# the mirror answers its test of mounts late: the other uploads wait for it"
 # Until the first upload has shown whether the mirror mounts, each blob is
 # asked for with HEAD; after, with the POST that opens its upload. Threads
 # that kept asking with HEAD while the test was out made the count depend
 # on timing (7 HEADs under AddressSanitizer where 4 were usual).
-start_flaky late mirror slowselfmount
-authfile "$late_HOST" admin m1rr0r "$WORK/late-auth.json"
-airlock_import "$WORK/small.tar.zst" --registry "$late_HOST/late" --verify-key "$WORK/export.pub" \
-    --authfile "$WORK/late-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
-    --skip-cluster -v >"$WORK/late.out" 2>"$WORK/late.err"
-check_eq "the import exits 0" 0 "$?"
+import_through late slowselfmount
 check_grep "its test of mounts was answered late" '"fault": "slowselfmount"' "$late_LOG"
-check_grep "and lands every image" "images: $IMAGES landed" "$WORK/late.out"
 check_eq "each blob's bytes sent once (the requests were counted)" "$LAYERS" "$(count late PUT '/blobs/uploads/.*')"
 echo "# requests: $(count late) ($(kinds late))"
 check "at most one HEAD an upload thread (4)" test "$(count late HEAD)" -le 4
 
 echo "# the shared layer's mounts go on every upload thread, not one after another"
 # The thread that uploads a blob queues its mounts into the other
-# repositories; any thread between blobs takes them. One thread mounting a
-# base layer into hundreds of repositories was the import's longest chain.
-start_flaky slowm mirror slowmount
-authfile "$slowm_HOST" admin m1rr0r "$WORK/slowm-auth.json"
-airlock_import "$WORK/small.tar.zst" --registry "$slowm_HOST/slowm" --verify-key "$WORK/export.pub" \
-    --authfile "$WORK/slowm-auth.json" --ca-file "$mirror_CA" --certs-dir "$WORK/none" \
-    --skip-cluster -v >"$WORK/slowm.out" 2>"$WORK/slowm.err"
-check_eq "the import exits 0" 0 "$?"
-check_grep "and lands every image" "images: $IMAGES landed" "$WORK/slowm.out"
+# repositories; threads done with their blobs take them. One thread mounting
+# a base layer into hundreds of repositories was the import's longest chain.
+import_through slowm slowmount
 check_eq "each of the shared layer's mounts was held" $((IMAGES - 1)) "$(grep -c '"fault": "slowmount"' "$slowm_LOG")"
 check "and more than one was held at once" test "$(grep -oE '"held": [0-9]+' "$slowm_LOG" | awk '{print $2}' | sort -n | tail -1)" -ge 2
 
