@@ -33,7 +33,12 @@ struct al_bundle_placed_entry {
     char name[AL_BUNDLE_PLACED_NAME_MAX];
     long long at;        /* the region's tar offset of its header */
     long long size;
+    atomic_int state;    /* PLACED_*: what place_end checks, so that an
+                            entry no lane wrote fails the bundle instead of
+                            leaving zeros where its bytes belong */
 };
+
+enum { PLACED_NOT_BEGUN, PLACED_BEGUN, PLACED_WRITTEN };
 
 struct lane_job {
     long long window;    /* file offset of the buffer's first byte (aligned) */
@@ -166,9 +171,9 @@ static int lane_write(void *ud, void *ctx, size_t worker, size_t item, struct al
 
     (void)ctx;
     (void)worker;
-    if (mid_lo >= mid_hi)
-        err = pwrite_all(pl->fd_cached, b + (j->lo - j->window), (size_t)(j->hi - j->lo), j->lo);
-    if (mid_lo < mid_hi && j->lo < mid_lo)
+    if (mid_lo >= mid_hi)   /* no whole page: all of it is the head */
+        mid_lo = mid_hi = j->hi;
+    if (j->lo < mid_lo)
         err = pwrite_all(pl->fd_cached, b + (j->lo - j->window), (size_t)(mid_lo - j->lo), j->lo);
     if (mid_lo < mid_hi && err == 0) {
         int direct = pl->fd_direct >= 0 && !atomic_load(&pl->direct_refused);
@@ -181,7 +186,7 @@ static int lane_write(void *ud, void *ctx, size_t worker, size_t item, struct al
             err = pwrite_all(pl->fd_cached, b + (mid_lo - j->window),
                              (size_t)(mid_hi - mid_lo), mid_lo);
     }
-    if (mid_lo < mid_hi && err == 0 && mid_hi < j->hi)
+    if (err == 0 && mid_hi < j->hi)
         err = pwrite_all(pl->fd_cached, b + (mid_hi - j->window), (size_t)(j->hi - mid_hi),
                          mid_hi);
     if (err != 0)
@@ -282,12 +287,18 @@ struct al_bundle_lane *al_bundle_writer_lane(struct al_bundle_writer *w, size_t 
 
 int al_bundle_lane_begin(struct al_bundle_lane *l, size_t entry, struct al_err *e)
 {
-    const struct al_bundle_placed_entry *pe = &l->pl->v[entry];
+    struct al_bundle_placed_entry *pe;
     char h[TAR_BLOCK];
-    int rc = lane_cancelled(l, e);
+    int rc = lane_cancelled(l, e), was = PLACED_NOT_BEGUN;
 
     if (rc != 0)
         return rc;
+    if (entry >= l->pl->n)
+        return al_err_set(e, AL_EINVAL, "no placed entry %zu (there are %zu)", entry,
+                          l->pl->n);
+    pe = &l->pl->v[entry];
+    if (!atomic_compare_exchange_strong(&pe->state, &was, PLACED_BEGUN))
+        return al_err_set(e, AL_EINVAL, "'%s' is placed twice", pe->name);
     l->entry = entry;
     l->t = pe->at;
     l->data_end = pe->at + TAR_BLOCK + pe->size;
@@ -349,7 +360,7 @@ int al_bundle_lane_commit(struct al_bundle_lane *l, size_t n, struct al_err *e)
 
 int al_bundle_lane_end(struct al_bundle_lane *l, struct al_err *e)
 {
-    const struct al_bundle_placed_entry *pe = &l->pl->v[l->entry];
+    struct al_bundle_placed_entry *pe = &l->pl->v[l->entry];
     int rc;
 
     if (l->t != l->data_end)
@@ -357,7 +368,9 @@ int al_bundle_lane_end(struct al_bundle_lane *l, struct al_err *e)
                           pe->size - (l->data_end - l->t), pe->size);
     if ((rc = lane_emit(l, NULL, tar_padded(pe->size) - pe->size, e)) != 0)
         return rc;
-    return lane_hand(l, e);
+    if ((rc = lane_hand(l, e)) == 0)   /* (its writes are waited for at the end) */
+        atomic_store(&pe->state, PLACED_WRITTEN);
+    return rc;
 }
 
 void al_bundle_place_free(struct al_bundle_place *pl)
@@ -452,6 +465,7 @@ int al_bundle_writer_place(struct al_bundle_writer *w, const struct al_bundle_pl
         snprintf(pl->v[i].name, sizeof(pl->v[i].name), "%s", v[i].name);
         pl->v[i].at = t;
         pl->v[i].size = v[i].size;
+        atomic_init(&pl->v[i].state, PLACED_NOT_BEGUN);
         t += TAR_BLOCK + tar_padded(v[i].size);
     }
     pl->tlen = t;
@@ -495,6 +509,10 @@ int al_bundle_writer_place_end(struct al_bundle_writer *w, struct al_err *e)
     }
     if (rc != 0)
         return rc;
+    for (i = 0; i < pl->n; i++)
+        if (atomic_load(&pl->v[i].state) != PLACED_WRITTEN)
+            return al_err_set(e, AL_EINVAL, "'%s' was not written in full: the bundle would "
+                              "lack it", pl->v[i].name);
     /* the writer goes on after the region, in raw blocks of its own */
     end = place_file_at(pl, pl->tlen);
     if (lseek(w->fd, (off_t)end, SEEK_SET) < 0)

@@ -729,6 +729,12 @@ TEST(bundle_writer_place_refuses_what_does_not_fit)
     CHECK_INT(al_bundle_lane_commit(l, 1, &e), AL_EDIGEST);
     CHECK_STR(e.msg, "'blobs/sha256/b' is larger than its declared 10 bytes");
     CHECK_INT(al_bundle_lane_end(l, &e), 0);
+    CHECK_INT(al_bundle_lane_begin(l, 1, &e), AL_EINVAL);
+    CHECK_STR(e.msg, "'blobs/sha256/b' is placed twice");
+    CHECK_INT(al_bundle_lane_begin(l, 2, &e), AL_EINVAL);
+    CHECK_STR(e.msg, "no placed entry 2 (there are 2)");
+    CHECK_INT(al_bundle_writer_place_end(w, &e), AL_EINVAL);
+    CHECK_STR(e.msg, "'blobs/sha256/a' was not written in full: the bundle would lack it");
     CHECK_INT(al_bundle_lane_begin(l, 0, &e), 0);
     CHECK_INT(al_bundle_lane_reserve(l, &space, &room, &e), 0);
     memset(space, 'y', 100);
